@@ -1,0 +1,10 @@
+// Registration of the `pipesim` subcommands; each lives in its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace pipesim::cli {
+
+void add_schedule_command(CLI::App& app);
+
+}  // namespace pipesim::cli

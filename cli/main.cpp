@@ -1,0 +1,29 @@
+// pipesim: predicts, runs and explains pipeline-parallel training. This file is the table of contents:
+// one line per subcommand; errors become exit codes here and only here (2: bad input, 1: internal).
+#include <exception>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "common/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"pipesim: pipeline-parallel schedules as data — generate, validate, compare.\n"
+               "Run `pipesim <command> --help` for each command."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "pipesim 0.1");
+  pipesim::cli::add_schedule_command(app);  // generate, import, validate and print schedules
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const pipesim::Error& e) {
+    fmt::print(stderr, "pipesim: error: {}\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "pipesim: internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,141 @@
+// `pipesim schedule`: generate a schedule from the registry (or import a PyTorch-layout CSV), validate
+// it, optionally lower it, and print it as a grid, text, CSV or JSON; `--list` names the schedules and
+// `--compare` prints every schedule side by side for one size.
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "common/atomic_file.hpp"
+#include "common/error.hpp"
+#include "schedules/csv.hpp"
+#include "schedules/grid.hpp"
+#include "schedules/lower.hpp"
+#include "schedules/registry.hpp"
+#include "schedules/summary.hpp"
+#include "schedules/validate.hpp"
+
+namespace pipesim::cli {
+namespace {
+
+struct ScheduleArgs {
+  std::string schedule;
+  std::string from_csv;
+  int ranks = 4;
+  int microbatches = 8;
+  std::optional<int> virtual_stages;
+  std::string format = "grid";
+  std::string output;
+  bool with_comms = false;
+  bool list = false;
+  bool compare = false;
+};
+
+std::string render(const Schedule& s, const std::string& format) {
+  if (format == "grid") return format_grid(s);
+  if (format == "text") return to_text(s);
+  if (format == "csv") return to_csv(s);
+  return to_json(s).dump(1) + "\n";
+}
+
+std::string list_schedules() {
+  std::string out;
+  for (auto& info : schedule_registry()) out += fmt::format("{:<18} {}\n", info.name, info.description);
+  return out;
+}
+
+std::string compare_schedules(const ScheduleArgs& args) {
+  std::string out = fmt::format("Schedules for --pp {} --microbatches {} (interleaved-1f1b: --virtual-stages {})\n\n",
+                                args.ranks, args.microbatches, args.virtual_stages.value_or(2));
+  std::string table = fmt::format("{:<17} {:>6} {:>11} {:>8} {:>10} {:>11}  {}\n", "schedule", "stages",
+                                  "params/rank", "actions", "F&B pairs", "split I/W", "peak in-flight forwards by rank");
+  for (auto& info : schedule_registry()) {
+    GeneratorOptions options{args.ranks, args.microbatches, args.virtual_stages.value_or(2)};
+    try {
+      auto s = info.generate(options);
+      validate(s);
+      out += fmt::format("== {}: {}\n{}\n", info.name, info.description, format_grid(s));
+      auto sum = summarize(s);
+      table += fmt::format("{:<17} {:>6} {:>11} {:>8} {:>10} {:>11}  {}\n", info.name, sum.stages,
+                           fmt::format("{}x", sum.stages_per_rank), sum.compute_actions, sum.overlapped_pairs,
+                           sum.split_backwards, fmt::join(sum.peak_in_flight, " "));
+    } catch (const Error& e) {
+      table += fmt::format("{:<17} not available at this size: {}\n", info.name, e.what());
+    }
+  }
+  return out + "Comparison (peak in-flight: forwards whose backward has not finished, in stage chunks)\n" + table;
+}
+
+void run(const ScheduleArgs& args) {
+  std::string text;
+  if (args.list) {
+    text = list_schedules();
+  } else if (args.compare) {
+    text = compare_schedules(args);
+  } else {
+    Schedule s;
+    if (!args.from_csv.empty()) {
+      if (!args.schedule.empty()) throw Error("give either --schedule or --from-csv, not both");
+      s = from_csv(read_file(args.from_csv), args.from_csv);
+    } else if (!args.schedule.empty()) {
+      auto& info = find_schedule(args.schedule);
+      if (args.virtual_stages && !info.uses_virtual_stages)
+        throw Error(fmt::format("--virtual-stages applies to interleaved-1f1b only, not to '{}' (V schedules and "
+                                "DualPipe always hold 2 stages per rank)",
+                                args.schedule));
+      s = info.generate({args.ranks, args.microbatches, args.virtual_stages.value_or(2)});
+    } else {
+      throw Error("say what to print: --schedule NAME, --from-csv FILE, --list or --compare (see --help)");
+    }
+    validate(s);
+    if (args.with_comms && !s.lowered()) {
+      s = lower(s);
+      validate(s);
+    }
+    text = render(s, args.format);
+  }
+  if (args.output.empty())
+    fmt::print("{}", text);
+  else
+    write_file_atomically(args.output, text);
+}
+
+}  // namespace
+
+void add_schedule_command(CLI::App& app) {
+  auto args = std::make_shared<ScheduleArgs>();
+  auto* cmd = app.add_subcommand("schedule", "Generate, import, validate and print a pipeline schedule");
+  cmd->footer(
+      "Examples:\n"
+      "  pipesim schedule --list\n"
+      "  pipesim schedule --schedule 1f1b --pp 4 --microbatches 8\n"
+      "  pipesim schedule --schedule interleaved-1f1b --pp 4 --microbatches 8 --virtual-stages 2 --format json\n"
+      "  pipesim schedule --schedule dualpipe --pp 8 --microbatches 20 --with-comms --format csv -o dp.csv\n"
+      "  pipesim schedule --from-csv dp.csv              # validate and print an imported schedule\n"
+      "  pipesim schedule --compare --pp 4 --microbatches 8\n\n"
+      "Actions use PyTorch pipelining's text form: STAGE OP MICROBATCH, e.g. 0F3 (forward), 1I2 (backward for\n"
+      "input), 1W2 (backward for weights), 0B1 (full backward), 2SEND_F1 / 2RECV_B0 (communication), and\n"
+      "(0F3;7B1)OVERLAP_F_B (an overlapped forward&backward pair). The grid shows row k = k-th action per rank.\n"
+      "Exit codes: 0 ok, 2 bad input or invalid schedule (the message says which constraint failed).");
+  cmd->add_option("--schedule,-s", args->schedule, "Schedule name (see --list)");
+  cmd->add_option("--from-csv", args->from_csv,
+                  "Import a schedule in PyTorch's CSV layout (one row per rank), validate and print it")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--pp", args->ranks, "Pipeline ranks (devices); V schedules and DualPipe run 2 stages per rank")
+      ->capture_default_str();
+  cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per step")->capture_default_str();
+  cmd->add_option("--virtual-stages,-v", args->virtual_stages,
+                  "Model chunks per rank for interleaved-1f1b (default 2)");
+  cmd->add_option("--format,-f", args->format, "Output format")
+      ->check(CLI::IsMember({"grid", "text", "csv", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--output,-o", args->output, "Write to FILE (atomically) instead of standard output");
+  cmd->add_flag("--with-comms", args->with_comms, "Lower first: insert SEND_F/RECV_F/SEND_B/RECV_B actions");
+  cmd->add_flag("--list", args->list, "List the schedules with a one-line description");
+  cmd->add_flag("--compare", args->compare, "Print every schedule's grid and a comparison table for --pp/--microbatches");
+  cmd->callback([args] { run(*args); });
+}
+
+}  // namespace pipesim::cli

@@ -1,0 +1,20 @@
+// Schedules as CSV in PyTorch pipelining's layout (_dump_csv / _load_csv): one row per rank, one action
+// per cell in the text form, compute-only or lowered (with SEND/RECV). Empty cells (PyTorch's bubbles)
+// are skipped on import. On import a stage belongs to the rank whose row holds it, and a micro-batch
+// visits the stages it appears in, in increasing stage order.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "schedules/schedule.hpp"
+
+namespace pipesim {
+
+std::string to_csv(const Schedule& schedule);
+
+// `source` names the input in error messages (a file name). Throws Error naming line, cell and value.
+// The result is not validated: call validate().
+Schedule from_csv(std::string_view text, std::string_view source = "csv");
+
+}  // namespace pipesim

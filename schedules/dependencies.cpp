@@ -1,0 +1,113 @@
+// Pass locations and data dependencies (see dependencies.hpp).
+#include "schedules/dependencies.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace pipesim {
+namespace {
+
+constexpr int kKinds = 8;  // F I W B SEND_F RECV_F SEND_B RECV_B
+
+int kind_of(Op op) {
+  auto k = static_cast<int>(op);
+  return op < Op::OverlapFB ? k : k - 1;
+}
+
+}  // namespace
+
+PassIndex::PassIndex(const Schedule& schedule) : schedule_(schedule), lowered_(schedule.lowered()) {
+  offsets_.push_back(0);
+  for (auto& program : schedule.programs) offsets_.push_back(offsets_.back() + static_cast<int>(program.size()));
+  rank_of_node_.resize(static_cast<std::size_t>(offsets_.back()));
+  slots_.assign(static_cast<std::size_t>(kKinds) * static_cast<std::size_t>(schedule.stages) *
+                    static_cast<std::size_t>(schedule.microbatches),
+                -1);
+  for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
+    auto& program = schedule.programs[r];
+    for (std::size_t step = 0; step < program.size(); ++step) {
+      int id = offsets_[r] + static_cast<int>(step);
+      rank_of_node_[static_cast<std::size_t>(id)] = static_cast<int>(r);
+      for (auto& pass : program[step].passes()) {
+        auto& at = slots_[slot(pass.op, pass.stage, pass.microbatch)];
+        if (at >= 0)
+          throw Error(fmt::format("pass {} appears twice: on rank {} at step {} and on rank {} at step {}",
+                                  to_string(pass), rank_of(at), step_of(at), r, step));
+        at = id;
+      }
+    }
+  }
+  route_positions_.assign(schedule.routes.size() * static_cast<std::size_t>(schedule.stages), -1);
+  for (std::size_t r = 0; r < schedule.routes.size(); ++r)
+    for (std::size_t k = 0; k < schedule.routes[r].size(); ++k)
+      route_positions_[r * static_cast<std::size_t>(schedule.stages) +
+                       static_cast<std::size_t>(schedule.routes[r][k])] = static_cast<int>(k);
+}
+
+std::size_t PassIndex::slot(Op op, int stage, int microbatch) const {
+  return (static_cast<std::size_t>(kind_of(op)) * static_cast<std::size_t>(schedule_.stages) +
+          static_cast<std::size_t>(stage)) *
+             static_cast<std::size_t>(schedule_.microbatches) +
+         static_cast<std::size_t>(microbatch);
+}
+
+int PassIndex::node(Op op, int stage, int microbatch) const { return slots_[slot(op, stage, microbatch)]; }
+
+int PassIndex::backward_node(int stage, int microbatch) const {
+  int i = node(Op::I, stage, microbatch);
+  return i >= 0 ? i : node(Op::B, stage, microbatch);
+}
+
+int PassIndex::rank_of(int node) const { return rank_of_node_[static_cast<std::size_t>(node)]; }
+
+int PassIndex::route_position(int stage, int microbatch) const {
+  auto route = static_cast<std::size_t>(schedule_.route_of[static_cast<std::size_t>(microbatch)]);
+  return route_positions_[route * static_cast<std::size_t>(schedule_.stages) + static_cast<std::size_t>(stage)];
+}
+
+int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]) {
+  auto& route = schedule.route(pass.microbatch);
+  int k = index.route_position(pass.stage, pass.microbatch);
+  int mb = pass.microbatch;
+  auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
+  bool lowered = index.lowered();
+  int n = 0;
+  auto backward_of = [&](int stage) {
+    return Pass{index.node(Op::I, stage, mb) >= 0 ? Op::I : Op::B, stage, mb};
+  };
+  // The input a pass receives from a neighbouring stage: direct, or through the local RECV.
+  auto input_from = [&](Op recv, int neighbour, Pass direct) {
+    out[n++] = lowered && rank(neighbour) != rank(pass.stage) ? Pass{recv, pass.stage, mb} : direct;
+  };
+  switch (pass.op) {
+    case Op::F:
+      if (k > 0) input_from(Op::RecvF, route[static_cast<std::size_t>(k - 1)],
+                            Pass{Op::F, route[static_cast<std::size_t>(k - 1)], mb});
+      break;
+    case Op::I:
+    case Op::B:
+      out[n++] = Pass{Op::F, pass.stage, mb};
+      if (k + 1 < static_cast<int>(route.size())) {
+        int next = route[static_cast<std::size_t>(k + 1)];
+        input_from(Op::RecvB, next, backward_of(next));
+      }
+      break;
+    case Op::W: out[n++] = Pass{Op::I, pass.stage, mb}; break;
+    case Op::SendF: out[n++] = Pass{Op::F, pass.stage, mb}; break;
+    case Op::SendB: out[n++] = backward_of(pass.stage); break;
+    case Op::RecvF:
+      if (k > 0) out[n++] = Pass{Op::SendF, route[static_cast<std::size_t>(k - 1)], mb};
+      break;
+    case Op::RecvB:
+      if (k >= 0 && k + 1 < static_cast<int>(route.size()))
+        out[n++] = Pass{Op::SendB, route[static_cast<std::size_t>(k + 1)], mb};
+      break;
+    case Op::OverlapFB: break;
+  }
+  return n;
+}
+
+}  // namespace pipesim

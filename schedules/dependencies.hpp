@@ -1,0 +1,47 @@
+// Where each pass of a schedule sits (rank, step, global node id) and which passes it needs first.
+// Shared by validation and by the interpreters (simulator, runtime), so all agree on the data flow:
+//   F(s)   needs F(prev stage) of the micro-batch's route;
+//   I/B(s) needs F(s) and the backward (I or B) of the next stage (none on the route's last stage);
+//   W(s)   needs I(s).
+// In a lowered schedule a cross-rank input comes from the local RECV, which needs the peer's SEND,
+// which needs the producing pass.
+#pragma once
+
+#include <vector>
+
+#include "schedules/schedule.hpp"
+
+namespace pipesim {
+
+class PassIndex {
+ public:
+  // Requires a schedule whose shape is valid (stage/micro-batch numbers in range); throws Error on a
+  // pass that appears twice.
+  explicit PassIndex(const Schedule& schedule);
+
+  int node(Op op, int stage, int microbatch) const;  // -1 when absent
+  int node(const Pass& pass) const { return node(pass.op, pass.stage, pass.microbatch); }
+  int backward_node(int stage, int microbatch) const;  // the I, else the B, else -1
+  int nodes() const { return offsets_.back(); }
+  bool lowered() const { return lowered_; }
+  int rank_of(int node) const;
+  int step_of(int node) const { return node - offsets_[static_cast<std::size_t>(rank_of(node))]; }
+  int node_at(int rank, int step) const { return offsets_[static_cast<std::size_t>(rank)] + step; }
+  // Position of `stage` on the route of `microbatch`, or -1 when the micro-batch does not visit it.
+  int route_position(int stage, int microbatch) const;
+
+ private:
+  const Schedule& schedule_;
+  bool lowered_;
+  std::vector<int> offsets_;          // [rank] -> first node id; back() = total
+  std::vector<int> rank_of_node_;
+  std::vector<int> slots_;            // [kind][stage][microbatch] -> node id or -1
+  std::vector<int> route_positions_;  // [route][stage] -> position or -1
+  std::size_t slot(Op op, int stage, int microbatch) const;
+};
+
+// The passes `pass` needs, written to `out`; returns how many (0..2). A needed pass that the schedule
+// lacks is still returned: its node() is -1.
+int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]);
+
+}  // namespace pipesim

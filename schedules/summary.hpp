@@ -1,0 +1,23 @@
+// Static facts of a schedule read off its programs, without timing: what `pipesim schedule --compare`
+// prints. In-flight counts walk each program in order: a forward adds its stage's activations, the pass
+// that ends the backward (B, or W after I) releases them.
+#pragma once
+
+#include <vector>
+
+#include "schedules/schedule.hpp"
+
+namespace pipesim {
+
+struct ScheduleSummary {
+  int ranks = 0, stages = 0, microbatches = 0;
+  int stages_per_rank = 0;            // max chunks (parameter copies) one rank holds
+  std::size_t compute_actions = 0;    // over all ranks; an overlapped pair counts once
+  std::size_t overlapped_pairs = 0;
+  std::size_t split_backwards = 0;    // (stage, micro-batch) backwards run as I then W
+  std::vector<int> peak_in_flight;    // [rank] -> most forwards whose backward has not finished
+};
+
+ScheduleSummary summarize(const Schedule& schedule);
+
+}  // namespace pipesim

@@ -1,0 +1,19 @@
+// Validation of a schedule, before anything simulates or runs it:
+//  - shape: placement, routes, stage and micro-batch numbers in range, each action on its stage's rank;
+//  - each (stage, micro-batch) of a micro-batch's route has one F and either one B or one I and one W;
+//    F before its I/B, I before its W;
+//  - after lowering: every cross-rank hand-off has one SEND after its producer and one RECV before its
+//    consumer, and nothing else;
+//  - no deadlock: the dependency graph (program order on each rank + data dependencies between passes,
+//    + SEND→RECV) built with Boost.Graph has no cycle. Sends are taken as buffered (never block), so a
+//    cycle is exactly a run that would hang. A cycle is reported with its actions and the grid marked.
+// Throws Error (exit code 2) with the message; returns normally when the schedule is sound.
+#pragma once
+
+#include "schedules/schedule.hpp"
+
+namespace pipesim {
+
+void validate(const Schedule& schedule);
+
+}  // namespace pipesim
