@@ -70,6 +70,14 @@ bool blank(std::string_view cell) {
   return std::all_of(cell.begin(), cell.end(), [](char c) { return c == ' ' || c == '\t'; });
 }
 
+// PyTorch's runtime CSVs also hold FSDP and gradient-reduction bookkeeping (`0UNSHARD`, `0RESHARD`,
+// `0REDUCE_GRAD`): no pipeline pass, nothing to schedule.
+bool bookkeeping(std::string_view cell) {
+  while (!cell.empty() && (cell.front() == ' ' || (cell.front() >= '0' && cell.front() <= '9'))) cell.remove_prefix(1);
+  while (!cell.empty() && (cell.back() == ' ' || cell.back() == '\r')) cell.remove_suffix(1);
+  return cell == "UNSHARD" || cell == "RESHARD" || cell == "REDUCE_GRAD";
+}
+
 }  // namespace
 
 std::string to_csv(const Schedule& schedule) {
@@ -94,7 +102,7 @@ Schedule from_csv(std::string_view text, std::string_view source) {
   int max_stage = -1, max_microbatch = -1;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t c = 0; c < rows[r].size(); ++c) {
-      if (blank(rows[r][c])) continue;
+      if (blank(rows[r][c]) || bookkeeping(rows[r][c])) continue;
       try {
         auto action = parse_action(rows[r][c]);
         for (auto& pass : action.passes()) {

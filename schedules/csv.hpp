@@ -1,6 +1,6 @@
 // Schedules as CSV in PyTorch pipelining's layout (_dump_csv / _load_csv): one row per rank, one action
 // per cell in the text form, compute-only or lowered (with SEND/RECV). Empty cells (PyTorch's bubbles)
-// are skipped on import. On import a stage belongs to the rank whose row holds it, and a micro-batch
+// are skipped on import, and so are PyTorch's UNSHARD / RESHARD / REDUCE_GRAD bookkeeping cells. On import a stage belongs to the rank whose row holds it, and a micro-batch
 // visits the stages it appears in, in increasing stage order.
 #pragma once
 
