@@ -37,7 +37,22 @@ std::string render(const Schedule& s, const std::string& format) {
   if (format == "grid") return format_grid(s);
   if (format == "text") return to_text(s);
   if (format == "csv") return to_csv(s);
-  return to_json(s).dump(1) + "\n";
+  // One key per line and one program per line: readable, diffable, and still plain JSON.
+  auto json = to_json(s);
+  std::string out = "{";
+  bool first = true;
+  for (auto& [key, value] : json.items()) {
+    out += fmt::format("{}\n \"{}\": ", first ? "" : ",", key);
+    first = false;
+    if (key != "programs") {
+      out += value.dump();
+      continue;
+    }
+    out += "[";
+    for (std::size_t r = 0; r < value.size(); ++r) out += fmt::format("{}\n  {}", r ? "," : "", value[r].dump());
+    out += "\n ]";
+  }
+  return out + "\n}\n";
 }
 
 std::string list_schedules() {

@@ -13,18 +13,20 @@ std::string format_grid(const Schedule& schedule, const GridMarks& marks) {
   for (auto& program : schedule.programs) steps = std::max(steps, program.size());
   auto label_width = std::to_string(steps == 0 ? 0 : steps - 1).size();
 
-  auto cell = [&](std::size_t rank, std::size_t step) -> std::string {
-    auto& program = schedule.programs[rank];
-    if (step >= program.size()) return "";
-    auto text = to_string(program[step]);
-    if (marks.cells.count({static_cast<int>(rank), static_cast<int>(step)})) return "[" + text + "]";
-    return text;
-  };
+  std::vector<std::vector<std::string>> cells(schedule.programs.size());
   std::vector<std::size_t> widths(schedule.programs.size());
-  for (std::size_t r = 0; r < widths.size(); ++r) {
+  for (std::size_t r = 0; r < cells.size(); ++r) {
     widths[r] = fmt::format("Rank {}", r).size();
-    for (std::size_t s = 0; s < schedule.programs[r].size(); ++s) widths[r] = std::max(widths[r], cell(r, s).size());
+    for (std::size_t s = 0; s < schedule.programs[r].size(); ++s) {
+      auto text = to_string(schedule.programs[r][s]);
+      if (marks.cells.count({static_cast<int>(r), static_cast<int>(s)})) text = "[" + text + "]";
+      widths[r] = std::max(widths[r], text.size());
+      cells[r].push_back(std::move(text));
+    }
   }
+  auto cell = [&](std::size_t rank, std::size_t step) -> std::string_view {
+    return step < cells[rank].size() ? std::string_view(cells[rank][step]) : std::string_view();
+  };
 
   auto shown = [&](std::size_t step) {
     if (marks.context_rows < 0) return true;
@@ -51,7 +53,11 @@ std::string format_grid(const Schedule& schedule, const GridMarks& marks) {
     }
     elided = false;
     std::string row = fmt::format("Step {:0{}}: ", s, label_width);
-    for (std::size_t r = 0; r < widths.size(); ++r) row += fmt::format("{:<{}} ", cell(r, s), widths[r]);
+    for (std::size_t r = 0; r < widths.size(); ++r) {
+      auto text = cell(r, s);
+      row += text;
+      row.append(widths[r] + 1 - text.size(), ' ');
+    }
     while (!row.empty() && row.back() == ' ') row.pop_back();
     if (static_cast<int>(s) == marks.step) row += "  <-- blocked here";
     out += row + '\n';

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <optional>
 
-#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/compressed_sparse_row_graph.hpp>
 #include <boost/graph/depth_first_search.hpp>
 #include <fmt/format.h>
 
@@ -79,9 +79,18 @@ void check_shape(const Schedule& s) {
 // micro-batch's route. Must pass before PassIndex may index by stage and micro-batch.
 void check_placement(const Schedule& s) {
   Problems problems("actions out of place");
+  std::vector<std::vector<bool>> visits(s.routes.size(), std::vector<bool>(static_cast<std::size_t>(s.stages)));
+  for (std::size_t i = 0; i < s.routes.size(); ++i)
+    for (auto st : s.routes[i]) visits[i][static_cast<std::size_t>(st)] = true;
   for (std::size_t r = 0; r < s.programs.size(); ++r) {
     for (std::size_t step = 0; step < s.programs[r].size(); ++step) {
       for (auto& pass : s.programs[r][step].passes()) {
+        bool fine = pass.stage >= 0 && pass.stage < s.stages && pass.microbatch >= 0 &&
+                    pass.microbatch < s.microbatches &&
+                    s.stage_to_rank[static_cast<std::size_t>(pass.stage)] == static_cast<int>(r) &&
+                    visits[static_cast<std::size_t>(s.route_of[static_cast<std::size_t>(pass.microbatch)])]
+                          [static_cast<std::size_t>(pass.stage)];
+        if (fine) continue;
         auto where = fmt::format("rank {} step {}: {}", r, step, to_string(pass));
         if (pass.stage < 0 || pass.stage >= s.stages) {
           problems.add(fmt::format("{} names stage {}, but there are {} stages (0..{})", where, pass.stage,
@@ -93,10 +102,8 @@ void check_placement(const Schedule& s) {
           problems.add(fmt::format("{} is on rank {}, but stage {} belongs to rank {}", where, r, pass.stage,
                                    s.stage_to_rank[static_cast<std::size_t>(pass.stage)]));
         } else {
-          auto& route = s.route(pass.microbatch);
-          if (std::find(route.begin(), route.end(), pass.stage) == route.end())
-            problems.add(fmt::format("{}: micro-batch {} does not visit stage {} (its stages are {})", where,
-                                     pass.microbatch, pass.stage, fmt::join(route, " ")));
+          problems.add(fmt::format("{}: micro-batch {} does not visit stage {} (its stages are {})", where,
+                                   pass.microbatch, pass.stage, fmt::join(s.route(pass.microbatch), " ")));
         }
       }
     }
@@ -184,7 +191,7 @@ void check_rank_order(const Schedule& s, const PassIndex& index) {
   problems.throw_if_any();
 }
 
-using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+using Graph = boost::compressed_sparse_row_graph<boost::directedS>;
 using Vertex = Graph::vertex_descriptor;
 
 struct CycleFinder : boost::default_dfs_visitor {
@@ -202,7 +209,26 @@ std::string describe(const Schedule& s, const PassIndex& index, int node) {
                      to_string(s.programs[static_cast<std::size_t>(r)][static_cast<std::size_t>(step)]), r, step);
 }
 
-[[noreturn]] void report_deadlock(const Schedule& s, const PassIndex& index, const Graph& g,
+// Plays the graph in topological order (Kahn): done[v] says whether node v can ever run.
+std::vector<bool> runnable(const Graph& g) {
+  auto n = boost::num_vertices(g);
+  std::vector<int> pending(n, 0);
+  for (auto [e, end] = boost::edges(g); e != end; ++e) ++pending[boost::target(*e, g)];
+  std::vector<Vertex> ready;
+  for (Vertex v = 0; v < n; ++v)
+    if (pending[v] == 0) ready.push_back(v);
+  std::vector<bool> done(n);
+  while (!ready.empty()) {
+    auto v = ready.back();
+    ready.pop_back();
+    done[v] = true;
+    for (auto [e, end] = boost::out_edges(v, g); e != end; ++e)
+      if (--pending[boost::target(*e, g)] == 0) ready.push_back(boost::target(*e, g));
+  }
+  return done;
+}
+
+[[noreturn]] void report_deadlock(const Schedule& s, const PassIndex& index, const std::vector<bool>& done,
                                   std::vector<int> cycle) {
   // cycle[i] must finish before cycle[i+1]; print it as "waits for", folding runs along one rank.
   auto same_rank_as = [&](std::size_t i, std::size_t j) { return index.rank_of(cycle[i]) == index.rank_of(cycle[j]); };
@@ -222,20 +248,6 @@ std::string describe(const Schedule& s, const PassIndex& index, int node) {
                            same_rank ? "runs after" : "waits for data from", describe(s, index, cycle[j]));
     marks.cells.insert({index.rank_of(waiter), index.step_of(waiter)});
   }
-  // Where each rank stops: play the programs until nothing can move.
-  std::vector<int> pending(static_cast<std::size_t>(index.nodes()), 0);
-  for (auto [e, end] = boost::edges(g); e != end; ++e) ++pending[boost::target(*e, g)];
-  std::vector<int> ready;
-  for (int v = 0; v < index.nodes(); ++v)
-    if (pending[static_cast<std::size_t>(v)] == 0) ready.push_back(v);
-  std::vector<bool> done(static_cast<std::size_t>(index.nodes()));
-  while (!ready.empty()) {
-    int v = ready.back();
-    ready.pop_back();
-    done[static_cast<std::size_t>(v)] = true;
-    for (auto [e, end] = boost::out_edges(static_cast<Vertex>(v), g); e != end; ++e)
-      if (--pending[boost::target(*e, g)] == 0) ready.push_back(static_cast<int>(boost::target(*e, g)));
-  }
   message += "\nwhere each rank stops:";
   for (int r = 0; r < s.ranks; ++r) {
     int steps = static_cast<int>(s.programs[static_cast<std::size_t>(r)].size());
@@ -252,32 +264,41 @@ std::string describe(const Schedule& s, const PassIndex& index, int node) {
 }
 
 void check_deadlock(const Schedule& s, const PassIndex& index) {
-  Graph g(static_cast<std::size_t>(index.nodes()));
+  // Edges: program order on each rank, and the cross-rank data dependencies (same-rank ones follow from
+  // program order once check_rank_order has passed). A compressed sparse row graph keeps the DFS in cache.
+  std::vector<std::pair<Vertex, Vertex>> edges;
+  edges.reserve(static_cast<std::size_t>(index.nodes()) * 2);
   Pass needs[2];
   for (int u = 0; u < index.nodes(); ++u) {
     int r = index.rank_of(u), step = index.step_of(u);
-    if (step > 0) boost::add_edge(static_cast<Vertex>(u - 1), static_cast<Vertex>(u), g);
+    if (step > 0) edges.emplace_back(static_cast<Vertex>(u - 1), static_cast<Vertex>(u));
     for (auto& pass : s.programs[static_cast<std::size_t>(r)][static_cast<std::size_t>(step)].passes()) {
       int n = producers(s, index, pass, needs);
       for (int j = 0; j < n; ++j) {
         int v = index.node(needs[j]);
-        if (v >= 0 && index.rank_of(v) != r) boost::add_edge(static_cast<Vertex>(v), static_cast<Vertex>(u), g);
+        if (v >= 0 && index.rank_of(v) != r) edges.emplace_back(static_cast<Vertex>(v), static_cast<Vertex>(u));
       }
     }
   }
+  Graph g(boost::edges_are_unsorted_multi_pass, edges.begin(), edges.end(), static_cast<Vertex>(index.nodes()));
+  auto done = runnable(g);
+  if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) return;
+  // A deadlock: find one cycle to show (depth-first search, back edge).
   std::vector<Vertex> parent(boost::num_vertices(g));
+  std::vector<boost::default_color_type> colors(boost::num_vertices(g));
   std::optional<std::pair<Vertex, Vertex>> back;
   CycleFinder finder;
   finder.parent = &parent;
   finder.back = &back;
-  boost::depth_first_search(g, boost::visitor(finder));
-  if (!back) return;
+  boost::depth_first_search(
+      g, boost::visitor(finder).color_map(boost::make_iterator_property_map(colors.begin(), boost::get(boost::vertex_index, g))));
+  if (!back) throw Error("validate: nodes left unrun but no cycle found", Error::Kind::Internal);
   auto [from, to] = *back;  // `to` is an ancestor of `from` on the DFS tree
   std::vector<int> cycle;
   for (auto v = from; v != to; v = parent[v]) cycle.push_back(static_cast<int>(v));
   cycle.push_back(static_cast<int>(to));
   std::reverse(cycle.begin(), cycle.end());
-  report_deadlock(s, index, g, std::move(cycle));
+  report_deadlock(s, index, done, std::move(cycle));
 }
 
 }  // namespace
