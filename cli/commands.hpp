@@ -6,5 +6,6 @@
 namespace pipesim::cli {
 
 void add_schedule_command(CLI::App& app);
+void add_simulate_command(CLI::App& app);
 
 }  // namespace pipesim::cli

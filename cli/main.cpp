@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "pipesim 0.1");
   pipesim::cli::add_schedule_command(app);  // generate, import, validate and print schedules
+  pipesim::cli::add_simulate_command(app);  // play schedules against costs: makespan, bubbles, memory, traces
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

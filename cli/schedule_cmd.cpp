@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "schedules/csv.hpp"
@@ -21,11 +22,7 @@ namespace pipesim::cli {
 namespace {
 
 struct ScheduleArgs {
-  std::string schedule;
-  std::string from_csv;
-  int ranks = 4;
-  int microbatches = 8;
-  std::optional<int> virtual_stages;
+  ScheduleSource source;
   std::string format = "grid";
   std::string output;
   bool with_comms = false;
@@ -63,11 +60,11 @@ std::string list_schedules() {
 
 std::string compare_schedules(const ScheduleArgs& args) {
   std::string out = fmt::format("Schedules for --pp {} --microbatches {} (interleaved-1f1b: --virtual-stages {})\n\n",
-                                args.ranks, args.microbatches, args.virtual_stages.value_or(2));
+                                args.source.ranks, args.source.microbatches, args.source.virtual_stages.value_or(2));
   std::string table = fmt::format("{:<17} {:>6} {:>11} {:>8} {:>10} {:>11}  {}\n", "schedule", "stages",
                                   "params/rank", "actions", "F&B pairs", "split I/W", "peak in-flight forwards by rank");
   for (auto& info : schedule_registry()) {
-    GeneratorOptions options{args.ranks, args.microbatches, args.virtual_stages.value_or(2)};
+    GeneratorOptions options{args.source.ranks, args.source.microbatches, args.source.virtual_stages.value_or(2)};
     try {
       auto s = info.generate(options);
       validate(s);
@@ -90,21 +87,11 @@ void run(const ScheduleArgs& args) {
   } else if (args.compare) {
     text = compare_schedules(args);
   } else {
-    Schedule s;
-    if (!args.from_csv.empty()) {
-      if (!args.schedule.empty()) throw Error("give either --schedule or --from-csv, not both");
-      s = from_csv(read_file(args.from_csv), args.from_csv);
-    } else if (!args.schedule.empty()) {
-      auto& info = find_schedule(args.schedule);
-      if (args.virtual_stages && !info.uses_virtual_stages)
-        throw Error(fmt::format("--virtual-stages applies to interleaved-1f1b only, not to '{}' (V schedules and "
-                                "DualPipe always hold 2 stages per rank)",
-                                args.schedule));
-      s = info.generate({args.ranks, args.microbatches, args.virtual_stages.value_or(2)});
-    } else {
+    if (args.source.schedule.empty() && args.source.from_csv.empty())
       throw Error("say what to print: --schedule NAME, --from-csv FILE, --list or --compare (see --help)");
-    }
-    validate(s);
+    if (args.source.schedule.find(',') != std::string::npos)
+      throw Error("--schedule: give one schedule name here (`pipesim simulate` compares several)");
+    auto s = args.source.load().front();
     if (args.with_comms && !s.lowered()) {
       s = lower(s);
       validate(s);
@@ -134,15 +121,7 @@ void add_schedule_command(CLI::App& app) {
       "input), 1W2 (backward for weights), 0B1 (full backward), 2SEND_F1 / 2RECV_B0 (communication), and\n"
       "(0F3;7B1)OVERLAP_F_B (an overlapped forward&backward pair). The grid shows row k = k-th action per rank.\n"
       "Exit codes: 0 ok, 2 bad input or invalid schedule (the message says which constraint failed).");
-  cmd->add_option("--schedule,-s", args->schedule, "Schedule name (see --list)");
-  cmd->add_option("--from-csv", args->from_csv,
-                  "Import a schedule in PyTorch's CSV layout (one row per rank), validate and print it")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--pp", args->ranks, "Pipeline ranks (devices); V schedules and DualPipe run 2 stages per rank")
-      ->capture_default_str();
-  cmd->add_option("--microbatches,-m", args->microbatches, "Micro-batches per step")->capture_default_str();
-  cmd->add_option("--virtual-stages,-v", args->virtual_stages,
-                  "Model chunks per rank for interleaved-1f1b (default 2)");
+  args->source.add_options(*cmd, false);
   cmd->add_option("--format,-f", args->format, "Output format")
       ->check(CLI::IsMember({"grid", "text", "csv", "json"}))
       ->capture_default_str();

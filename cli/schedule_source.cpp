@@ -1,0 +1,50 @@
+// Loading schedules for the CLI (see schedule_source.hpp).
+#include "cli/schedule_source.hpp"
+
+#include <fmt/format.h>
+
+#include "common/atomic_file.hpp"
+#include "common/error.hpp"
+#include "schedules/csv.hpp"
+#include "schedules/registry.hpp"
+#include "schedules/validate.hpp"
+
+namespace pipesim::cli {
+
+void ScheduleSource::add_options(CLI::App& cmd, bool allow_list) {
+  cmd.add_option("--schedule,-s", schedule,
+                 allow_list ? "Schedule name, or several separated by commas to compare (see `pipesim schedule --list`)"
+                            : "Schedule name (see --list)");
+  cmd.add_option("--from-csv", from_csv, "A schedule in PyTorch's CSV layout (one row per rank) instead of --schedule")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--pp", ranks, "Pipeline ranks (devices); V schedules and DualPipe run 2 stages per rank")
+      ->capture_default_str();
+  cmd.add_option("--microbatches,-m", microbatches, "Micro-batches per step")->capture_default_str();
+  cmd.add_option("--virtual-stages,-v", virtual_stages, "Model chunks per rank for interleaved-1f1b (default 2)");
+}
+
+std::vector<Schedule> ScheduleSource::load() const {
+  std::vector<Schedule> out;
+  if (!from_csv.empty()) {
+    if (!schedule.empty()) throw Error("give either --schedule or --from-csv, not both");
+    out.push_back(pipesim::from_csv(read_file(from_csv), from_csv));
+  } else {
+    std::size_t start = 0;
+    while (start <= schedule.size() && !schedule.empty()) {
+      auto end = schedule.find(',', start);
+      if (end == std::string::npos) end = schedule.size();
+      auto name = schedule.substr(start, end - start);
+      auto& info = find_schedule(name);
+      if (virtual_stages && !info.uses_virtual_stages && schedule.find(',') == std::string::npos)
+        throw Error(fmt::format("--virtual-stages applies to interleaved-1f1b only, not to '{}' (V schedules and "
+                                "DualPipe always hold 2 stages per rank)",
+                                name));
+      out.push_back(info.generate({ranks, microbatches, virtual_stages.value_or(2)}));
+      start = end + 1;
+    }
+  }
+  for (auto& s : out) validate(s);
+  return out;
+}
+
+}  // namespace pipesim::cli

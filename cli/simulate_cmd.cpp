@@ -1,0 +1,216 @@
+// `pipesim simulate`: plays one or more schedules against costs in the discrete-event engine and reports
+// makespan, bubble rate, per-rank busy/idle/exposed communication and peak activations, as a table or
+// JSON, and optionally a Chrome trace.
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/schedule_source.hpp"
+#include "common/atomic_file.hpp"
+#include "common/error.hpp"
+#include "common/units.hpp"
+#include "sim/engine.hpp"
+#include "traces/chrome_trace.hpp"
+#include "traces/metrics.hpp"
+
+namespace pipesim::cli {
+namespace {
+
+struct SimulateArgs {
+  ScheduleSource source;
+  std::string cost = "F=1ms,I=1ms,W=0.5ms";
+  std::string cost_file;
+  std::optional<std::string> p2p_latency, p2p_bandwidth, activation_bytes, activation_memory;
+  std::optional<double> w_memory_fraction;
+  bool cost_per_rank = false;
+  std::string format = "table";
+  std::string trace;
+  std::string output;
+};
+
+Costs build_costs(const SimulateArgs& args, const Schedule& s) {
+  auto costs = uniform_costs(args.cost, s.stages, s.ranks);
+  if (args.cost_per_rank) {
+    // --cost is for 1/pp of the model; a chunk on a route of n stages is pp/n of that.
+    double share = static_cast<double>(s.ranks) / static_cast<double>(s.route(0).size());
+    auto scale = [&](std::int64_t& ns) {
+      if (ns > 0) ns = std::max<std::int64_t>(1, std::llround(static_cast<double>(ns) * share));
+    };
+    for (auto& stage : costs.stages)
+      for (auto* ns : {&stage.F_ns, &stage.I_ns, &stage.W_ns, &stage.B_ns, &stage.FB_ns}) scale(*ns);
+  }
+  if (!args.cost_file.empty()) {
+    nlohmann::json file;
+    try {
+      file = nlohmann::json::parse(read_file(args.cost_file));
+    } catch (const nlohmann::json::parse_error& e) {
+      throw Error(fmt::format("{}: not valid JSON: {}", args.cost_file, e.what()));
+    }
+    apply_cost_file(costs, file, args.cost_file);
+  }
+  if (args.p2p_latency) costs.p2p.latency_ns = parse_duration_ns(*args.p2p_latency, "--p2p-latency");
+  if (args.p2p_bandwidth)
+    costs.p2p.bandwidth_bytes_per_ns = parse_bandwidth_bytes_per_ns(*args.p2p_bandwidth, "--p2p-bandwidth");
+  for (auto& stage : costs.stages) {
+    if (args.activation_bytes) stage.activation_bytes = parse_bytes(*args.activation_bytes, "--activation-bytes");
+    if (args.activation_memory) stage.activation_memory = parse_bytes(*args.activation_memory, "--activation-memory");
+  }
+  if (args.w_memory_fraction) costs.w_memory_fraction = *args.w_memory_fraction;
+  return costs;
+}
+
+double to_us(std::int64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+nlohmann::ordered_json to_json(const Schedule& s, const Metrics& m) {
+  nlohmann::ordered_json out;
+  out["schedule"] = s.name;
+  out["ranks"] = s.ranks;
+  out["stages"] = s.stages;
+  out["microbatches"] = s.microbatches;
+  out["makespan_us"] = to_us(m.makespan_ns);
+  out["bubble_rate"] = m.bubble_rate;
+  out["p2p_bytes"] = m.p2p_bytes;
+  auto& ranks = out["ranks_detail"];
+  ranks = nlohmann::ordered_json::array();
+  for (auto& r : m.ranks)
+    ranks.push_back({{"rank", r.rank},
+                     {"busy_us", to_us(r.busy_ns)},
+                     {"idle_us", to_us(r.idle_ns)},
+                     {"exposed_comm_us", to_us(r.exposed_comm_ns)},
+                     {"peak_activations", r.peak_activations},
+                     {"peak_activation_bytes", r.peak_activation_bytes},
+                     {"parameter_copies", r.parameter_copies}});
+  return out;
+}
+
+std::string rank_table(const Schedule& s, const Metrics& m) {
+  std::string out = fmt::format("{} — {} ranks, {} stages, {} micro-batches\n", s.name, s.ranks, s.stages, s.microbatches);
+  out += fmt::format("makespan {}   bubble rate {:.4f}   point-to-point {:.3f} MB\n\n", format_duration(m.makespan_ns),
+                     m.bubble_rate, static_cast<double>(m.p2p_bytes) / 1e6);
+  out += fmt::format("{:>4}  {:>13}  {:>13}  {:>13}  {:>16}  {:>15}  {:>6}\n", "rank", "busy", "idle", "exposed comm",
+                     "peak activations", "peak act. bytes", "params");
+  for (auto& r : m.ranks)
+    out += fmt::format("{:>4}  {:>13}  {:>13}  {:>13}  {:>16.3f}  {:>15.0f}  {:>5.2g}x\n", r.rank, format_duration(r.busy_ns),
+                       format_duration(r.idle_ns), format_duration(r.exposed_comm_ns), r.peak_activations,
+                       r.peak_activation_bytes, r.parameter_copies);
+  return out;
+}
+
+std::string comparison_table(const std::vector<Schedule>& schedules, const std::vector<Metrics>& metrics,
+                             bool cost_per_rank) {
+  std::string out;
+  bool uneven = false;
+  for (auto& s : schedules) uneven = uneven || s.route(0).size() != schedules[0].route(0).size();
+  if (uneven && !cost_per_rank)
+    out += "note: --cost is per chunk, and these schedules cut the model into chunks of different sizes (ZB-V and\n"
+           "      DualPipeV: 2 per rank, interleaved: v per rank); add --cost-per-rank to compare them fairly.\n\n";
+  out += fmt::format("{:<17} {:>13} {:>8} {:>13} {:>13} {:>9} {:>7}\n", "schedule", "makespan", "bubble",
+                                "max idle", "max exp.comm", "peak act.", "params");
+  for (std::size_t i = 0; i < schedules.size(); ++i) {
+    auto& m = metrics[i];
+    std::int64_t comm = 0;
+    double params = 0;
+    for (auto& r : m.ranks) {
+      comm = std::max(comm, r.exposed_comm_ns);
+      params = std::max(params, r.parameter_copies);
+    }
+    out += fmt::format("{:<17} {:>13} {:>8.4f} {:>13} {:>13} {:>9.3f} {:>6.2g}x\n", schedules[i].name,
+                       format_duration(m.makespan_ns), m.bubble_rate, format_duration(m.max_idle_ns()),
+                       format_duration(comm), m.max_peak_activations(), params);
+  }
+  return out;
+}
+
+std::string trace_path(const std::string& path, const std::string& schedule, bool many) {
+  if (!many) return path;
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos || path.find('/', dot) != std::string::npos) return path + "-" + schedule;
+  return path.substr(0, dot) + "-" + schedule + path.substr(dot);
+}
+
+void run(const SimulateArgs& args) {
+  if (args.source.schedule.empty() && args.source.from_csv.empty())
+    throw Error("say what to simulate: --schedule NAME[,NAME...] or --from-csv FILE (see --help)");
+  auto schedules = args.source.load();
+  std::vector<Metrics> metrics;
+  std::vector<std::pair<std::string, std::string>> traces;
+  for (auto& s : schedules) {
+    auto timeline = simulate(s, build_costs(args, s));
+    metrics.push_back(compute_metrics(timeline));
+    if (!args.trace.empty())
+      traces.emplace_back(trace_path(args.trace, s.name, schedules.size() > 1), to_chrome_trace(timeline));
+  }
+  std::string text;
+  if (args.format == "json") {
+    if (schedules.size() == 1) {
+      text = to_json(schedules[0], metrics[0]).dump(1) + "\n";
+    } else {
+      auto all = nlohmann::ordered_json::array();
+      for (std::size_t i = 0; i < schedules.size(); ++i) all.push_back(to_json(schedules[i], metrics[i]));
+      text = all.dump(1) + "\n";
+    }
+  } else if (schedules.size() == 1) {
+    text = rank_table(schedules[0], metrics[0]);
+  } else {
+    text = comparison_table(schedules, metrics, args.cost_per_rank);
+  }
+  for (auto& [path, trace] : traces) write_file_atomically(path, trace);
+  if (args.output.empty())
+    fmt::print("{}", text);
+  else
+    write_file_atomically(args.output, text);
+}
+
+}  // namespace
+
+void add_simulate_command(CLI::App& app) {
+  auto args = std::make_shared<SimulateArgs>();
+  auto* cmd = app.add_subcommand("simulate", "Simulate schedules against costs: makespan, bubbles, memory, traces");
+  cmd->footer(
+      "Examples:\n"
+      "  pipesim simulate --schedule 1f1b,zb-h1,zb-h2,zb-v --pp 4 -m 16 --cost F=1.2ms,I=1.3ms,W=0.7ms\n"
+      "  pipesim simulate --schedule dualpipe --pp 8 -m 20 --cost F=1ms,I=1ms,W=0.5ms,FB=2.2ms \\\n"
+      "      --p2p-latency 20us --p2p-bandwidth 50GB/s --activation-bytes 64MiB --trace dualpipe-trace.json\n"
+      "  pipesim simulate --from-csv plan.csv --cost-file costs.json --format json\n\n"
+      "Costs: --cost sets every stage: F forward, I backward for input, W backward for weights, B full\n"
+      "backward (default I+W), FB an overlapped F&B pair (default F+B). Every duration needs a unit (ns, us, ms, s).\n"
+      "A cost file overrides them per stage or rank (uneven first/last stages, a straggler):\n"
+      "  {\"default\": {\"F\": \"1ms\", \"I\": \"1ms\", \"W\": \"0.5ms\"},\n"
+      "   \"stages\": {\"0\": {\"F\": \"1.4ms\"}, \"7\": {\"F\": \"1.6ms\", \"activation_memory\": \"3GiB\"}},\n"
+      "   \"ranks\": {\"3\": {\"slowdown\": 1.25}},\n"
+      "   \"p2p\": {\"latency\": \"20us\", \"bandwidth\": \"50GB/s\"}, \"w_memory_fraction\": 0.25}\n"
+      "Command-line p2p and memory flags apply after the file.\n\n"
+      "Outputs: the table (or --format json) reports the makespan, the bubble rate ((cost - ideal)/cost, the\n"
+      "ZeroBubble paper's definition), per rank busy, idle = makespan - busy, exposed communication (waiting on\n"
+      "a transfer), peak live activations in stage micro-batch units (and bytes with --activation-memory), and\n"
+      "parameter copies. --trace writes a Chrome trace (open in https://ui.perfetto.dev or chrome://tracing).");
+  args->source.add_options(*cmd, true);
+  cmd->add_option("--cost", args->cost, "Per-stage costs F=..,I=..,W=..[,B=..][,FB=..]")->capture_default_str();
+  cmd->add_flag("--cost-per-rank", args->cost_per_rank,
+                "--cost is the cost of 1/pp of the model (a 1F1B stage); schedules with smaller chunks (ZB-V, "
+                "DualPipeV, interleaved) get their share");
+  cmd->add_option("--cost-file", args->cost_file, "JSON cost file (see below)")->check(CLI::ExistingFile);
+  cmd->add_option("--p2p-latency", args->p2p_latency, "Point-to-point latency, e.g. 20us (default 0)");
+  cmd->add_option("--p2p-bandwidth", args->p2p_bandwidth, "Point-to-point bandwidth, e.g. 50GB/s (default unlimited)");
+  cmd->add_option("--activation-bytes", args->activation_bytes,
+                  "Bytes sent per micro-batch per stage boundary, e.g. 64MiB (default 0)");
+  cmd->add_option("--activation-memory", args->activation_memory,
+                  "Bytes a stage holds per micro-batch from F until its backward, e.g. 2GiB (default 0)");
+  cmd->add_option("--w-memory-fraction", args->w_memory_fraction,
+                  "Share of a forward's activations kept from I until W (default 0.25)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--format,-f", args->format, "Report format")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--trace", args->trace,
+                  "Write a Chrome trace here (several schedules: one file each, named FILE-SCHEDULE.json)");
+  cmd->add_option("--output,-o", args->output, "Write the report here (atomically) instead of standard output");
+  cmd->callback([args] { run(*args); });
+}
+
+}  // namespace pipesim::cli

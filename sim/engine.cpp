@@ -1,0 +1,227 @@
+// Event kernel and rank interpreter of the simulator (see engine.hpp). Memory is tracked in integer
+// units so frees return exactly what was allocated: F allocates one stage's worth (and the stage's
+// activation memory), I frees the part only it needs, W the rest (w_memory_fraction), B all of it.
+#include "sim/engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "schedules/dependencies.hpp"
+#include "schedules/lower.hpp"
+#include "schedules/validate.hpp"
+
+namespace pipesim {
+namespace {
+
+constexpr std::int64_t kUnit = 3'603'600;  // units per stage's activations; divisible by 1..16 route lengths
+
+struct Event {
+  enum class Kind : std::uint8_t { ComputeDone, Arrival };
+  std::int64_t time_ns;
+  std::uint64_t seq;
+  Kind kind;
+  int target;  // ComputeDone: rank; Arrival: the RECV's node
+  bool operator>(const Event& other) const {
+    return time_ns != other.time_ns ? time_ns > other.time_ns : seq > other.seq;
+  }
+};
+
+class EventQueue {
+ public:
+  void push(std::int64_t time_ns, Event::Kind kind, int target) { heap_.push({time_ns, next_++, kind, target}); }
+  bool empty() const { return heap_.empty(); }
+  Event pop() {
+    auto e = heap_.top();
+    heap_.pop();
+    return e;
+  }
+
+ private:
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> heap_;
+  std::uint64_t next_ = 0;
+};
+
+class Engine {
+ public:
+  Engine(const Schedule& s, const Costs& c) : s_(s), c_(c), index_(s) {
+    auto n = static_cast<std::size_t>(s.ranks);
+    pc_.assign(n, 0);
+    busy_.assign(n, false);
+    reached_ns_.assign(n, -1);
+    units_.assign(n, 0);
+    bytes_.assign(n, 0);
+    auto nodes = static_cast<std::size_t>(index_.nodes());
+    arrival_ns_.assign(nodes, -1);
+    posted_ns_.assign(nodes, -1);
+    flow_.assign(nodes, -1);
+    started_ns_.assign(n, 0);
+    out_.spans.reserve(nodes);
+  }
+
+  Timeline run() {
+    out_.schedule = s_.name;
+    out_.ranks = s_.ranks;
+    out_.stages = s_.stages;
+    out_.microbatches = s_.microbatches;
+    out_.stage_to_rank = s_.stage_to_rank;
+    // A stage on routes of n stages is 1/n of the model: ranks/n copies of a 1F1B stage.
+    std::vector<std::size_t> route_length(static_cast<std::size_t>(s_.stages), 1);
+    for (auto& route : s_.routes)
+      for (auto stage : route) route_length[static_cast<std::size_t>(stage)] = route.size();
+    out_.parameter_copies.assign(static_cast<std::size_t>(s_.ranks), 0.0);
+    for (std::size_t st = 0; st < s_.stage_to_rank.size(); ++st)
+      out_.parameter_copies[static_cast<std::size_t>(s_.stage_to_rank[st])] +=
+          static_cast<double>(s_.ranks) / static_cast<double>(route_length[st]);
+    for (int r = 0; r < s_.ranks; ++r) {
+      sample(r, 0);
+      advance(r, 0);
+    }
+    while (!queue_.empty()) {
+      auto e = queue_.pop();
+      if (e.kind == Event::Kind::ComputeDone) {
+        finish_compute(e.target, e.time_ns);
+        advance(e.target, e.time_ns);
+      } else {
+        arrival_ns_[static_cast<std::size_t>(e.target)] = e.time_ns;
+        int r = index_.rank_of(e.target);
+        if (!busy_[static_cast<std::size_t>(r)] && index_.node_at(r, static_cast<int>(pc_[static_cast<std::size_t>(r)])) == e.target)
+          advance(r, e.time_ns);
+      }
+    }
+    for (int r = 0; r < s_.ranks; ++r)
+      if (pc_[static_cast<std::size_t>(r)] < s_.programs[static_cast<std::size_t>(r)].size())
+        throw Error(fmt::format("simulation deadlock: rank {} stopped at step {} ({}) with nothing left to wait for", r,
+                                pc_[static_cast<std::size_t>(r)],
+                                to_string(s_.programs[static_cast<std::size_t>(r)][pc_[static_cast<std::size_t>(r)]])),
+                    Error::Kind::Internal);
+    std::stable_sort(out_.spans.begin(), out_.spans.end(), [](const Span& a, const Span& b) {
+      return std::tie(a.rank, a.stream, a.start_ns, a.end_ns) < std::tie(b.rank, b.stream, b.start_ns, b.end_ns);
+    });
+    std::stable_sort(out_.memory.begin(), out_.memory.end(),
+                     [](const MemorySample& a, const MemorySample& b) { return a.rank < b.rank; });
+    return std::move(out_);
+  }
+
+ private:
+  // Runs rank r's program from time t until it starts a compute action or waits for data.
+  void advance(int r, std::int64_t t) {
+    auto ri = static_cast<std::size_t>(r);
+    auto& program = s_.programs[ri];
+    while (!busy_[ri] && pc_[ri] < program.size()) {
+      auto& action = program[pc_[ri]];
+      int node = index_.node_at(r, static_cast<int>(pc_[ri]));
+      if (action.op == Op::RecvF || action.op == Op::RecvB) {
+        if (reached_ns_[ri] < 0) reached_ns_[ri] = t;
+        auto arrived = arrival_ns_[static_cast<std::size_t>(node)];
+        if (arrived < 0) return;  // woken by the Arrival event
+        // The compute stream waited only for the part of the transfer after both ends were ready.
+        auto from = std::max(reached_ns_[ri], posted_ns_[static_cast<std::size_t>(node)]);
+        out_.spans.push_back({r, Stream::Compute, action, std::min(from, t), t, 0,
+                              source_rank(action), flow_[static_cast<std::size_t>(node)]});
+        reached_ns_[ri] = -1;
+      } else if (action.op == Op::SendF || action.op == Op::SendB) {
+        post_transfer(r, action, t);
+      } else {
+        busy_[ri] = true;
+        started_ns_[ri] = t;
+        for (auto& pass : action.passes())
+          if (pass.op == Op::F) change_memory(r, t, units_of(pass), c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory);
+        queue_.push(t + c_.compute_ns(action, r), Event::Kind::ComputeDone, r);
+        return;
+      }
+      ++pc_[ri];
+    }
+  }
+
+  void finish_compute(int r, std::int64_t t) {
+    auto ri = static_cast<std::size_t>(r);
+    auto& action = s_.programs[ri][pc_[ri]];
+    out_.spans.push_back({r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1});
+    for (auto& pass : action.passes()) {
+      auto memory = c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory;
+      auto units = units_of(pass);
+      auto i_units = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(units)));
+      auto i_bytes = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(memory)));
+      if (pass.op == Op::B) change_memory(r, t, -units, -memory);
+      if (pass.op == Op::I) change_memory(r, t, -i_units, -i_bytes);
+      if (pass.op == Op::W) change_memory(r, t, i_units - units, i_bytes - memory);
+    }
+    busy_[ri] = false;
+    ++pc_[ri];
+  }
+
+  void post_transfer(int r, const Action& send, std::int64_t t) {
+    auto& route = s_.route(send.microbatch());
+    int k = index_.route_position(send.stage(), send.microbatch());
+    bool forward = send.op == Op::SendF;
+    int peer_stage = route[static_cast<std::size_t>(forward ? k + 1 : k - 1)];
+    int recv = index_.node(forward ? Op::RecvF : Op::RecvB, peer_stage, send.microbatch());
+    int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
+    auto bytes = c_.stages[static_cast<std::size_t>(send.stage())].activation_bytes;
+    // FIFO on the link: serialisation waits for the link, latency overlaps the next message.
+    auto& link_free = link_free_ns_[static_cast<std::int64_t>(r) * s_.ranks + peer];
+    auto start = std::max(t, link_free);
+    auto serialise = c_.transfer_ns(bytes) - c_.p2p.latency_ns;
+    link_free = start + serialise;
+    auto arrival = start + serialise + c_.p2p.latency_ns;
+    auto flow = next_flow_++;
+    posted_ns_[static_cast<std::size_t>(recv)] = t;
+    flow_[static_cast<std::size_t>(recv)] = flow;
+    out_.spans.push_back({r, Stream::P2P, send, t, arrival, bytes, peer, flow});
+    queue_.push(arrival, Event::Kind::Arrival, recv);
+  }
+
+  // A chunk on a route of n stages holds 1/n of the model; units count activations of 1/ranks of it
+  // (one 1F1B stage), so schedules that cut the model finer compare fairly.
+  std::int64_t units_of(const Pass& pass) const {
+    auto n = static_cast<std::int64_t>(s_.route(pass.microbatch).size());
+    return kUnit * s_.ranks / n;
+  }
+
+  int source_rank(const Action& recv) const {
+    auto& route = s_.route(recv.microbatch());
+    int k = index_.route_position(recv.stage(), recv.microbatch());
+    int from = route[static_cast<std::size_t>(recv.op == Op::RecvF ? k - 1 : k + 1)];
+    return s_.stage_to_rank[static_cast<std::size_t>(from)];
+  }
+
+  void change_memory(int r, std::int64_t t, std::int64_t units, std::int64_t bytes) {
+    units_[static_cast<std::size_t>(r)] += units;
+    bytes_[static_cast<std::size_t>(r)] += bytes;
+    sample(r, t);
+  }
+
+  void sample(int r, std::int64_t t) {
+    out_.memory.push_back({r, t, static_cast<double>(units_[static_cast<std::size_t>(r)]) / kUnit,
+                           static_cast<double>(bytes_[static_cast<std::size_t>(r)])});
+  }
+
+  const Schedule& s_;
+  const Costs& c_;
+  PassIndex index_;
+  EventQueue queue_;
+  std::vector<std::size_t> pc_;
+  std::vector<bool> busy_;
+  std::vector<std::int64_t> reached_ns_, started_ns_, units_, bytes_;
+  std::vector<std::int64_t> arrival_ns_, posted_ns_, flow_;  // per RECV node
+  std::unordered_map<std::int64_t, std::int64_t> link_free_ns_;
+  std::int64_t next_flow_ = 0;
+  Timeline out_;
+};
+
+}  // namespace
+
+Timeline simulate(const Schedule& schedule, const Costs& costs) {
+  validate(schedule);
+  validate_costs(costs, schedule.stages, schedule.ranks);
+  if (schedule.lowered()) return Engine(schedule, costs).run();
+  auto lowered = lower(schedule);
+  return Engine(lowered, costs).run();
+}
+
+}  // namespace pipesim

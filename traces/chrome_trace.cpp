@@ -1,0 +1,99 @@
+// Chrome trace writer (see chrome_trace.hpp). Written by hand with fmt: the format is flat, and this keeps
+// a million-event trace fast and its bytes stable.
+#include "traces/chrome_trace.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+namespace pipesim {
+namespace {
+
+std::string us(std::int64_t ns) { return fmt::format("{}.{:03}", ns / 1000, ns % 1000); }
+
+std::string pass_args(const Action& a) {
+  if (a.op == Op::OverlapFB)
+    return fmt::format(R"({{"forward":"{}","backward":"{}","stage":{},"microbatch":{},"op":"OVERLAP_F_B"}})",
+                       to_string(a.pass[0]), to_string(a.pass[1]), a.stage(), a.microbatch());
+  return fmt::format(R"({{"stage":{},"microbatch":{},"op":"{}"}})", a.stage(), a.microbatch(), op_name(a.op));
+}
+
+std::string number(double v) {
+  auto text = fmt::format("{:.6f}", v);
+  while (text.back() == '0') text.pop_back();
+  if (text.back() == '.') text.pop_back();
+  return text;
+}
+
+}  // namespace
+
+std::string to_chrome_trace(const Timeline& t) {
+  std::string out = fmt::format(
+      R"({{"displayTimeUnit":"ns","otherData":{{"generator":"pipesim","schedule":"{}","ranks":{},"stages":{},"microbatches":{}}},)"
+      "\n\"traceEvents\":[\n",
+      t.schedule, t.ranks, t.stages, t.microbatches);
+  bool first = true;
+  auto emit = [&](const std::string& event) {
+    if (!first) out += ",\n";
+    first = false;
+    out += event;
+  };
+  // Transfers that overlap in time go to separate lanes so every thread's slices nest.
+  std::vector<std::vector<std::int64_t>> lane_end(static_cast<std::size_t>(t.ranks));
+  std::vector<int> lane_of(t.spans.size(), 0);
+  for (std::size_t i = 0; i < t.spans.size(); ++i) {
+    auto& span = t.spans[i];
+    if (span.stream != Stream::P2P) continue;
+    auto& lanes = lane_end[static_cast<std::size_t>(span.rank)];
+    std::size_t lane = 0;
+    while (lane < lanes.size() && lanes[lane] > span.start_ns) ++lane;
+    if (lane == lanes.size()) lanes.push_back(0);
+    lanes[lane] = span.end_ns;
+    lane_of[i] = static_cast<int>(lane);
+  }
+  for (int r = 0; r < t.ranks; ++r) {
+    emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"rank {}"}}}})", r, r));
+    emit(fmt::format(R"({{"name":"process_sort_index","ph":"M","pid":{},"args":{{"sort_index":{}}}}})", r, r));
+    emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":0,"args":{{"name":"compute"}}}})", r));
+    auto lanes = lane_end[static_cast<std::size_t>(r)].size();
+    for (std::size_t lane = 0; lane < lanes; ++lane)
+      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})", r,
+                       lane + 1, lane ? fmt::format(" {}", lane + 1) : std::string()));
+  }
+  std::map<std::int64_t, std::string> flow_ends;  // flow id -> its "f" event, emitted after its "s"
+  for (std::size_t i = 0; i < t.spans.size(); ++i) {
+    auto& span = t.spans[i];
+    auto name = to_string(span.action);
+    auto ts = us(span.start_ns), dur = us(span.end_ns - span.start_ns);
+    if (span.stream == Stream::P2P) {
+      int tid = lane_of[i] + 1;
+      emit(fmt::format(
+          R"({{"name":"{}","cat":"p2p","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{{"to_rank":{},"bytes":{},"stage":{},"microbatch":{},"op":"{}"}}}})",
+          name, ts, dur, span.rank, tid, span.peer, span.bytes, span.action.stage(), span.action.microbatch(),
+          op_name(span.action.op)));
+      emit(fmt::format(R"({{"name":"transfer","cat":"p2p","ph":"s","id":{},"ts":{},"pid":{},"tid":{}}})", span.flow, ts,
+                       span.rank, tid));
+      continue;
+    }
+    if (!span.action.is_compute()) {
+      emit(fmt::format(
+          R"({{"name":"{}","cat":"wait","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{{"from_rank":{},"stage":{},"microbatch":{},"op":"{}"}}}})",
+          name, ts, dur, span.rank, span.peer, span.action.stage(), span.action.microbatch(), op_name(span.action.op)));
+      if (span.flow >= 0)
+        flow_ends[span.flow] =
+            fmt::format(R"({{"name":"transfer","cat":"p2p","ph":"f","bp":"e","id":{},"ts":{},"pid":{},"tid":0}})",
+                        span.flow, ts, span.rank);
+      continue;
+    }
+    emit(fmt::format(R"({{"name":"{}","cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{}}})", name,
+                     op_name(span.action.op), ts, dur, span.rank, pass_args(span.action)));
+  }
+  for (auto& [id, event] : flow_ends) emit(event);
+  for (auto& sample : t.memory)
+    emit(fmt::format(R"({{"name":"live activations","ph":"C","ts":{},"pid":{},"args":{{"stage micro-batches":{},"bytes":{}}}}})",
+                     us(sample.time_ns), sample.rank, number(sample.activations), number(sample.bytes)));
+  out += "\n]}\n";
+  return out;
+}
+
+}  // namespace pipesim

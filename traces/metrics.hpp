@@ -1,0 +1,37 @@
+// The numbers users judge a schedule by, computed from a Timeline (simulated or measured):
+// makespan; per rank busy (compute), idle (makespan - busy), exposed communication (time the compute
+// stream waited on a transfer after both ends were ready), peak activations; and the bubble rate as the
+// ZeroBubble paper defines it: (cost - ideal) / cost, where cost is the longest execution span over ranks
+// (last end minus first start) and ideal the largest per-rank compute time, m(T_F+T_B+T_W) under uniform costs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "traces/timeline.hpp"
+
+namespace pipesim {
+
+struct RankMetrics {
+  int rank = 0;
+  std::int64_t busy_ns = 0;
+  std::int64_t idle_ns = 0;
+  std::int64_t exposed_comm_ns = 0;
+  std::int64_t first_start_ns = 0, last_end_ns = 0;
+  double peak_activations = 0;       // stage micro-batch units
+  double peak_activation_bytes = 0;
+  double parameter_copies = 0;       // in 1F1B stages (1/ranks of the model); DualPipe holds 2
+};
+
+struct Metrics {
+  std::int64_t makespan_ns = 0;
+  double bubble_rate = 0;
+  std::int64_t p2p_bytes = 0;
+  std::vector<RankMetrics> ranks;
+  std::int64_t max_idle_ns() const;
+  double max_peak_activations() const;
+};
+
+Metrics compute_metrics(const Timeline& timeline);
+
+}  // namespace pipesim

@@ -1,0 +1,48 @@
+// The result both interpreters return, simulated or measured: what ran where and when. Metrics, the
+// Chrome trace and (later) comparison read only this.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "schedules/action.hpp"
+
+namespace pipesim {
+
+enum class Stream : std::uint8_t {
+  Compute,  // the rank's program: F, I, W, B, F&B pairs, and the waits of RECV actions
+  P2P,      // point-to-point transfers this rank sends (SEND_F / SEND_B on the wire)
+};
+
+struct Span {
+  int rank = 0;
+  Stream stream = Stream::Compute;
+  Action action;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  std::int64_t bytes = 0;  // transfers only
+  int peer = -1;           // transfers: destination rank; RECV: source rank
+  std::int64_t flow = -1;  // links a transfer to the RECV that takes it
+};
+
+// Live activation memory of one rank from time_ns on (a step function).
+struct MemorySample {
+  int rank = 0;
+  std::int64_t time_ns = 0;
+  double activations = 0;  // micro-batch units: one forward through 1/ranks of the model (a 1F1B stage) = 1
+  double bytes = 0;
+};
+
+struct Timeline {
+  std::string schedule;
+  int ranks = 0, stages = 0, microbatches = 0;
+  std::vector<int> stage_to_rank;
+  // [rank] -> parameters held, in copies of 1/ranks of the model (a 1F1B stage): 1 for 1F1B, ZB-V and
+  // interleaved; 2 for DualPipe, which holds both directions' chunks.
+  std::vector<double> parameter_copies;
+  std::vector<Span> spans;            // sorted by (rank, stream, start)
+  std::vector<MemorySample> memory;   // sorted by (rank, time)
+};
+
+}  // namespace pipesim
