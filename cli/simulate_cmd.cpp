@@ -69,13 +69,12 @@ double to_us(std::int64_t ns) { return static_cast<double>(ns) / 1000.0; }
 nlohmann::ordered_json to_json(const Schedule& s, const Metrics& m) {
   nlohmann::ordered_json out;
   out["schedule"] = s.name;
-  out["ranks"] = s.ranks;
   out["stages"] = s.stages;
   out["microbatches"] = s.microbatches;
   out["makespan_us"] = to_us(m.makespan_ns);
   out["bubble_rate"] = m.bubble_rate;
   out["p2p_bytes"] = m.p2p_bytes;
-  auto& ranks = out["ranks_detail"];
+  auto& ranks = out["ranks"];
   ranks = nlohmann::ordered_json::array();
   for (auto& r : m.ranks)
     ranks.push_back({{"rank", r.rank},

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <queue>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -56,11 +55,29 @@ class Engine {
     units_.assign(n, 0);
     bytes_.assign(n, 0);
     auto nodes = static_cast<std::size_t>(index_.nodes());
-    arrival_ns_.assign(nodes, -1);
-    posted_ns_.assign(nodes, -1);
-    flow_.assign(nodes, -1);
+    transfers_.assign(nodes, Transfer{});
+    links_.resize(n);
     started_ns_.assign(n, 0);
-    out_.spans.reserve(nodes);
+    // Each rank writes its compute spans, then its transfers, into its own slice of the timeline, in time
+    // order: the timeline comes out sorted by (rank, stream, start) with no sort and no copy.
+    compute_at_.assign(n, 0);
+    p2p_at_.assign(n, 0);
+    memory_at_.assign(n, 0);
+    std::size_t spans = 0, samples = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      compute_at_[r] = spans;
+      memory_at_[r] = samples++;  // the initial sample, then one per pass
+      std::size_t sends = 0;
+      for (auto& a : s.programs[r]) {
+        sends += a.op == Op::SendF || a.op == Op::SendB;
+        samples += a.is_compute() ? a.passes().size() : 0;
+      }
+      spans += s.programs[r].size() - sends;
+      p2p_at_[r] = spans;
+      spans += sends;
+    }
+    out_.spans.resize(spans);
+    out_.memory.resize(samples);
   }
 
   Timeline run() {
@@ -87,7 +104,7 @@ class Engine {
         finish_compute(e.target, e.time_ns);
         advance(e.target, e.time_ns);
       } else {
-        arrival_ns_[static_cast<std::size_t>(e.target)] = e.time_ns;
+        transfers_[static_cast<std::size_t>(e.target)].arrival_ns = e.time_ns;
         int r = index_.rank_of(e.target);
         if (!busy_[static_cast<std::size_t>(r)] && index_.node_at(r, static_cast<int>(pc_[static_cast<std::size_t>(r)])) == e.target)
           advance(r, e.time_ns);
@@ -99,11 +116,6 @@ class Engine {
                                 pc_[static_cast<std::size_t>(r)],
                                 to_string(s_.programs[static_cast<std::size_t>(r)][pc_[static_cast<std::size_t>(r)]])),
                     Error::Kind::Internal);
-    std::stable_sort(out_.spans.begin(), out_.spans.end(), [](const Span& a, const Span& b) {
-      return std::tie(a.rank, a.stream, a.start_ns, a.end_ns) < std::tie(b.rank, b.stream, b.start_ns, b.end_ns);
-    });
-    std::stable_sort(out_.memory.begin(), out_.memory.end(),
-                     [](const MemorySample& a, const MemorySample& b) { return a.rank < b.rank; });
     return std::move(out_);
   }
 
@@ -117,12 +129,12 @@ class Engine {
       int node = index_.node_at(r, static_cast<int>(pc_[ri]));
       if (action.op == Op::RecvF || action.op == Op::RecvB) {
         if (reached_ns_[ri] < 0) reached_ns_[ri] = t;
-        auto arrived = arrival_ns_[static_cast<std::size_t>(node)];
-        if (arrived < 0) return;  // woken by the Arrival event
+        auto& transfer = transfers_[static_cast<std::size_t>(node)];
+        if (transfer.arrival_ns < 0) return;  // woken by the Arrival event
         // The compute stream waited only for the part of the transfer after both ends were ready.
-        auto from = std::max(reached_ns_[ri], posted_ns_[static_cast<std::size_t>(node)]);
-        out_.spans.push_back({r, Stream::Compute, action, std::min(from, t), t, 0,
-                              source_rank(action), flow_[static_cast<std::size_t>(node)]});
+        auto from = std::max(reached_ns_[ri], transfer.posted_ns);
+        out_.spans[compute_at_[ri]++] = {r, Stream::Compute, action, std::min(from, t), t, 0, source_rank(action),
+                                         transfer.flow};
         reached_ns_[ri] = -1;
       } else if (action.op == Op::SendF || action.op == Op::SendB) {
         post_transfer(r, action, t);
@@ -141,7 +153,7 @@ class Engine {
   void finish_compute(int r, std::int64_t t) {
     auto ri = static_cast<std::size_t>(r);
     auto& action = s_.programs[ri][pc_[ri]];
-    out_.spans.push_back({r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1});
+    out_.spans[compute_at_[ri]++] = {r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1};
     for (auto& pass : action.passes()) {
       auto memory = c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory;
       auto units = units_of(pass);
@@ -164,15 +176,15 @@ class Engine {
     int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
     auto bytes = c_.stages[static_cast<std::size_t>(send.stage())].activation_bytes;
     // FIFO on the link: serialisation waits for the link, latency overlaps the next message.
-    auto& link_free = link_free_ns_[static_cast<std::int64_t>(r) * s_.ranks + peer];
+    auto& link_free = link_free_ns(r, peer);
     auto start = std::max(t, link_free);
     auto serialise = c_.transfer_ns(bytes) - c_.p2p.latency_ns;
     link_free = start + serialise;
     auto arrival = start + serialise + c_.p2p.latency_ns;
     auto flow = next_flow_++;
-    posted_ns_[static_cast<std::size_t>(recv)] = t;
-    flow_[static_cast<std::size_t>(recv)] = flow;
-    out_.spans.push_back({r, Stream::P2P, send, t, arrival, bytes, peer, flow});
+    transfers_[static_cast<std::size_t>(recv)].posted_ns = t;
+    transfers_[static_cast<std::size_t>(recv)].flow = flow;
+    out_.spans[p2p_at_[static_cast<std::size_t>(r)]++] = {r, Stream::P2P, send, t, arrival, bytes, peer, flow};
     queue_.push(arrival, Event::Kind::Arrival, recv);
   }
 
@@ -181,6 +193,14 @@ class Engine {
   std::int64_t units_of(const Pass& pass) const {
     auto n = static_cast<std::int64_t>(s_.route(pass.microbatch).size());
     return kUnit * s_.ranks / n;
+  }
+
+  // A rank talks to a handful of peers: a short list beats a hash map.
+  std::int64_t& link_free_ns(int r, int peer) {
+    auto& links = links_[static_cast<std::size_t>(r)];
+    for (auto& [to, free_ns] : links)
+      if (to == peer) return free_ns;
+    return links.emplace_back(peer, 0).second;
   }
 
   int source_rank(const Action& recv) const {
@@ -197,8 +217,9 @@ class Engine {
   }
 
   void sample(int r, std::int64_t t) {
-    out_.memory.push_back({r, t, static_cast<double>(units_[static_cast<std::size_t>(r)]) / kUnit,
-                           static_cast<double>(bytes_[static_cast<std::size_t>(r)])});
+    out_.memory[memory_at_[static_cast<std::size_t>(r)]++] = {
+        r, t, static_cast<double>(units_[static_cast<std::size_t>(r)]) / kUnit,
+        static_cast<double>(bytes_[static_cast<std::size_t>(r)])};
   }
 
   const Schedule& s_;
@@ -208,13 +229,19 @@ class Engine {
   std::vector<std::size_t> pc_;
   std::vector<bool> busy_;
   std::vector<std::int64_t> reached_ns_, started_ns_, units_, bytes_;
-  std::vector<std::int64_t> arrival_ns_, posted_ns_, flow_;  // per RECV node
-  std::unordered_map<std::int64_t, std::int64_t> link_free_ns_;
+  struct Transfer {  // per RECV node: the transfer it takes
+    std::int64_t arrival_ns = -1, posted_ns = -1, flow = -1;
+  };
+  std::vector<Transfer> transfers_;
+  std::vector<std::vector<std::pair<int, std::int64_t>>> links_;  // per rank: (peer, link free from)
   std::int64_t next_flow_ = 0;
+  std::vector<std::size_t> compute_at_, p2p_at_, memory_at_;  // per rank: next slot in the timeline
   Timeline out_;
 };
 
 }  // namespace
+
+Timeline simulate_lowered(const Schedule& lowered, const Costs& costs) { return Engine(lowered, costs).run(); }
 
 Timeline simulate(const Schedule& schedule, const Costs& costs) {
   validate(schedule);

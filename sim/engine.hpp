@@ -16,4 +16,8 @@ namespace pipesim {
 // invalid schedule or costs; a run that cannot finish is reported as a deadlock, never a hang.
 Timeline simulate(const Schedule& schedule, const Costs& costs);
 
+// The engine alone, for callers that simulate one schedule many times (sweeps, benchmarks): `lowered`
+// must already be validated and lowered, and `costs` validated for it.
+Timeline simulate_lowered(const Schedule& lowered, const Costs& costs);
+
 }  // namespace pipesim

@@ -1,0 +1,54 @@
+// Simulator speed: simulated actions per second (engine alone, on a validated and lowered schedule) and the
+// wall time of whole runs (validation + lowering + engine) for 1F1B 64 ranks x 4096 micro-batches and
+// DualPipe 16 x 1024. Run: build/tests/sim_bench [--benchmark_min_time=0.5]
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include "schedules/lower.hpp"
+#include "schedules/registry.hpp"
+#include "sim/engine.hpp"
+
+namespace pipesim {
+namespace {
+
+struct Size {
+  const char* name;
+  int ranks, microbatches;
+};
+constexpr Size kSizes[] = {{"1f1b", 64, 4096}, {"dualpipe", 16, 1024}, {"zb-v", 64, 4096}, {"dualpipe", 64, 4096},
+                           {"1f1b", 64, 256},   {"1f1b", 8, 1024}};
+
+Costs bench_costs(const Schedule& s) {
+  auto c = uniform_costs("F=1.2ms,I=1.3ms,W=0.7ms,FB=2.4ms", s.stages, s.ranks);
+  c.p2p.latency_ns = 20'000;
+  c.p2p.bandwidth_bytes_per_ns = 50.0;
+  for (auto& st : c.stages) st.activation_bytes = 64 << 20;
+  return c;
+}
+
+void Engine(benchmark::State& state) {
+  auto& size = kSizes[state.range(0)];
+  auto lowered = lower(generate_schedule(size.name, {size.ranks, size.microbatches, 2}));
+  auto costs = bench_costs(lowered);
+  for (auto _ : state) benchmark::DoNotOptimize(simulate_lowered(lowered, costs));
+  state.SetLabel(fmt::format("{} p={} m={}", size.name, size.ranks, size.microbatches));
+  state.counters["actions"] = static_cast<double>(lowered.action_count());
+  state.counters["actions/s"] = benchmark::Counter(
+      static_cast<double>(lowered.action_count()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void WholeRun(benchmark::State& state) {
+  auto& size = kSizes[state.range(0)];
+  auto s = generate_schedule(size.name, {size.ranks, size.microbatches, 2});
+  auto costs = bench_costs(s);
+  for (auto _ : state) benchmark::DoNotOptimize(simulate(s, costs));
+  state.SetLabel(fmt::format("{} p={} m={} (validate + lower + engine)", size.name, size.ranks, size.microbatches));
+}
+
+BENCHMARK(Engine)->DenseRange(0, std::size(kSizes) - 1)->Unit(benchmark::kMillisecond);
+BENCHMARK(WholeRun)->DenseRange(0, std::size(kSizes) - 1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace pipesim
+
+BENCHMARK_MAIN();
