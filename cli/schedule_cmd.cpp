@@ -70,14 +70,17 @@ std::string compare_schedules(const ScheduleArgs& args) {
       validate(s);
       out += fmt::format("== {}: {}\n{}\n", info.name, info.description, format_grid(s));
       auto sum = summarize(s);
-      table += fmt::format("{:<17} {:>6} {:>11} {:>8} {:>10} {:>11}  {}\n", info.name, sum.stages,
-                           fmt::format("{}x", sum.stages_per_rank), sum.compute_actions, sum.overlapped_pairs,
+      table += fmt::format("{:<17} {:>6} {:>11} {:>8} {:>10} {:>11}  {:.3g}\n", info.name, sum.stages,
+                           fmt::format("{:.2g}x", sum.parameter_copies), sum.compute_actions, sum.overlapped_pairs,
                            sum.split_backwards, fmt::join(sum.peak_in_flight, " "));
     } catch (const Error& e) {
       table += fmt::format("{:<17} not available at this size: {}\n", info.name, e.what());
     }
   }
-  return out + "Comparison (peak in-flight: forwards whose backward has not finished, in stage chunks)\n" + table;
+  return out +
+         "Comparison (params and peak in-flight forwards in 1F1B stages, i.e. 1/pp of the model: a ZB-V chunk\n"
+         "counts 1/2, an interleaved chunk 1/v)\n" +
+         table;
 }
 
 void run(const ScheduleArgs& args) {

@@ -78,7 +78,12 @@ TEST(Golden, PeakInFlightMatchesPublishedCounts) {
     EXPECT_EQ(peak0("zb-h2"), 2 * p - 1);
     EXPECT_EQ(peak0("gpipe"), m);
     auto dp = summarize(generate_schedule("dualpipe", {p % 2 ? p + 1 : p, 2 * m, 2}));
-    EXPECT_EQ(dp.stages_per_rank, 2);  // two parameter copies
+    EXPECT_EQ(dp.stages_per_rank, 2);
+    EXPECT_DOUBLE_EQ(dp.parameter_copies, 2.0);  // DeepSeek-V3 Table 2: 2x parameters
+    EXPECT_DOUBLE_EQ(dp.peak_in_flight[0], (p % 2 ? p + 1 : p) + 1);  // and PP+1 activations
+    auto zbv = summarize(generate_schedule("zb-v", {p, m, 2}));
+    EXPECT_DOUBLE_EQ(zbv.parameter_copies, 1.0);
+    EXPECT_DOUBLE_EQ(zbv.peak_in_flight[0], p);  // 1F1B's peak memory
   }
 }
 
