@@ -7,5 +7,7 @@ namespace pipesim::cli {
 
 void add_schedule_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
+void add_study_command(CLI::App& app);
 
 }  // namespace pipesim::cli

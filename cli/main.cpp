@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "pipesim 0.1");
   pipesim::cli::add_schedule_command(app);  // generate, import, validate and print schedules
   pipesim::cli::add_simulate_command(app);  // play schedules against costs: makespan, bubbles, memory, traces
+  pipesim::cli::add_sweep_command(app);     // what-if studies over plan fields, Pareto front
+  pipesim::cli::add_study_command(app);     // the built-in DeepSeek-V3 study
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,6 +17,8 @@ struct ScheduleSource {
   int ranks = 4;
   int microbatches = 8;
   std::optional<int> virtual_stages;
+  CLI::Option* microbatches_option = nullptr;
+  bool microbatches_given() const { return microbatches_option && microbatches_option->count() > 0; }
 
   void add_options(CLI::App& cmd, bool allow_list);
   // The named schedules (or the imported one), validated. Throws Error naming the bad flag.

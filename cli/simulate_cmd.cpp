@@ -10,10 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/plan_options.hpp"
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "common/units.hpp"
+#include "schedules/registry.hpp"
 #include "sim/engine.hpp"
 #include "traces/chrome_trace.hpp"
 #include "traces/metrics.hpp"
@@ -23,6 +25,7 @@ namespace {
 
 struct SimulateArgs {
   ScheduleSource source;
+  PlanOptions model;
   std::string cost = "F=1ms,I=1ms,W=0.5ms";
   std::string cost_file;
   std::optional<std::string> p2p_latency, p2p_bandwidth, activation_bytes, activation_memory;
@@ -132,7 +135,48 @@ std::string trace_path(const std::string& path, const std::string& schedule, boo
   return path.substr(0, dot) + "-" + schedule + path.substr(dot);
 }
 
+// A model on a cluster: every schedule named runs the whole step (pipeline + data parallel).
+void run_model(const SimulateArgs& args) {
+  if (!args.source.from_csv.empty()) throw Error("--from-csv with --model is not supported yet; name a --schedule");
+  auto model = load_model(args.model.model);
+  Topology topology(load_cluster(args.model.cluster));
+  auto base = args.model.resolved_plan();
+  base.pp = args.source.ranks;
+  base.microbatches = args.source.microbatches_given() || base.global_batch == 0 ? args.source.microbatches : 0;
+  base.virtual_stages = args.source.virtual_stages.value_or(2);
+  auto slowdowns = args.model.slowdowns(topology.spec().total_gpus());
+  std::vector<StepReport> reports;
+  std::string names = args.source.schedule.empty() ? "1f1b" : args.source.schedule;
+  for (std::size_t start = 0; start <= names.size();) {
+    auto end = names.find(',', start);
+    if (end == std::string::npos) end = names.size();
+    auto plan = base;
+    plan.schedule = names.substr(start, end - start);
+    find_schedule(plan.schedule);
+    reports.push_back(simulate_step(model, topology, plan, slowdowns));
+    start = end + 1;
+  }
+  std::string text;
+  if (args.format == "json") {
+    auto all = nlohmann::ordered_json::array();
+    for (auto& r : reports) all.push_back(step_report_json(r));
+    text = (reports.size() == 1 ? all[0] : all).dump(1) + "\n";
+  } else if (reports.size() == 1) {
+    text = step_report_table(reports[0]);
+  } else {
+    text = describe_plan(reports[0]) + "\n" + step_comparison_table(reports);
+  }
+  for (auto& r : reports)
+    if (!args.trace.empty())
+      write_file_atomically(trace_path(args.trace, r.plan.plan.schedule, reports.size() > 1), to_chrome_trace(r.timeline));
+  if (args.output.empty())
+    fmt::print("{}", text);
+  else
+    write_file_atomically(args.output, text);
+}
+
 void run(const SimulateArgs& args) {
+  if (!args.model.model.empty()) return run_model(args);
   if (args.source.schedule.empty() && args.source.from_csv.empty())
     throw Error("say what to simulate: --schedule NAME[,NAME...] or --from-csv FILE (see --help)");
   auto schedules = args.source.load();
@@ -175,7 +219,11 @@ void add_simulate_command(CLI::App& app) {
       "  pipesim simulate --schedule 1f1b,zb-h1,zb-h2,zb-v --pp 4 -m 16 --cost F=1.2ms,I=1.3ms,W=0.7ms\n"
       "  pipesim simulate --schedule dualpipe --pp 8 -m 20 --cost F=1ms,I=1ms,W=0.5ms,FB=2.2ms \\\n"
       "      --p2p-latency 20us --p2p-bandwidth 50GB/s --activation-bytes 64MiB --trace dualpipe-trace.json\n"
-      "  pipesim simulate --from-csv plan.csv --cost-file costs.json --format json\n\n"
+      "  pipesim simulate --from-csv plan.csv --cost-file costs.json --format json\n"
+      "  pipesim simulate --model deepseek-v3 --cluster deepseek-h800 --pp 16 --ep 64 --schedule dualpipe \\\n"
+      "      --microbatches 120 --precision fp8 --trace dsv3.json   # a whole training step\n\n"
+      "With --model, costs come from the model on the cluster (operators timed on the GPU, EP all-to-all and\n"
+      "pipeline links over the topology, ZeRO-1 data parallel) and --cost is not used.\n\n"
       "Costs: --cost sets every stage: F forward, I backward for input, W backward for weights, B full\n"
       "backward (default I+W), FB an overlapped F&B pair (default F+B). Every duration needs a unit (ns, us, ms, s).\n"
       "A cost file overrides them per stage or rank (uneven first/last stages, a straggler):\n"
@@ -189,6 +237,7 @@ void add_simulate_command(CLI::App& app) {
       "a transfer), peak live activations in stage micro-batch units (and bytes with --activation-memory), and\n"
       "parameter copies. --trace writes a Chrome trace (open in https://ui.perfetto.dev or chrome://tracing).");
   args->source.add_options(*cmd, true);
+  args->model.add_options(*cmd, false);
   cmd->add_option("--cost", args->cost, "Per-stage costs F=..,I=..,W=..[,B=..][,FB=..]")->capture_default_str();
   cmd->add_flag("--cost-per-rank", args->cost_per_rank,
                 "--cost is the cost of 1/pp of the model (a 1F1B stage); schedules with smaller chunks (ZB-V, "

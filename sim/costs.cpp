@@ -38,10 +38,21 @@ std::int64_t Costs::compute_ns(const Action& action, int rank) const {
   return slowdown == 1.0 ? base : static_cast<std::int64_t>(std::llround(static_cast<double>(base) * slowdown));
 }
 
-std::int64_t Costs::transfer_ns(std::int64_t bytes) const {
-  if (p2p.bandwidth_bytes_per_ns <= 0 || bytes == 0) return p2p.latency_ns;
-  return p2p.latency_ns +
-         static_cast<std::int64_t>(std::llround(static_cast<double>(bytes) / p2p.bandwidth_bytes_per_ns));
+const LinkCost& Costs::link(int src_rank, int dst_rank) const {
+  if (rank_links.empty()) return p2p;
+  return rank_links[static_cast<std::size_t>(src_rank) * rank_slowdown.size() + static_cast<std::size_t>(dst_rank)];
+}
+
+namespace {
+std::int64_t over(const LinkCost& l, std::int64_t bytes) {
+  if (l.bandwidth_bytes_per_ns <= 0 || bytes == 0) return l.latency_ns;
+  return l.latency_ns + static_cast<std::int64_t>(std::llround(static_cast<double>(bytes) / l.bandwidth_bytes_per_ns));
+}
+}  // namespace
+
+std::int64_t Costs::transfer_ns(std::int64_t bytes) const { return over(p2p, bytes); }
+std::int64_t Costs::transfer_ns(int src_rank, int dst_rank, std::int64_t bytes) const {
+  return over(link(src_rank, dst_rank), bytes);
 }
 
 namespace {
@@ -143,6 +154,8 @@ void apply_cost_file(Costs& costs, const nlohmann::json& file, std::string_view 
 }
 
 void validate_costs(const Costs& costs, int stages, int ranks) {
+  if (!costs.rank_links.empty() && costs.rank_links.size() != static_cast<std::size_t>(ranks) * static_cast<std::size_t>(ranks))
+    throw Error(fmt::format("costs: {} rank links for {} ranks", costs.rank_links.size(), ranks), Error::Kind::Internal);
   if (costs.stages.size() != static_cast<std::size_t>(stages) ||
       costs.rank_slowdown.size() != static_cast<std::size_t>(ranks))
     throw Error(fmt::format("costs cover {} stages and {} ranks, but the schedule has {} and {}", costs.stages.size(),

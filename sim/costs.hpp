@@ -22,6 +22,7 @@ struct StageCost {
   std::int64_t FB_ns = -1;        // an overlapped pair whose forward half is this stage; -1: F + B of the halves
   std::int64_t activation_bytes = 0;   // sent to the neighbouring stage per micro-batch (activation, or its gradient)
   std::int64_t activation_memory = 0;  // bytes the stage holds from F until its backward ends, per micro-batch
+  std::int64_t activation_memory_w = -1;  // of those, bytes still held from I until W; -1: w_memory_fraction
 };
 
 struct LinkCost {
@@ -31,6 +32,7 @@ struct LinkCost {
 
 struct Costs {
   std::vector<StageCost> stages;     // [stage]
+  std::vector<LinkCost> rank_links;  // [src * ranks + dst] from a topology; empty: `p2p` between every pair
   std::vector<double> rank_slowdown; // [rank]; compute on the rank takes this many times longer (>= 1 for a straggler)
   LinkCost p2p;
   // Of a forward's activations, the share the weight backward still needs after the input backward
@@ -39,7 +41,9 @@ struct Costs {
 
   std::int64_t compute_ns(const Action& action, int rank) const;
   std::int64_t backward_ns(int stage) const;
-  std::int64_t transfer_ns(std::int64_t bytes) const;  // latency + bytes / bandwidth
+  std::int64_t transfer_ns(std::int64_t bytes) const;  // latency + bytes / bandwidth, over `p2p`
+  const LinkCost& link(int src_rank, int dst_rank) const;
+  std::int64_t transfer_ns(int src_rank, int dst_rank, std::int64_t bytes) const;
 };
 
 // Uniform costs for a schedule's stages and ranks from `--cost F=1.2ms,I=1.3ms,W=0.7ms[,B=..][,FB=..]`.

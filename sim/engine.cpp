@@ -155,10 +155,13 @@ class Engine {
     auto& action = s_.programs[ri][pc_[ri]];
     out_.spans[compute_at_[ri]++] = {r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1};
     for (auto& pass : action.passes()) {
-      auto memory = c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory;
+      auto& stage = c_.stages[static_cast<std::size_t>(pass.stage)];
+      auto memory = stage.activation_memory;
       auto units = units_of(pass);
       auto i_units = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(units)));
-      auto i_bytes = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(memory)));
+      auto i_bytes = stage.activation_memory_w >= 0
+                         ? memory - std::min(memory, stage.activation_memory_w)
+                         : static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(memory)));
       if (pass.op == Op::B) change_memory(r, t, -units, -memory);
       if (pass.op == Op::I) change_memory(r, t, -i_units, -i_bytes);
       if (pass.op == Op::W) change_memory(r, t, i_units - units, i_bytes - memory);
@@ -178,9 +181,10 @@ class Engine {
     // FIFO on the link: serialisation waits for the link, latency overlaps the next message.
     auto& link_free = link_free_ns(r, peer);
     auto start = std::max(t, link_free);
-    auto serialise = c_.transfer_ns(bytes) - c_.p2p.latency_ns;
+    auto latency = c_.link(r, peer).latency_ns;
+    auto serialise = c_.transfer_ns(r, peer, bytes) - latency;
     link_free = start + serialise;
-    auto arrival = start + serialise + c_.p2p.latency_ns;
+    auto arrival = start + serialise + latency;
     auto flow = next_flow_++;
     transfers_[static_cast<std::size_t>(recv)].posted_ns = t;
     transfers_[static_cast<std::size_t>(recv)].flow = flow;

@@ -43,7 +43,12 @@ struct ClusterSpec {
 };
 
 // A preset name ("deepseek-h800", "dgx-a100", "dgx-h100", "hgx-h200") or a path to a JSON file.
+// Schema: the fields of ClusterSpec with "gpu" as a nested object of GpuSpec's fields, plus "comment".
 ClusterSpec load_cluster(std::string_view name_or_path);
+// `source` names the text in errors ("deepseek-h800.json: gpu.sms: expected a positive integer, got -3").
+ClusterSpec parse_cluster(std::string_view json_text, std::string_view source);
+// Ranges and cross-field rules (also for specs built in code); throws Error naming the field.
+void validate_cluster(const ClusterSpec& spec, std::string_view source);
 std::vector<std::string> cluster_presets();
 
 }  // namespace pipesim

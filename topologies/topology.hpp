@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "topologies/cluster.hpp"
@@ -33,6 +34,10 @@ class Topology {
   std::vector<int> route(int src_gpu, int dst_gpu) const;
   double link_GBps(int link) const;
   int links() const;
+  std::string link_name(int link) const;  // "n0.gpu3->n0.nvswitch", "n0.nic3->rail3.leaf0", ...
+  // Hops on a shortest path, by breadth-first search over the graph: the slow reference that the
+  // structural routes are checked against.
+  int shortest_hops(int src_gpu, int dst_gpu) const;
 
   // Time for flows that run at the same time, sharing links: max over links of load / bandwidth, plus
   // the largest route latency. Nanoseconds.
@@ -48,8 +53,16 @@ class Topology {
 
   // MoE dispatch or combine inside the expert-parallel group `gpus`: every GPU sends `bytes_per_gpu`
   // (tokens x hidden x bytes per element x experts per token) spread evenly over the group, each token to
-  // at most `max_nodes` nodes; cross-node traffic goes over IB to the same-index GPU, then NVLink.
-  std::int64_t all_to_all_ns(const std::vector<int>& gpus, double bytes_per_gpu, int max_nodes) const;
+  // at most `max_nodes` nodes (0: any); cross-node traffic goes over IB to the same-index GPU, then NVLink.
+  // IB carries a token once per target node, which needs `experts_per_token` (top-k) to know; with 0 every
+  // expert copy crosses IB on its own, and max_nodes changes nothing. Formulas: topology.cpp's header.
+  std::int64_t all_to_all_ns(const std::vector<int>& gpus, double bytes_per_gpu, int max_nodes,
+                             int experts_per_token = 0) const;
+  // The flows all_to_all_ns charges: IB flows to the receiving GPU of each target node (deduplicated
+  // bytes), NVLink flows inside nodes (local copies and forwarding). Their time is concurrent_ns's
+  // bandwidth term; the latency is IB's plus NVLink's, as forwarding follows the IB hop.
+  std::vector<Flow> all_to_all_flows(const std::vector<int>& gpus, double bytes_per_gpu, int max_nodes,
+                                     int experts_per_token = 0) const;
 
  private:
   struct Impl;

@@ -51,10 +51,19 @@ std::string to_chrome_trace(const Timeline& t) {
     lanes[lane] = span.end_ns;
     lane_of[i] = static_cast<int>(lane);
   }
+  bool has_ep = false, has_dp = false;
+  for (auto& span : t.spans) {
+    has_ep = has_ep || span.stream == Stream::EP;
+    has_dp = has_dp || span.stream == Stream::DP;
+  }
   for (int r = 0; r < t.ranks; ++r) {
     emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"rank {}"}}}})", r, r));
     emit(fmt::format(R"({{"name":"process_sort_index","ph":"M","pid":{},"args":{{"sort_index":{}}}}})", r, r));
     emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":0,"args":{{"name":"compute"}}}})", r));
+    if (has_ep)
+      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":100,"args":{{"name":"EP all-to-all"}}}})", r));
+    if (has_dp)
+      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":101,"args":{{"name":"DP and optimizer"}}}})", r));
     auto lanes = lane_end[static_cast<std::size_t>(r)].size();
     for (std::size_t lane = 0; lane < lanes; ++lane)
       emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})", r,
@@ -65,6 +74,12 @@ std::string to_chrome_trace(const Timeline& t) {
     auto& span = t.spans[i];
     auto name = to_string(span.action);
     auto ts = us(span.start_ns), dur = us(span.end_ns - span.start_ns);
+    if (span.stream == Stream::EP || span.stream == Stream::DP) {
+      emit(fmt::format(R"({{"name":"{}","cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{{"during":"{}"}}}})",
+                       span.label ? span.label : "comm", span.stream == Stream::EP ? "ep" : "dp", ts, dur, span.rank,
+                       span.stream == Stream::EP ? 100 : 101, name));
+      continue;
+    }
     if (span.stream == Stream::P2P) {
       int tid = lane_of[i] + 1;
       emit(fmt::format(

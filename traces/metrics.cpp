@@ -29,8 +29,8 @@ Metrics compute_metrics(const Timeline& t) {
   for (auto& span : t.spans) {
     auto& rm = m.ranks[static_cast<std::size_t>(span.rank)];
     m.makespan_ns = std::max(m.makespan_ns, span.end_ns);
-    if (span.stream == Stream::P2P) {
-      m.p2p_bytes += span.bytes;
+    if (span.stream != Stream::Compute) {
+      if (span.stream == Stream::P2P) m.p2p_bytes += span.bytes;
       continue;
     }
     if (!span.action.is_compute()) {

@@ -13,6 +13,8 @@ namespace pipesim {
 enum class Stream : std::uint8_t {
   Compute,  // the rank's program: F, I, W, B, F&B pairs, and the waits of RECV actions
   P2P,      // point-to-point transfers this rank sends (SEND_F / SEND_B on the wire)
+  EP,       // expert-parallel all-to-all (dispatch / combine) inside the rank's actions
+  DP,       // data-parallel gradient reduce-scatter, optimizer step, parameter all-gather
 };
 
 struct Span {
@@ -24,6 +26,7 @@ struct Span {
   std::int64_t bytes = 0;  // transfers only
   int peer = -1;           // transfers: destination rank; RECV: source rank
   std::int64_t flow = -1;  // links a transfer to the RECV that takes it
+  const char* label = nullptr;  // EP/DP spans: what ran ("dispatch+combine", "reduce-scatter", ...)
 };
 
 // Live activation memory of one rank from time_ns on (a step function).

@@ -1,0 +1,74 @@
+// `pipesim study`: the built-in study, what the README's main command runs. DeepSeek-V3 on its H800
+// cluster (2048 GPUs, PP16, EP64, DP128 with ZeRO-1, FP8 GEMMs, 120 micro-batches of one 4096-token
+// sequence = the 15360-sequence global batch): every schedule side by side, one Chrome trace each.
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/plan_options.hpp"
+#include "common/atomic_file.hpp"
+#include "common/error.hpp"
+#include "traces/chrome_trace.hpp"
+
+namespace pipesim::cli {
+namespace {
+
+struct StudyArgs {
+  std::string traces = "out/study";
+  std::string schedules = "1f1b,zb-h1,zb-v,dualpipev,dualpipe";
+  PlanOptions options;
+};
+
+void run(const StudyArgs& args) {
+  auto model = load_model(args.options.model.empty() ? "deepseek-v3" : args.options.model);
+  Topology topology(load_cluster(args.options.cluster));
+  auto base = args.options.resolved_plan();
+  std::vector<StepReport> reports;
+  std::vector<std::string> failed;
+  for (std::size_t start = 0; start <= args.schedules.size();) {
+    auto end = args.schedules.find(',', start);
+    if (end == std::string::npos) end = args.schedules.size();
+    auto plan = base;
+    plan.schedule = args.schedules.substr(start, end - start);
+    start = end + 1;
+    try {
+      fmt::print(stderr, "study: simulating {} ...\n", plan.schedule);
+      reports.push_back(simulate_step(model, topology, plan));
+    } catch (const Error& e) {
+      failed.push_back(fmt::format("{}: {}", plan.schedule, e.what()));
+    }
+  }
+  if (reports.empty()) throw Error("study: no schedule could run:\n  " + fmt::format("{}", fmt::join(failed, "\n  ")));
+  fmt::print("{}\n\n{}", describe_plan(reports.front()), step_comparison_table(reports));
+  for (auto& f : failed) fmt::print("not available: {}\n", f);
+  auto best = std::min_element(reports.begin(), reports.end(),
+                               [](const StepReport& a, const StepReport& b) { return a.step_ns < b.step_ns; });
+  fmt::print("\nFastest: {}. Its details:\n\n{}", best->plan.plan.schedule, step_report_table(*best));
+  if (!args.traces.empty()) {
+    std::filesystem::create_directories(args.traces);
+    for (auto& r : reports)
+      write_file_atomically(fmt::format("{}/{}.json", args.traces, r.plan.plan.schedule), to_chrome_trace(r.timeline));
+    fmt::print("\ntraces: {}/<schedule>.json (open in https://ui.perfetto.dev or chrome://tracing)\n", args.traces);
+  }
+}
+
+}  // namespace
+
+void add_study_command(CLI::App& app) {
+  auto args = std::make_shared<StudyArgs>();
+  auto& p = args->options.plan;
+  p.pp = 16;
+  p.ep = 64;
+  p.microbatches = 120;
+  p.precision = "fp8";
+  auto* cmd = app.add_subcommand("study", "The built-in study: DeepSeek-V3 on 2048 H800s, every schedule compared");
+  cmd->footer("Defaults reproduce DeepSeek-V3's training layout (REFERENCE.md §2); every plan flag can change them,\n"
+              "e.g. `pipesim study --microbatches 64` or `pipesim study --model llama3-70b --ep 1 --pp 8`.");
+  args->options.add_options(*cmd, true);
+  cmd->add_option("--schedules", args->schedules, "Schedules to compare")->capture_default_str();
+  cmd->add_option("--traces", args->traces, "Folder for one Chrome trace per schedule ('' for none)")->capture_default_str();
+  cmd->callback([args] { run(*args); });
+}
+
+}  // namespace pipesim::cli

@@ -1,0 +1,297 @@
+// `pipesim sweep`: a what-if study over any plan fields (the cartesian product of --vary lists), each point
+// a whole-step simulation; a table, CSV or JSON with the Pareto front of step time against peak memory.
+// Points run on all cores; under mpirun they are split across ranks and gathered on rank 0.
+#include <atomic>
+#include <charconv>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <mpi.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/plan_options.hpp"
+#include "common/atomic_file.hpp"
+#include "common/error.hpp"
+#include "common/units.hpp"
+#include "schedules/registry.hpp"
+
+namespace pipesim::cli {
+namespace {
+
+struct SweepArgs {
+  PlanOptions base;
+  std::string schedule = "1f1b";
+  std::vector<std::string> vary;
+  std::string format = "table";
+  std::string output;
+  int jobs = 0;
+};
+
+struct Axis {
+  std::string field;
+  std::vector<std::string> values;
+};
+
+const std::vector<std::string> kFields = {"schedule",      "cluster", "pp",       "dp",          "ep",
+                                          "tp",            "microbatches", "micro-batch-size", "seq",
+                                          "global-batch",  "virtual-stages", "precision", "placement", "recompute"};
+
+std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
+  std::vector<Axis> axes;
+  for (auto& v : vary) {
+    auto eq = v.find('=');
+    if (eq == std::string::npos || eq + 1 == v.size())
+      throw Error(fmt::format("--vary: '{}' should be FIELD=V1,V2,... e.g. pp=8,16", v));
+    Axis axis{v.substr(0, eq), {}};
+    if (std::find(kFields.begin(), kFields.end(), axis.field) == kFields.end())
+      throw Error(fmt::format("--vary: unknown field '{}' (fields: {})", axis.field, fmt::join(kFields, ", ")));
+    for (std::size_t start = eq + 1; start <= v.size();) {
+      auto end = v.find(',', start);
+      if (end == std::string::npos) end = v.size();
+      if (end == start) throw Error(fmt::format("--vary {}: empty value in '{}'", axis.field, v));
+      axis.values.push_back(v.substr(start, end - start));
+      start = end + 1;
+    }
+    axes.push_back(std::move(axis));
+  }
+  return axes;
+}
+
+int to_int(const std::string& field, const std::string& text) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0)
+    throw Error(fmt::format("--vary {}: '{}' is not a non-negative integer", field, text));
+  return value;
+}
+
+void set_field(Plan& p, std::string& cluster, const std::string& field, const std::string& value) {
+  if (field == "schedule") p.schedule = value;
+  else if (field == "cluster") cluster = value;
+  else if (field == "pp") p.pp = to_int(field, value);
+  else if (field == "dp") p.dp = to_int(field, value);
+  else if (field == "ep") p.ep = to_int(field, value);
+  else if (field == "tp") p.tp = to_int(field, value);
+  else if (field == "microbatches") p.microbatches = to_int(field, value);
+  else if (field == "micro-batch-size") p.micro_batch_size = to_int(field, value);
+  else if (field == "seq") p.seq = to_int(field, value);
+  else if (field == "global-batch") p.global_batch = to_int(field, value);
+  else if (field == "virtual-stages") p.virtual_stages = to_int(field, value);
+  else if (field == "precision") p.precision = value;
+  else if (field == "placement") p.placement = value;
+  else if (field == "recompute") {
+    if (value != "true" && value != "false") throw Error(fmt::format("--vary recompute: '{}' is not true or false", value));
+    p.recompute = value == "true";
+  }
+}
+
+// One point as a JSON row: the varied values, then the results or the reason it is invalid.
+nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, const std::vector<Axis>& axes,
+                                 std::size_t index) {
+  nlohmann::ordered_json row;
+  auto plan = args.base.resolved_plan();
+  plan.schedule = args.schedule;
+  std::string cluster = args.base.cluster;
+  for (std::size_t a = axes.size(), rest = index; a-- > 0;) {
+    auto& axis = axes[a];
+    auto& value = axis.values[rest % axis.values.size()];
+    rest /= axis.values.size();
+    set_field(plan, cluster, axis.field, value);
+  }
+  std::size_t rest = index;
+  for (std::size_t a = axes.size(); a-- > 0;) {
+    row[axes[a].field] = axes[a].values[rest % axes[a].values.size()];
+    rest /= axes[a].values.size();
+  }
+  try {
+    find_schedule(plan.schedule);
+    Topology topology(load_cluster(cluster));
+    auto r = simulate_step(model, topology, plan);
+    double peak = 0;
+    for (auto& m : r.memory) peak = std::max(peak, m.total());
+    row["step_s"] = static_cast<double>(r.step_ns) / 1e9;
+    row["tokens_per_s"] = r.tokens_per_s;
+    row["mfu"] = r.mfu_causal;
+    row["bubble_rate"] = r.bubble_rate;
+    row["peak_memory_gib"] = peak / 1073741824.0;
+    row["fits"] = r.fits;
+    row["error"] = "";
+  } catch (const Error& e) {
+    row["error"] = e.what();
+  }
+  return row;
+}
+
+void mark_pareto(std::vector<nlohmann::ordered_json>& rows) {
+  for (auto& row : rows) {
+    bool valid = row["error"] == "";
+    bool front = valid;
+    for (auto& other : rows) {
+      if (!valid || other["error"] != "") continue;
+      double s = row["step_s"], m = row["peak_memory_gib"], so = other["step_s"], mo = other["peak_memory_gib"];
+      if (so <= s && mo <= m && (so < s || mo < m)) front = false;
+    }
+    row["pareto"] = front;
+  }
+}
+
+std::string render(const std::vector<nlohmann::ordered_json>& rows, const std::vector<Axis>& axes,
+                   const std::string& format) {
+  if (format == "json") {
+    auto all = nlohmann::ordered_json::array();
+    for (auto& r : rows) all.push_back(r);
+    return all.dump(1) + "\n";
+  }
+  std::vector<std::string> columns;
+  for (auto& a : axes) columns.push_back(a.field);
+  for (auto c : {"step_s", "tokens_per_s", "mfu", "bubble_rate", "peak_memory_gib", "fits", "pareto", "error"})
+    columns.emplace_back(c);
+  auto cell = [](const nlohmann::ordered_json& v) -> std::string {
+    if (v.is_null()) return "";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+    if (v.is_number_float()) return fmt::format("{:.6g}", v.get<double>());
+    return v.dump();
+  };
+  std::string out;
+  if (format == "csv") {
+    out += fmt::format("{}\n", fmt::join(columns, ","));
+    for (auto& r : rows) {
+      std::vector<std::string> cells;
+      for (auto& c : columns) {
+        auto text = r.contains(c) ? cell(r[c]) : "";
+        if (text.find_first_of(",\"\n") != std::string::npos) {
+          std::string quoted = "\"";
+          for (char ch : text) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+          text = quoted + "\"";
+        }
+        cells.push_back(text);
+      }
+      out += fmt::format("{}\n", fmt::join(cells, ","));
+    }
+    return out;
+  }
+  std::vector<std::size_t> widths;
+  for (auto& c : columns) {
+    std::size_t w = c.size();
+    for (auto& r : rows) w = std::max(w, r.contains(c) ? cell(r[c]).size() : 0);
+    widths.push_back(std::min<std::size_t>(w, 60));
+  }
+  for (std::size_t i = 0; i < columns.size(); ++i) out += fmt::format("{:<{}} ", columns[i], widths[i]);
+  out += "\n";
+  for (auto& r : rows) {
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      auto text = r.contains(columns[i]) ? cell(r[columns[i]]) : "";
+      if (text.size() > 60) text = text.substr(0, 57) + "...";
+      out += fmt::format("{:<{}} ", text, widths[i]);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+bool launched_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE"); }
+
+void run(const SweepArgs& args) {
+  if (args.base.model.empty()) throw Error("sweep: give --model (a preset or a JSON file)");
+  auto axes = parse_axes(args.vary);
+  auto model = load_model(args.base.model);
+  std::size_t points = 1;
+  for (auto& a : axes) points *= a.values.size();
+  if (points > 1'000'000) throw Error(fmt::format("sweep: {} points is too many (at most 1000000)", points));
+
+  int rank = 0, size = 1;
+  bool mpi = launched_by_mpirun();
+  if (mpi) {
+    MPI_Init(nullptr, nullptr);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+  std::vector<std::size_t> mine;
+  for (std::size_t i = static_cast<std::size_t>(rank); i < points; i += static_cast<std::size_t>(size)) mine.push_back(i);
+  std::vector<std::string> results(mine.size());
+  std::atomic<std::size_t> next{0}, done{0};
+  std::mutex progress;
+  unsigned jobs = args.jobs > 0 ? static_cast<unsigned>(args.jobs) : std::max(1u, std::thread::hardware_concurrency());
+  auto worker = [&] {
+    for (std::size_t k; (k = next++) < mine.size();) {
+      results[k] = run_point(args, model, axes, mine[k]).dump();
+      auto finished = ++done;
+      if (rank == 0 && (finished % std::max<std::size_t>(1, mine.size() / 10) == 0 || finished == mine.size())) {
+        std::lock_guard lock(progress);
+        fmt::print(stderr, "sweep: {}/{} points{}\n", finished * static_cast<std::size_t>(size), points,
+                   size > 1 ? fmt::format(" (about; {} MPI ranks)", size) : "");
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::size_t>(1, mine.size()))); ++t)
+    threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+
+  std::vector<nlohmann::ordered_json> rows(points);
+  if (mpi) {  // gather every rank's rows on rank 0, as one newline-separated buffer each
+    std::string buffer;
+    for (auto& r : results) buffer += r + "\n";
+    int length = static_cast<int>(buffer.size());
+    std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
+    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    std::string all;
+    if (rank == 0) {
+      int total = 0;
+      for (int r = 0; r < size; ++r) {
+        offsets[static_cast<std::size_t>(r)] = total;
+        total += lengths[static_cast<std::size_t>(r)];
+      }
+      all.resize(static_cast<std::size_t>(total));
+    }
+    MPI_Gatherv(buffer.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Finalize();
+    if (rank != 0) return;
+    for (int r = 0; r < size; ++r) {
+      std::size_t at = static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]);
+      for (std::size_t i = static_cast<std::size_t>(r); i < points; i += static_cast<std::size_t>(size)) {
+        auto end = all.find('\n', at);
+        rows[i] = nlohmann::ordered_json::parse(all.substr(at, end - at));
+        at = end + 1;
+      }
+    }
+  } else {
+    for (std::size_t k = 0; k < mine.size(); ++k) rows[mine[k]] = nlohmann::ordered_json::parse(results[k]);
+  }
+  mark_pareto(rows);
+  auto text = render(rows, axes, args.format);
+  if (args.output.empty())
+    fmt::print("{}", text);
+  else
+    write_file_atomically(args.output, text);
+}
+
+}  // namespace
+
+void add_sweep_command(CLI::App& app) {
+  auto args = std::make_shared<SweepArgs>();
+  auto* cmd = app.add_subcommand("sweep", "What-if study: simulate the product of plan variations, find the Pareto front");
+  cmd->footer(
+      "Example:\n"
+      "  pipesim sweep --model deepseek-v3 --cluster deepseek-h800 --ep 64 --precision fp8 \\\n"
+      "      --vary schedule=1f1b,zb-h1,zb-v,dualpipe,dualpipev --vary pp=8,16 --vary microbatches=32,64,128\n"
+      "  mpirun -n 4 pipesim sweep ...   # split the points over MPI ranks, gathered on rank 0\n\n"
+      "Fields for --vary: " + fmt::format("{}", fmt::join(kFields, ", ")) + ".\n"
+      "Every point is a whole step (pipeline + data parallel). Points that are impossible (a constraint of the\n"
+      "schedule or the plan) are kept with the reason in the error column. pareto marks the points no other\n"
+      "point beats on both step time and peak memory. Progress goes to stderr.");
+  args->base.add_options(*cmd, true);
+  cmd->add_option("--schedule,-s", args->schedule, "Schedule when not varied")->capture_default_str();
+  cmd->add_option("--vary", args->vary, "FIELD=V1,V2,... (repeatable)")->required();
+  cmd->add_option("--format,-f", args->format, "table, csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--output,-o", args->output, "Write here (atomically) instead of standard output");
+  cmd->add_option("--jobs,-j", args->jobs, "Threads (default: all cores)");
+  cmd->callback([args] { run(*args); });
+}
+
+}  // namespace pipesim::cli

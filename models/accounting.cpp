@@ -1,0 +1,261 @@
+// Operators of each layer kind and their F/I/W costs (see accounting.hpp). Norms, activation functions and
+// softmax are memory-bound: they move bytes but count no FLOPs, as MFU conventions count only matmuls.
+#include "models/accounting.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace pipesim {
+namespace {
+
+constexpr int F = 0, I = 1, W = 2;
+
+class Builder {
+ public:
+  Builder(const Shape& shape, LayerCost& layer) : sh_(shape), layer_(layer), e_(shape.bytes_per_element) {}
+
+  // Y = X A with X: tokens x in, A: in x out. `held` is the share of A this GPU holds.
+  void linear(const char* name, Part part, double tokens, double in, double out, double held = 1.0,
+              double gemm_rows = -1) {
+    OpCost op;
+    op.name = name;
+    op.part = part;
+    op.m = gemm_rows >= 0 ? gemm_rows : tokens;
+    op.n = out;
+    op.k = in;
+    double f = 2 * tokens * in * out;
+    op.flops[F] = op.flops[I] = op.flops[W] = f;
+    double weights = in * out * held * e_, io = tokens * (in + out) * e_;
+    op.bytes[F] = weights + io;
+    op.bytes[I] = weights + io;
+    op.bytes[W] = io + in * out * held * 4;  // FP32 gradient accumulation
+    op.saved_until_I = tokens * in * e_;     // the input, for W
+    op.saved_until_W = io;                   // the input and the output gradient
+    op.params = in * out * held;
+    layer_.ops.push_back(op);
+  }
+
+  // A memory-bound operator over `width` values per token that keeps `saved` values per token for I.
+  void elementwise(const char* name, Part part, double tokens, double width, double saved, double params = 0) {
+    OpCost op;
+    op.name = name;
+    op.part = part;
+    op.bytes[F] = 2 * tokens * width * e_;
+    op.bytes[I] = 3 * tokens * width * e_;
+    op.saved_until_I = tokens * saved * e_;
+    op.params = params;
+    layer_.ops.push_back(op);
+  }
+
+  // Softmax(Q K^T) V over the local heads; no weights: I does both products' input gradients (twice F).
+  void attention_core(double tokens, double heads, double kv_heads, double dqk, double dv) {
+    double keys = sh_.causal ? (sh_.seq + 1) / 2.0 : sh_.seq;  // keys a query attends to, on average
+    OpCost op;
+    op.name = "attention.core";
+    op.part = Part::Attention;
+    op.flops[F] = 2 * tokens * keys * heads * (dqk + dv);
+    op.flops[I] = 2 * op.flops[F];
+    double qkv = tokens * (heads * dqk + kv_heads * (dqk + dv)) * e_;
+    op.bytes[F] = qkv + tokens * heads * dv * e_;
+    op.bytes[I] = 2 * op.bytes[F];
+    op.saved_until_I = qkv;
+    if (!sh_.flash_attention)  // softmax output (2 bytes), and with dropout its mask (1) and output (2)
+      op.saved_until_I += tokens * heads * sh_.seq * (sh_.dropout ? 5.0 : 2.0) * (e_ / 2);
+    if (sh_.dropout) op.saved_until_I += tokens * heads * dv;  // dropout mask after the output projection
+    layer_.ops.push_back(op);
+  }
+
+ private:
+  const Shape& sh_;
+  LayerCost& layer_;
+  double e_;
+};
+
+int split(int value, int parts, const char* what) {
+  if (parts < 1 || value % parts != 0)
+    throw Error(fmt::format("{} {} does not split evenly over {} ways", what, value, parts));
+  return value / parts;
+}
+
+// Attention block (norm, projections, core) of one layer; returns its full (unsharded) parameter count.
+double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
+  double T = sh.tokens(), h = m.hidden;
+  b.elementwise("attention.norm", Part::Attention, T, h, h, h);
+  if (m.attention == "mla") {
+    auto& a = *m.mla;
+    double H = split(m.heads, sh.tp, "heads"), dqk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    double params = 0;
+    if (a.q_lora_rank > 0) {
+      b.linear("attention.q_down", Part::Attention, T, h, a.q_lora_rank);
+      b.elementwise("attention.q_norm", Part::Attention, T, a.q_lora_rank, a.q_lora_rank, a.q_lora_rank);
+      b.linear("attention.q_up", Part::Attention, T, a.q_lora_rank, H * dqk);
+      params += h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * m.heads * dqk;
+    } else {
+      b.linear("attention.q", Part::Attention, T, h, H * dqk);
+      params += h * m.heads * dqk;
+    }
+    b.linear("attention.kv_down", Part::Attention, T, h, a.kv_lora_rank + a.qk_rope_head_dim);
+    b.elementwise("attention.kv_norm", Part::Attention, T, a.kv_lora_rank, a.kv_lora_rank, a.kv_lora_rank);
+    b.linear("attention.kv_up", Part::Attention, T, a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim));
+    b.attention_core(T, H, H, dqk, a.v_head_dim);
+    b.linear("attention.out", Part::Attention, T, H * a.v_head_dim, h);
+    return params + h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank +
+           a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim) + m.heads * a.v_head_dim * h + h;
+  }
+  double H = split(m.heads, sh.tp, "heads"), KV = m.kv_heads >= sh.tp ? split(m.kv_heads, sh.tp, "kv_heads") : 1;
+  double d = m.head_dim;
+  b.linear("attention.qkv", Part::Attention, T, h, (H + 2 * KV) * d);
+  b.attention_core(T, H, KV, d, d);
+  b.linear("attention.out", Part::Attention, T, H * d, h);
+  return h * (m.heads + 2.0 * m.kv_heads) * d + m.heads * d * h + h;
+}
+
+// A dense MLP of width `ffn` (already split by TP) over `tokens`; returns its full parameter count.
+double mlp(const std::string& kind, Part part, double tokens, double h, double ffn, double held, Builder& b,
+           double gemm_rows = -1) {
+  if (kind == "swiglu") {
+    b.linear("mlp.gate_up", part, tokens, h, 2 * ffn, held, gemm_rows);
+    b.elementwise("mlp.swiglu", part, tokens, 2 * ffn, 2 * ffn);
+    b.linear("mlp.down", part, tokens, ffn, h, held, gemm_rows);
+    return 3 * h * ffn;
+  }
+  b.linear("mlp.fc1", part, tokens, h, ffn, held, gemm_rows);
+  b.elementwise("mlp.gelu", part, tokens, ffn, ffn);
+  b.linear("mlp.fc2", part, tokens, ffn, h, held, gemm_rows);
+  return 2 * h * ffn;
+}
+
+LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
+  LayerCost out;
+  Builder b(sh, out);
+  double T = sh.tokens(), h = m.hidden;
+  double attention_params = attention(m, sh, b);
+  b.elementwise("mlp.norm", Part::Mlp, T, h, h, h);
+  if (sh.dropout) b.elementwise("mlp.dropout", Part::Mlp, T, h, h / 2);  // 1-byte mask
+  if (!m.is_moe_layer(layer)) {
+    out.kind = "dense";
+    double params = mlp(m.mlp, Part::Mlp, T, h, split(m.ffn_hidden, sh.tp, "ffn_hidden"), 1.0, b) * sh.tp;
+    out.params_total = out.params_active = attention_params + params + h;
+    return out;
+  }
+  auto& moe = *m.moe;
+  out.kind = "moe";
+  b.linear("moe.router", Part::Router, T, h, moe.routed_experts);
+  double fe = split(moe.expert_ffn_hidden, sh.tp, "expert_ffn_hidden");
+  if (moe.shared_experts > 0)
+    mlp("swiglu", Part::SharedExperts, T, h, fe * moe.shared_experts, 1.0, b);
+  // Balanced routing: this GPU's experts see T·k token copies from its EP group; each of its
+  // routed_experts/ep experts runs a GEMM over T·k·ep/routed_experts rows.
+  double local = static_cast<double>(split(moe.routed_experts, sh.ep, "routed_experts")), routed = T * moe.experts_per_token;
+  mlp("swiglu", Part::Experts, routed, h, fe, local, b, routed / local);
+  double expert = 3.0 * h * moe.expert_ffn_hidden;
+  out.params_total = attention_params + h * moe.routed_experts + expert * (moe.routed_experts + moe.shared_experts) + h;
+  out.params_active =
+      attention_params + h * moe.routed_experts + expert * (moe.experts_per_token + moe.shared_experts) + h;
+  out.dispatch_bytes = routed * h * sh.dispatch_bytes_per_element;
+  out.combine_bytes = routed * h * sh.combine_bytes_per_element;
+  return out;
+}
+
+// Full recomputation: F keeps only the layer input; I re-runs the forward first (its FLOPs and bytes).
+LayerCost with_recompute(LayerCost layer, const Shape& sh, double h) {
+  if (!sh.recompute) return layer;
+  OpCost again;
+  again.name = "recompute.forward";
+  again.part = Part::Attention;
+  for (auto& op : layer.ops) {
+    again.flops[I] += op.flops[F];
+    again.bytes[I] += op.bytes[F];
+    op.saved_until_I = 0;
+  }
+  again.saved_until_I = sh.tokens() * h * sh.bytes_per_element;
+  layer.ops.push_back(again);
+  return layer;
+}
+
+}  // namespace
+
+double LayerCost::flops(Pass3 pass) const {
+  double sum = 0;
+  for (auto& op : ops) sum += op.flops[static_cast<int>(pass)];
+  return sum;
+}
+double LayerCost::saved_until_I() const {
+  double sum = 0;
+  for (auto& op : ops) sum += op.saved_until_I;
+  return sum;
+}
+double LayerCost::saved_until_W() const {
+  double sum = 0;
+  for (auto& op : ops) sum += op.saved_until_W;
+  return sum;
+}
+double LayerCost::params() const {
+  double sum = 0;
+  for (auto& op : ops) sum += op.params;
+  return sum;
+}
+
+std::vector<LayerCost> model_layers(const ModelSpec& m, const Shape& sh) {
+  if (sh.micro_batch < 1 || sh.seq < 1 || sh.tp < 1 || sh.ep < 1)
+    throw Error(fmt::format("shape: micro-batch {}, sequence {}, tp {}, ep {} must all be positive", sh.micro_batch,
+                            sh.seq, sh.tp, sh.ep));
+  std::vector<LayerCost> layers;
+  double T = sh.tokens(), h = m.hidden, V = split(m.vocab + (m.vocab % sh.tp ? sh.tp - m.vocab % sh.tp : 0), sh.tp, "vocab");
+
+  LayerCost embedding;
+  embedding.kind = "embedding";
+  Builder(sh, embedding).elementwise("embedding", Part::Embedding, T, h, 0, V * h);
+  embedding.params_total = embedding.params_active = static_cast<double>(m.vocab) * h;
+  layers.push_back(embedding);
+
+  for (int l = 0; l < m.layers; ++l) layers.push_back(with_recompute(transformer_layer(m, l, sh), sh, h));
+
+  auto head = [&](LayerCost& out, bool holds_weights) {
+    Builder b(sh, out);
+    b.elementwise("head.norm", Part::Head, T, h, h, h);
+    b.linear("head.logits", Part::Head, T, h, V, holds_weights ? 1.0 : 0.0);
+    b.elementwise("head.cross_entropy", Part::Head, T, V, V);
+  };
+  LayerCost out_head;
+  out_head.kind = "head";
+  head(out_head, !m.tied_embeddings);
+  out_head.params_total = out_head.params_active = (m.tied_embeddings ? 0.0 : static_cast<double>(m.vocab) * h) + h;
+  layers.push_back(out_head);
+
+  for (int k = 0; k < m.mtp_modules; ++k) {  // DeepSeek-V3 MTP: norms, projection 2h -> h, one layer, shared head
+    auto block = transformer_layer(m, m.layers - 1, sh);
+    LayerCost mtp;
+    mtp.kind = "mtp";
+    Builder b(sh, mtp);
+    b.elementwise("mtp.norms", Part::MtpProjection, T, 2 * h, 2 * h, 2 * h);
+    b.linear("mtp.projection", Part::MtpProjection, T, 2 * h, h);
+    mtp.ops.insert(mtp.ops.end(), block.ops.begin(), block.ops.end());
+    LayerCost shared_head;
+    head(shared_head, false);
+    mtp.ops.insert(mtp.ops.end(), shared_head.ops.begin(), shared_head.ops.end());
+    mtp.params_total = block.params_total + 2 * h * h + 3 * h;
+    mtp.params_active = block.params_active + 2 * h * h + 3 * h;
+    mtp.dispatch_bytes = block.dispatch_bytes;
+    mtp.combine_bytes = block.combine_bytes;
+    layers.push_back(mtp);
+  }
+  return layers;
+}
+
+ModelTotals model_totals(const ModelSpec& m, const Shape& sh) {
+  ModelTotals t;
+  for (auto& layer : model_layers(m, sh)) {
+    if (layer.kind != "mtp") {
+      t.params += layer.params_total;
+      t.active_params += layer.params_active;
+    }
+    t.flops_per_token += (layer.flops(Pass3::F) + layer.flops(Pass3::I) + layer.flops(Pass3::W)) / sh.tokens();
+  }
+  return t;
+}
+
+}  // namespace pipesim

@@ -1,0 +1,70 @@
+// Per-layer accounting, split into F (forward), I (backward for input) and W (backward for weights): the
+// operators of each layer with their FLOPs, HBM bytes, activation memory and parameters, for dense
+// attention (MHA/GQA), MLA, dense MLPs (GELU, SwiGLU), MoE (router, shared and routed experts), embedding,
+// output head and MTP. Matmul Y = XA costs 2mnk in each of F, I (dX) and W (dA); attention's score and
+// value products have no weights, so I does their work twice and W none (ZeroBubble §2). Activation
+// memory follows Korthikanti et al. (2022): F keeps what the backward needs (held until I); of that, W
+// needs each linear layer's input and output gradient (held from I until W), 32sbh for a GPT layer.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/model.hpp"
+
+namespace pipesim {
+
+struct Shape {
+  int micro_batch = 1;            // sequences per micro-batch
+  int seq = 4096;
+  int tp = 1;                     // tensor parallel: splits heads and FFN width
+  int ep = 1;                     // expert parallel: splits routed experts (tokens spread evenly)
+  bool flash_attention = true;    // no s^2 attention activations kept
+  bool dropout = false;           // Korthikanti's dropout masks (GPT-3-era training)
+  bool causal = true;             // attention FLOPs for the causal half; false: the full s^2 (Megatron's count)
+  bool recompute = false;         // full recomputation: F keeps only the layer input, I re-runs F first
+  double bytes_per_element = 2;   // activations and weights in BF16
+  double dispatch_bytes_per_element = 1;  // FP8 dispatch (DeepSeek-V3)
+  double combine_bytes_per_element = 2;   // BF16 combine
+  double tokens() const { return static_cast<double>(micro_batch) * seq; }
+};
+
+enum class Part { Attention, Mlp, Router, Experts, SharedExperts, Embedding, Head, MtpProjection };
+enum class Pass3 { F = 0, I = 1, W = 2 };
+
+struct OpCost {
+  std::string name;
+  Part part = Part::Attention;
+  double m = 0, n = 0, k = 0;     // GEMM shape (rows = tokens, out, in); 0 for memory-bound operators
+  double flops[3] = {};           // F, I, W
+  double bytes[3] = {};           // HBM traffic
+  double saved_until_I = 0;       // activation bytes kept from F until I
+  double saved_until_W = 0;       // of those, bytes still kept from I until W (includes output gradients)
+  double params = 0;              // weights this GPU holds
+};
+
+struct LayerCost {
+  std::string kind;               // "embedding", "dense", "moe", "head", "mtp"
+  std::vector<OpCost> ops;
+  double params_total = 0;        // the whole layer, unsharded
+  double params_active = 0;       // used per token (MoE: k routed + shared experts)
+  double dispatch_bytes = 0;      // MoE all-to-all bytes one GPU sends per micro-batch, forward
+  double combine_bytes = 0;
+
+  double flops(Pass3 pass) const;
+  double saved_until_I() const;
+  double saved_until_W() const;
+  double params() const;          // this GPU's
+};
+
+// The layers of a model in forward order: embedding, transformer layers, head, MTP modules.
+std::vector<LayerCost> model_layers(const ModelSpec& model, const Shape& shape);
+
+struct ModelTotals {
+  double params = 0;              // total, including embedding and MTP
+  double active_params = 0;       // per token
+  double flops_per_token = 0;     // training (F + I + W), per token, with the shape's attention convention
+};
+ModelTotals model_totals(const ModelSpec& model, const Shape& shape);
+
+}  // namespace pipesim

@@ -1,0 +1,128 @@
+// Cost model: operators timed on the GPU, EP all-to-all and pipeline links over the topology
+// (see model_costs.hpp).
+#include "sim/model_costs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace pipesim {
+namespace {
+
+std::int64_t ns(double seconds_e9) { return static_cast<std::int64_t>(std::ceil(seconds_e9)); }
+
+// Time of one operator pass on the GPU (nanoseconds), with `sm_share` of the SMs.
+double op_ns(const OpCost& op, int pass, const GpuSpec& gpu, bool fp8, double sm_share) {
+  double flops = op.flops[pass], bytes = op.bytes[pass];
+  if (flops == 0 && bytes == 0) return 0;
+  double efficiency = gpu.gemm_efficiency_max;
+  if (op.k > 0) {
+    double smallest = std::min({op.m, op.n, op.k});
+    efficiency *= std::min(1.0, smallest / gpu.gemm_efficiency_knee);
+  }
+  double peak = (fp8 && op.k > 0 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e3;  // FLOP per ns
+  double compute = flops > 0 ? flops / (peak * efficiency * sm_share) : 0;
+  double memory = bytes / (gpu.hbm_GBps * gpu.memory_efficiency);  // 1 GB/s = 1 byte/ns
+  return std::max(compute, memory);
+}
+
+}  // namespace
+
+ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& rp,
+                       const Schedule& schedule, int dp_rank, const std::vector<double>& gpu_slowdown) {
+  auto& p = rp.plan;
+  auto& cluster = topology.spec();
+  Shape shape;
+  shape.micro_batch = p.micro_batch_size;
+  shape.seq = p.seq;
+  shape.tp = p.tp;
+  shape.ep = p.ep;
+  shape.recompute = p.recompute;
+  auto layers = model_layers(model, shape);
+  bool fp8 = p.precision == "fp8";
+
+  ModelCosts out;
+  out.stages.resize(static_cast<std::size_t>(rp.stages));
+  std::map<double, std::int64_t> a2a_cache;
+  auto all_to_all = [&](int pp_rank, double bytes) {
+    auto it = a2a_cache.find(bytes);
+    if (it != a2a_cache.end()) return it->second;
+    auto t = topology.all_to_all_ns(rp.ep_group(pp_rank, dp_rank), bytes, model.moe ? model.moe->max_nodes_per_token : 0,
+                                    model.moe ? model.moe->experts_per_token : 0);
+    return a2a_cache[bytes] = t;
+  };
+  for (int s = 0; s < rp.stages; ++s) {
+    auto& work = out.stages[static_cast<std::size_t>(s)];
+    int pp_rank = rp.stage_to_rank[static_cast<std::size_t>(s)];
+    double compute[3] = {};
+    for (int index : rp.stage_layers[static_cast<std::size_t>(s)]) {
+      auto& layer = layers[static_cast<std::size_t>(index)];
+      for (auto& op : layer.ops) {
+        for (int pass = 0; pass < 3; ++pass) {
+          compute[pass] += op_ns(op, pass, cluster.gpu, fp8, 1.0);
+          work.flops[pass] += op.flops[pass];
+        }
+        work.params += op.params;
+        if (op.part == Part::Experts) work.expert_params += op.params;
+      }
+      work.activation_bytes += layer.saved_until_I();
+      work.activation_w_bytes += layer.saved_until_W();
+      if (layer.dispatch_bytes > 0 && p.ep > 1) {
+        work.ep_ns[0] += all_to_all(pp_rank, layer.dispatch_bytes) + all_to_all(pp_rank, layer.combine_bytes);
+        work.ep_ns[1] += all_to_all(pp_rank, layer.combine_bytes) +
+                         all_to_all(pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
+                                                 shape.combine_bytes_per_element);
+      }
+    }
+    for (int pass = 0; pass < 3; ++pass) work.compute_ns[pass] = ns(compute[pass]);
+  }
+
+  auto& costs = out.costs;
+  costs.stages.resize(static_cast<std::size_t>(rp.stages));
+  costs.rank_slowdown.assign(static_cast<std::size_t>(p.pp), 1.0);
+  for (int r = 0; r < p.pp; ++r)
+    if (!gpu_slowdown.empty()) costs.rank_slowdown[static_cast<std::size_t>(r)] = gpu_slowdown[static_cast<std::size_t>(rp.gpu(r, dp_rank))];
+  double sm_share = cluster.gpu.sms > cluster.comm_sms
+                        ? static_cast<double>(cluster.gpu.sms - cluster.comm_sms) / cluster.gpu.sms
+                        : 1.0;
+  double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * shape.bytes_per_element / p.tp;
+  for (int s = 0; s < rp.stages; ++s) {
+    auto& work = out.stages[static_cast<std::size_t>(s)];
+    auto& c = costs.stages[static_cast<std::size_t>(s)];
+    c.F_ns = std::max<std::int64_t>(1, work.compute_ns[0] + work.ep_ns[0]);
+    c.I_ns = std::max<std::int64_t>(1, work.compute_ns[1] + work.ep_ns[1]);
+    c.W_ns = std::max<std::int64_t>(1, work.compute_ns[2]);
+    c.B_ns = c.I_ns + c.W_ns;
+    c.activation_bytes = static_cast<std::int64_t>(boundary);
+    c.activation_memory = static_cast<std::int64_t>(work.activation_bytes);
+    c.activation_memory_w = static_cast<std::int64_t>(std::min(work.activation_w_bytes, work.activation_bytes));
+    // The pair this stage's forward forms with the other stage on its rank (DualPipe's F&B).
+    int partner = -1;
+    for (int t = 0; t < rp.stages; ++t)
+      if (t != s && rp.stage_to_rank[static_cast<std::size_t>(t)] == rp.stage_to_rank[static_cast<std::size_t>(s)]) partner = t;
+    if (partner < 0) continue;
+    auto& other = out.stages[static_cast<std::size_t>(partner)];
+    double pair_compute = static_cast<double>(work.compute_ns[0] + other.compute_ns[1] + other.compute_ns[2]);
+    double pair_comm = static_cast<double>(work.ep_ns[0] + other.ep_ns[1]);
+    c.FB_ns = pair_comm > 0 ? ns(std::max(pair_compute / sm_share, pair_comm)) : c.F_ns + costs.backward_ns(partner);
+    work.pair_exposed_ns = pair_comm > 0 ? ns(std::max(0.0, pair_comm - pair_compute / sm_share)) : 0;
+  }
+  // Pipeline links between the stages' GPUs of this replica.
+  costs.rank_links.resize(static_cast<std::size_t>(p.pp) * static_cast<std::size_t>(p.pp));
+  for (int a = 0; a < p.pp; ++a)
+    for (int b = 0; b < p.pp; ++b) {
+      if (a == b) continue;
+      int ga = rp.gpu(a, dp_rank), gb = rp.gpu(b, dp_rank);
+      auto latency = topology.p2p_ns(ga, gb, 0);
+      auto one_gb = topology.p2p_ns(ga, gb, 1e9) - latency;
+      costs.rank_links[static_cast<std::size_t>(a * p.pp + b)] = {latency, one_gb > 0 ? 1e9 / static_cast<double>(one_gb) : 0};
+    }
+  if (schedule.ranks != p.pp) throw Error("model costs: the schedule's ranks differ from the plan's pp", Error::Kind::Internal);
+  return out;
+}
+
+}  // namespace pipesim

@@ -1,0 +1,41 @@
+// From a model on a cluster under a plan to the engine's cost table. Each operator of each layer takes
+// max(FLOPs / (peak x GEMM efficiency), bytes / (HBM bandwidth x efficiency)) on the GPU; MoE layers add
+// their expert all-to-all (dispatch FP8, combine BF16; backward both in BF16) over the topology, in line
+// for plain chunks. An overlapped F&B pair (DualPipe) runs the two chunks' compute on the SMs the
+// communication kernels leave free and their all-to-alls on a communication stream: per layer pair,
+// max(compute x SMs / (SMs - comm SMs), communication) - communication hides behind compute, as in
+// DeepSeek-V3 §3.2.1. Pipeline hand-offs cross the topology between the stages' GPUs.
+#pragma once
+
+#include <vector>
+
+#include "models/accounting.hpp"
+#include "schedules/schedule.hpp"
+#include "sim/costs.hpp"
+#include "sim/plan.hpp"
+#include "topologies/topology.hpp"
+
+namespace pipesim {
+
+// Per stage, per micro-batch, on one GPU: what the costs were built from.
+struct StageWork {
+  std::int64_t compute_ns[3] = {};  // F, I, W, on all SMs, without EP communication
+  std::int64_t ep_ns[2] = {};       // all-to-all in F (dispatch + combine) and in I (their gradients)
+  std::int64_t pair_exposed_ns = 0; // in a pair with this stage's forward: communication not hidden by compute
+  double flops[3] = {};             // F, I, W (recomputation included in I)
+  double params = 0;                // this GPU's share of the stage's weights
+  double expert_params = 0;         // of which routed experts (reduced over dp / ep GPUs)
+  double activation_bytes = 0;      // kept from F until I
+  double activation_w_bytes = 0;    // kept from I until W
+};
+
+struct ModelCosts {
+  Costs costs;                      // what the engine reads
+  std::vector<StageWork> stages;    // [stage]
+};
+
+// Costs for the pipeline replica `dp_rank` (the GPUs gpu(pp_rank, dp_rank)); `slowdown` per GPU (empty: 1).
+ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& plan,
+                       const Schedule& schedule, int dp_rank, const std::vector<double>& gpu_slowdown = {});
+
+}  // namespace pipesim

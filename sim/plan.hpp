@@ -1,0 +1,50 @@
+// A parallel plan: how a model is laid out on a cluster and scheduled. Plain struct, validated once by
+// resolve(), which also derives the data-parallel size, the layers of each pipeline stage and the GPU of
+// every (pipeline rank, data-parallel rank, tensor rank). Errors name the field and the value.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/model.hpp"
+#include "topologies/cluster.hpp"
+
+namespace pipesim {
+
+struct Plan {
+  std::string schedule = "1f1b";
+  int pp = 1;                 // pipeline ranks
+  int virtual_stages = 2;     // interleaved-1f1b only
+  int tp = 1;                 // tensor parallel (innermost)
+  int ep = 1;                 // expert parallel, inside the data-parallel group
+  int dp = 0;                 // data parallel (ZeRO-1); 0: every GPU of the cluster is used
+  int microbatches = 0;       // per step per pipeline; 0: from global_batch
+  int micro_batch_size = 1;   // sequences
+  int seq = 0;                // 0: the model's
+  int global_batch = 0;       // sequences per step; 0: dp x microbatches x micro_batch_size
+  std::vector<int> layers_per_stage;  // transformer layers of each stage; empty: even, the rest on middle stages
+  std::string placement = "tp-dp-pp"; // rank order, innermost first (Megatron); or "tp-pp-dp"
+  std::string precision = "bf16";     // GEMM peak: "bf16" or "fp8"
+  bool recompute = false;
+  bool full = false;          // simulate every GPU, not one representative per stage
+};
+
+// A plan with everything derived.
+struct ResolvedPlan {
+  Plan plan;
+  int gpus = 0;                     // pp x dp x tp
+  int stages = 0;                   // of the schedule (2pp for V and DualPipe, v·pp interleaved)
+  // [stage] -> indices into model_layers() (0: embedding, 1..L: transformer layers, L+1: head, then MTP)
+  std::vector<std::vector<int>> stage_layers;
+  std::vector<int> stage_to_rank;
+  int gpu(int pp_rank, int dp_rank, int tp_rank = 0) const;
+  std::vector<int> dp_group(int pp_rank, int tp_rank = 0) const;  // the GPUs holding the same stage
+  std::vector<int> ep_group(int pp_rank, int dp_rank) const;      // the EP group a GPU belongs to
+};
+
+// Validates `plan` against the model and cluster; `stage_to_rank` and `route_length` come from the
+// schedule (its placement and how many stages one micro-batch crosses).
+ResolvedPlan resolve(const Plan& plan, const ModelSpec& model, const ClusterSpec& cluster,
+                     const std::vector<int>& stage_to_rank, const std::vector<std::vector<int>>& routes);
+
+}  // namespace pipesim

@@ -1,0 +1,47 @@
+// A whole training step: the pipeline (engine, per data-parallel replica), then on each GPU the ZeRO-1
+// gradient reduce-scatter, the optimizer step on its shard and the parameter all-gather; a GPU starts its
+// data-parallel work as soon as its own pipeline work ends, so it overlaps other ranks' pipeline tails.
+// Reports what users ask: step time, tokens/s, MFU (causal and full-attention conventions), memory per
+// GPU by kind against capacity, the compute:communication ratio and exposed communication by kind.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/model.hpp"
+#include "sim/plan.hpp"
+#include "topologies/topology.hpp"
+#include "traces/metrics.hpp"
+#include "traces/timeline.hpp"
+
+namespace pipesim {
+
+struct GpuMemory {
+  double params = 0, grads = 0, optimizer = 0, activations = 0;  // bytes
+  double total() const { return params + grads + optimizer + activations; }
+};
+
+struct StepReport {
+  ResolvedPlan plan;
+  std::string model, cluster;
+  int simulated_replicas = 1;          // 1: one representative per stage (symmetric plan)
+  std::int64_t step_ns = 0;
+  std::int64_t pipeline_ns = 0;        // the slowest replica's pipeline makespan
+  double tokens_per_s = 0, tokens_per_day = 0;
+  double mfu_causal = 0, mfu_full = 0;
+  double bubble_rate = 0;
+  double compute_comm_ratio = 0;       // EP: compute over all-to-all time on stages with expert layers (F+I+W : F+I)
+  // Communication the compute stream waited for: EP and PP the most on any rank, DP on the rank that ends last.
+  std::int64_t exposed_ep_ns = 0, exposed_pp_ns = 0, exposed_dp_ns = 0;
+  std::vector<GpuMemory> memory;       // [pp rank]
+  double capacity_bytes = 0;
+  bool fits = true;
+  Metrics metrics;                     // of the reported replica's pipeline
+  Timeline timeline;                   // the reported replica, with EP and DP streams
+};
+
+// `gpu_slowdown`: per GPU compute slowdown (stragglers), empty for none; needs plan.full to matter.
+StepReport simulate_step(const ModelSpec& model, const Topology& topology, const Plan& plan,
+                         const std::vector<double>& gpu_slowdown = {});
+
+}  // namespace pipesim

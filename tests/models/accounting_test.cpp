@@ -1,0 +1,127 @@
+// The per-layer accounting against published formulas and figures: ZeroBubble's per-layer FLOPs and
+// activation memory, Megatron's 96·B·s·l·h²(1 + s/6h + V/16lh) per iteration with recomputation, and
+// the parameter counts the presets' sources publish (DeepSeek-V3 671B total / 37B active, ~250 GFLOP per
+// token; Llama 3; GPT-3; the Megatron and ZeroBubble paper models).
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include <fmt/format.h>
+
+#include "models/accounting.hpp"
+
+namespace pipesim {
+namespace {
+
+ModelSpec gpt(int layers, int h, int heads, int vocab) {
+  return parse_model(fmt::format(R"({{"name": "gpt", "layers": {}, "hidden": {}, "heads": {}, "vocab": {},
+                                      "tied_embeddings": true}})",
+                                 layers, h, heads, vocab),
+                     "test");
+}
+
+TEST(Accounting, GptLayerMatchesZeroBubbleFormulas) {
+  for (auto [s, b, h, a] : {std::tuple{1024, 1, 2304, 24}, {1024, 4, 4096, 32}, {2048, 2, 6144, 48}, {512, 8, 1024, 16}}) {
+    Shape sh;
+    sh.micro_batch = b;
+    sh.seq = s;
+    sh.causal = false;
+    sh.flash_attention = false;
+    sh.dropout = true;
+    auto layers = model_layers(gpt(2, h, a, 50257), sh);
+    auto& layer = layers[1];
+    double sbh = 1.0 * s * b * h;
+    EXPECT_DOUBLE_EQ(layer.flops(Pass3::F), sbh * (24.0 * h + 4.0 * s));
+    EXPECT_DOUBLE_EQ(layer.flops(Pass3::I), sbh * (24.0 * h + 8.0 * s));
+    EXPECT_DOUBLE_EQ(layer.flops(Pass3::W), sbh * 24.0 * h);
+    // Activation memory (bytes, 16-bit): sb(34h + 5as) needed by I, 32sbh by W.
+    EXPECT_DOUBLE_EQ(layer.saved_until_I(), 1.0 * s * b * (34.0 * h + 5.0 * a * s));
+    EXPECT_DOUBLE_EQ(layer.saved_until_W(), 32.0 * sbh);
+  }
+}
+
+TEST(Accounting, CausalConventionHalvesAttentionScores) {
+  Shape full, causal;
+  full.causal = false;
+  full.seq = causal.seq = 4096;
+  auto m = gpt(1, 4096, 32, 50257);
+  double diff = model_layers(m, full)[1].flops(Pass3::F) - model_layers(m, causal)[1].flops(Pass3::F);
+  // 4bs²h non-causal; causal counts (s+1)/2 keys per query.
+  EXPECT_DOUBLE_EQ(diff, 4.0 * 4096 * 4096 * 4096 - 4.0 * 4096 * (4097 / 2.0) * 4096);
+}
+
+TEST(Accounting, MegatronIterationFlopsWithRecomputation) {
+  for (auto name : {"megatron-1.7b", "megatron-18b", "megatron-145b", "megatron-1t"}) {
+    auto m = load_model(name);
+    Shape sh;
+    sh.seq = m.seq;
+    sh.micro_batch = 3;
+    sh.causal = false;
+    sh.recompute = true;
+    double total = 0;
+    for (auto& layer : model_layers(m, sh))
+      total += layer.flops(Pass3::F) + layer.flops(Pass3::I) + layer.flops(Pass3::W);
+    double B = sh.micro_batch, s = m.seq, l = m.layers, h = m.hidden, V = m.vocab;
+    EXPECT_NEAR(total / (96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h))), 1.0, 1e-12) << name;
+  }
+}
+
+TEST(Accounting, ParameterCountsMatchPublishedFigures) {
+  int checked = 0;
+  for (auto& name : model_presets()) {
+    auto m = load_model(name);
+    if (m.published.total_params <= 0) continue;
+    auto totals = model_totals(m, Shape{});
+    // Megatron's table rounds and counts position embeddings and biases we leave out: 4%; others 1.5%.
+    double tolerance = name.rfind("megatron", 0) == 0 || name.rfind("zb-", 0) == 0 ? 0.04 : 0.015;
+    EXPECT_NEAR(totals.params / m.published.total_params, 1.0, tolerance) << name << ": " << totals.params;
+    if (m.published.active_params > 0) {
+      EXPECT_NEAR(totals.active_params / m.published.active_params, 1.0, 0.03) << name << ": " << totals.active_params;
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 15);
+}
+
+TEST(Accounting, DeepSeekV3TrainingFlopsPerToken) {
+  auto m = load_model("deepseek-v3");
+  Shape sh;
+  sh.seq = 4096;
+  auto totals = model_totals(m, sh);
+  EXPECT_NEAR(totals.flops_per_token / (m.published.training_gflops_per_token * 1e9), 1.0, 0.10) << totals.flops_per_token;
+  // The routed experts spread over EP ranks: each GPU holds 256/ep experts, its GEMMs see T·k·ep/256 rows.
+  sh.ep = 64;
+  auto layers = model_layers(m, sh);
+  auto& moe = layers[5];
+  ASSERT_EQ(moe.kind, "moe");
+  for (auto& op : moe.ops)
+    if (op.part == Part::Experts && op.k > 0) {
+      EXPECT_DOUBLE_EQ(op.m, 4096.0 * 8 * 64 / 256);
+    }
+  EXPECT_DOUBLE_EQ(moe.dispatch_bytes, 4096.0 * 8 * 7168 * 1);  // FP8
+  EXPECT_DOUBLE_EQ(moe.combine_bytes, 4096.0 * 8 * 7168 * 2);   // BF16
+}
+
+TEST(Accounting, RefusesBadSpecs) {
+  auto refused = [](const char* json) {
+    try {
+      parse_model(json, "bad.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refused(R"({"layers": 2})").find("bad.json.hidden: missing"), std::string::npos);
+  EXPECT_NE(refused(R"({"layers": 2, "hidden": -4, "heads": 2, "vocab": 10})").find("hidden: expected a non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"layers": 2, "hidden": 8, "heads": 2, "vocab": 10, "mlp": "relu"})").find("'relu' is not one of"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"layers": 2, "hidden": 8, "heads": 2, "vocab": 10, "colour": 1})").find("colour: unknown field"),
+            std::string::npos);
+  EXPECT_NE(refused(R"({"layers": 2, "hidden": 8, "heads": 4, "kv_heads": 3, "vocab": 10})").find("must divide"),
+            std::string::npos);
+  EXPECT_NE(refused("{\"layers\": 2,").find("not valid JSON"), std::string::npos);
+  EXPECT_THROW(load_model("no-such-model"), Error);
+}
+
+}  // namespace
+}  // namespace pipesim

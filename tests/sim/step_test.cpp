@@ -1,0 +1,134 @@
+// The whole-step model: plans resolve (and refuse) as documented, the accounting stays consistent from
+// layers to GPUs (every parameter held once per replica, twice under DualPipe), the overlapped pair hides
+// communication, and --full agrees with the representative run on a symmetric plan and sees a straggler.
+#include <gtest/gtest.h>
+
+#include "common/error.hpp"
+#include "models/accounting.hpp"
+#include "schedules/registry.hpp"
+#include "sim/step.hpp"
+
+namespace pipesim {
+namespace {
+
+Plan deepseek_plan(const char* schedule) {
+  Plan p;
+  p.schedule = schedule;
+  p.pp = 16;
+  p.ep = 64;
+  p.microbatches = 40;
+  p.precision = "fp8";
+  return p;
+}
+
+TEST(Plan, ResolvesDeepSeekLayout) {
+  auto model = load_model("deepseek-v3");
+  auto cluster = load_cluster("deepseek-h800");
+  auto s = generate_schedule("dualpipe", {16, 40, 2});
+  auto r = resolve(deepseek_plan("dualpipe"), model, cluster, s.stage_to_rank, s.routes);
+  EXPECT_EQ(r.plan.dp, 128);
+  EXPECT_EQ(r.gpus, 2048);
+  EXPECT_EQ(r.plan.global_batch, 128 * 40);
+  // 61 layers over 16 stages: 3 each and one more on 13 middle stages; embedding first, head and MTP last.
+  int layers = 0;
+  for (int s0 = 0; s0 < 16; ++s0) layers += static_cast<int>(r.stage_layers[static_cast<std::size_t>(s0)].size());
+  EXPECT_EQ(layers, 61 + 1 + 2);  // + embedding + head + MTP on the forward route
+  EXPECT_EQ(r.stage_layers[0].front(), 0);
+  EXPECT_EQ(r.stage_layers[15].back(), 63);
+  EXPECT_EQ(r.stage_layers[0].size(), 1u + 3);
+  EXPECT_EQ(r.stage_layers[7].size(), 4u);
+  // Megatron order: TP innermost, then DP, then PP; an EP group of 64 spans 8 nodes of one stage.
+  EXPECT_EQ(r.gpu(1, 0), 128);
+  auto ep = r.ep_group(0, 70);
+  EXPECT_EQ(ep.front(), 64);
+  EXPECT_EQ(ep.back(), 127);
+}
+
+TEST(Plan, RefusesImpossiblePlans) {
+  auto model = load_model("deepseek-v3");
+  auto cluster = load_cluster("deepseek-h800");
+  auto s = generate_schedule("1f1b", {16, 40, 2});
+  auto refused = [&](Plan p) {
+    try {
+      resolve(p, model, cluster, s.stage_to_rank, s.routes);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  auto p = deepseek_plan("1f1b");
+  p.ep = 48;
+  EXPECT_NE(refused(p).find("ep 48 must divide dp 128"), std::string::npos);
+  p = deepseek_plan("1f1b");
+  p.global_batch = 1000;
+  EXPECT_NE(refused(p).find("global batch 1000 != dp 128 x microbatches 40"), std::string::npos);
+  p = deepseek_plan("1f1b");
+  p.layers_per_stage = {4, 4};
+  EXPECT_NE(refused(p).find("layers-per-stage lists 2 stages"), std::string::npos);
+  p = deepseek_plan("1f1b");
+  p.dp = 4096;
+  EXPECT_NE(refused(p).find("GPUs, but deepseek-h800 has 2048"), std::string::npos);
+  p = deepseek_plan("1f1b");
+  p.tp = 3;
+  EXPECT_NE(refused(p).find("tp 3"), std::string::npos);
+}
+
+TEST(Step, EveryParameterHeldOncePerReplicaTwiceUnderDualPipe) {
+  auto model = load_model("llama3-70b");
+  Topology topology(load_cluster("dgx-h100"));
+  Shape shape;
+  double total = model_totals(model, shape).params;
+  for (auto [schedule, copies] : {std::pair{"1f1b", 1.0}, {"zb-v", 1.0}, {"dualpipe", 2.0}}) {
+    Plan p;
+    p.schedule = schedule;
+    p.pp = 8;
+    p.microbatches = 16;
+    auto r = simulate_step(model, topology, p);
+    double held = 0;
+    for (auto& m : r.memory) held += m.params / 2;  // BF16
+    EXPECT_NEAR(held / total, copies, 1e-9) << schedule;
+    EXPECT_GE(r.step_ns, r.pipeline_ns);
+    EXPECT_NEAR(r.tokens_per_s, 1.0 * r.plan.plan.global_batch * r.plan.plan.seq / (r.step_ns / 1e9), 1e-6 * r.tokens_per_s);
+    EXPECT_GT(r.mfu_full, r.mfu_causal);  // full attention counts more FLOPs for the same time
+    EXPECT_GT(r.mfu_causal, 0.05);
+    EXPECT_LT(r.mfu_full, 1.0);
+  }
+}
+
+TEST(Step, OverlappedPairHidesExpertCommunication) {
+  auto model = load_model("deepseek-v3");
+  Topology topology(load_cluster("deepseek-h800"));
+  auto dual = simulate_step(model, topology, deepseek_plan("dualpipe"));
+  auto plain = simulate_step(model, topology, deepseek_plan("1f1b"));
+  EXPECT_GT(dual.compute_comm_ratio, 0.3);
+  EXPECT_LT(dual.compute_comm_ratio, 5.0);
+  // 1F1B pays every all-to-all in line; DualPipe hides what its pairs' compute covers.
+  EXPECT_LT(dual.exposed_ep_ns, plain.exposed_ep_ns * 0.75);
+  EXPECT_LT(dual.step_ns, plain.step_ns);
+  bool ep_stream = false;
+  for (auto& span : dual.timeline.spans) ep_stream = ep_stream || span.stream == Stream::EP;
+  EXPECT_TRUE(ep_stream);
+}
+
+TEST(Step, FullRunMatchesRepresentativeAndSeesStragglers) {
+  auto model = load_model("llama3-70b");
+  Topology topology(load_cluster("dgx-h100"));
+  Plan p;
+  p.schedule = "zb-h1";
+  p.pp = 8;
+  p.dp = 16;
+  p.microbatches = 16;
+  auto one = simulate_step(model, topology, p);
+  p.full = true;
+  auto all = simulate_step(model, topology, p);
+  EXPECT_EQ(all.simulated_replicas, 16);
+  EXPECT_EQ(all.step_ns, one.step_ns);  // the plan is symmetric
+  std::vector<double> slow(static_cast<std::size_t>(topology.spec().total_gpus()), 1.0);
+  slow[static_cast<std::size_t>(all.plan.gpu(3, 9))] = 1.5;
+  auto straggler = simulate_step(model, topology, p, slow);
+  EXPECT_GT(straggler.step_ns, one.step_ns);
+}
+
+}  // namespace
+}  // namespace pipesim
