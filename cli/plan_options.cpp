@@ -52,6 +52,8 @@ void PlanOptions::add_options(CLI::App& cmd, bool with_schedule_size) {
       ->capture_default_str();
   cmd.add_option("--precision", plan.precision, "GEMM precision: bf16 or fp8")->capture_default_str();
   cmd.add_flag("--recompute", plan.recompute, "Full activation recomputation");
+  cmd.add_flag("--selective-recompute", plan.selective_recompute,
+               "Recompute norms and MLA K/V up-projections in the backward instead of keeping them (DeepSeek-V3)");
   cmd.add_flag("--full", plan.full, "Simulate every GPU (every data-parallel replica), not one per stage");
   cmd.add_option("--straggler", stragglers, "GPU=FACTOR: that GPU computes FACTOR times slower (use with --full)");
 }
@@ -141,7 +143,7 @@ nlohmann::ordered_json step_report_json(const StepReport& r) {
   j["schedule"] = p.schedule;
   j["plan"] = {{"pp", p.pp}, {"dp", p.dp}, {"ep", p.ep}, {"tp", p.tp}, {"microbatches", p.microbatches},
                {"micro_batch_size", p.micro_batch_size}, {"seq", p.seq}, {"global_batch", p.global_batch},
-               {"precision", p.precision}, {"recompute", p.recompute}};
+               {"precision", p.precision}, {"recompute", p.recompute}, {"selective_recompute", p.selective_recompute}};
   j["simulated_replicas"] = r.simulated_replicas;
   j["step_us"] = static_cast<double>(r.step_ns) / 1e3;
   j["pipeline_us"] = static_cast<double>(r.pipeline_ns) / 1e3;

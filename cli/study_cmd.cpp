@@ -1,6 +1,7 @@
 // `pipesim study`: the built-in study, what the README's main command runs. DeepSeek-V3 on its H800
-// cluster (2048 GPUs, PP16, EP64, DP128 with ZeRO-1, FP8 GEMMs, 120 micro-batches of one 4096-token
-// sequence = the 15360-sequence global batch): every schedule side by side, one Chrome trace each.
+// cluster (2048 GPUs, PP16, EP64, DP128 with ZeRO-1, FP8 GEMMs and activation caching, recomputed norms and
+// MLA up-projections, 120 micro-batches of one 4096-token sequence = the 15360-sequence global batch):
+// every schedule side by side, one Chrome trace each.
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -62,6 +63,7 @@ void add_study_command(CLI::App& app) {
   p.ep = 64;
   p.microbatches = 120;
   p.precision = "fp8";
+  p.selective_recompute = true;
   auto* cmd = app.add_subcommand("study", "The built-in study: DeepSeek-V3 on 2048 H800s, every schedule compared");
   cmd->footer("Defaults reproduce DeepSeek-V3's training layout (REFERENCE.md §2); every plan flag can change them,\n"
               "e.g. `pipesim study --microbatches 64` or `pipesim study --model llama3-70b --ep 1 --pp 8`.");

@@ -36,7 +36,8 @@ struct Axis {
 
 const std::vector<std::string> kFields = {"schedule",      "cluster", "pp",       "dp",          "ep",
                                           "tp",            "microbatches", "micro-batch-size", "seq",
-                                          "global-batch",  "virtual-stages", "precision", "placement", "recompute"};
+                                          "global-batch",  "virtual-stages", "precision", "placement", "recompute",
+                                          "selective-recompute"};
 
 std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
   std::vector<Axis> axes;
@@ -81,9 +82,9 @@ void set_field(Plan& p, std::string& cluster, const std::string& field, const st
   else if (field == "virtual-stages") p.virtual_stages = to_int(field, value);
   else if (field == "precision") p.precision = value;
   else if (field == "placement") p.placement = value;
-  else if (field == "recompute") {
-    if (value != "true" && value != "false") throw Error(fmt::format("--vary recompute: '{}' is not true or false", value));
-    p.recompute = value == "true";
+  else if (field == "recompute" || field == "selective-recompute") {
+    if (value != "true" && value != "false") throw Error(fmt::format("--vary {}: '{}' is not true or false", field, value));
+    (field == "recompute" ? p.recompute : p.selective_recompute) = value == "true";
   }
 }
 

@@ -32,13 +32,17 @@ class Builder {
     op.bytes[F] = weights + io;
     op.bytes[I] = weights + io;
     op.bytes[W] = io + in * out * held * 4;  // FP32 gradient accumulation
-    op.saved_until_I = tokens * in * e_;     // the input, for W
-    op.saved_until_W = io;                   // the input and the output gradient
+    double cached = sh_.fp8_linear_inputs ? 1.0 : e_;
+    op.saved_until_I = tokens * in * cached;               // the input, for W
+    op.saved_until_W = tokens * (in * cached + out * e_);  // the input and the output gradient
     op.params = in * out * held;
     layer_.ops.push_back(op);
   }
 
+  std::vector<OpCost>& ops() { return layer_.ops; }
+
   // A memory-bound operator over `width` values per token that keeps `saved` values per token for I.
+  // Norms (they hold parameters) are recomputed in I under selective recomputation instead of kept.
   void elementwise(const char* name, Part part, double tokens, double width, double saved, double params = 0) {
     OpCost op;
     op.name = name;
@@ -46,6 +50,10 @@ class Builder {
     op.bytes[F] = 2 * tokens * width * e_;
     op.bytes[I] = 3 * tokens * width * e_;
     op.saved_until_I = tokens * saved * e_;
+    if (sh_.selective_recompute && params > 0) {
+      op.saved_until_I = 0;
+      op.bytes[I] += op.bytes[F];
+    }
     op.params = params;
     layer_.ops.push_back(op);
   }
@@ -101,6 +109,13 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
     b.elementwise("attention.kv_norm", Part::Attention, T, a.kv_lora_rank, a.kv_lora_rank, a.kv_lora_rank);
     b.linear("attention.kv_up", Part::Attention, T, a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim));
     b.attention_core(T, H, H, dqk, a.v_head_dim);
+    if (sh.selective_recompute) {  // keep the latent, rebuild K and V from it in I
+      auto& ops = b.ops();
+      auto& up = ops[ops.size() - 2];
+      up.flops[I] += up.flops[F];
+      up.bytes[I] += up.bytes[F];
+      ops.back().saved_until_I = T * (H * dqk + a.kv_lora_rank + a.qk_rope_head_dim) * sh.bytes_per_element;
+    }
     b.linear("attention.out", Part::Attention, T, H * a.v_head_dim, h);
     return params + h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank +
            a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim) + m.heads * a.v_head_dim * h + h;

@@ -24,6 +24,8 @@ struct Shape {
   bool causal = true;             // attention FLOPs for the causal half; false: the full s^2 (Megatron's count)
   bool recompute = false;         // full recomputation: F keeps only the layer input, I re-runs F first
   double bytes_per_element = 2;   // activations and weights in BF16
+  bool fp8_linear_inputs = false; // cache linear layers' inputs in FP8 for the backward (DeepSeek-V3 §3.3.3)
+  bool selective_recompute = false;  // recompute norms and MLA's K/V up-projection in I (DeepSeek-V3 §3.3.2)
   double dispatch_bytes_per_element = 1;  // FP8 dispatch (DeepSeek-V3)
   double combine_bytes_per_element = 2;   // BF16 combine
   double tokens() const { return static_cast<double>(micro_batch) * seq; }

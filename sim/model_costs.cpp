@@ -42,8 +42,10 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   shape.tp = p.tp;
   shape.ep = p.ep;
   shape.recompute = p.recompute;
-  auto layers = model_layers(model, shape);
   bool fp8 = p.precision == "fp8";
+  shape.fp8_linear_inputs = fp8;
+  shape.selective_recompute = p.selective_recompute;
+  auto layers = model_layers(model, shape);
 
   ModelCosts out;
   out.stages.resize(static_cast<std::size_t>(rp.stages));

@@ -26,6 +26,7 @@ struct Plan {
   std::string placement = "tp-dp-pp"; // rank order, innermost first (Megatron); or "tp-pp-dp"
   std::string precision = "bf16";     // GEMM peak: "bf16" or "fp8"
   bool recompute = false;
+  bool selective_recompute = false;  // DeepSeek-V3's: norms and MLA up-projections recomputed in the backward
   bool full = false;          // simulate every GPU, not one representative per stage
 };
 

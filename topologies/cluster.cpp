@@ -24,6 +24,7 @@ using Json = nlohmann::json;
 // Bounds that keep products such as nodes x gpus_per_node inside an int.
 constexpr long long kMaxNodes = 1'000'000;
 constexpr long long kMaxPerNode = 1024;
+constexpr long long kMaxGpus = 1 << 20;
 
 // Reads one JSON object, remembering which keys it consumed so leftovers can be reported as unknown.
 class Reader {
@@ -157,7 +158,8 @@ ClusterSpec parse_cluster(std::string_view json_text, std::string_view source) {
 void validate_cluster(const ClusterSpec& c, std::string_view source) {
   auto fail = [&](const std::string& what) { throw Error(fmt::format("{}: {}", source, what)); };
   auto positive = [&](const char* field, double value) {
-    if (!(value > 0) || !std::isfinite(value)) fail(fmt::format("{}: expected a positive number, got {}", field, value));
+    if (!(value > 0) || !std::isfinite(value))
+      fail(fmt::format("{}: expected a positive number, got {}", field, value));
   };
   auto non_negative = [&](const char* field, double value) {
     if (!(value >= 0) || !std::isfinite(value))
@@ -166,6 +168,9 @@ void validate_cluster(const ClusterSpec& c, std::string_view source) {
   if (c.nodes < 1 || c.nodes > kMaxNodes) fail(fmt::format("nodes: expected 1..{}, got {}", kMaxNodes, c.nodes));
   if (c.gpus_per_node < 1 || c.gpus_per_node > kMaxPerNode)
     fail(fmt::format("gpus_per_node: expected 1..{}, got {}", kMaxPerNode, c.gpus_per_node));
+  // The graph holds a few links per GPU; a million GPUs is far past any real cluster and still fits.
+  if (static_cast<long long>(c.nodes) * c.gpus_per_node > kMaxGpus)
+    fail(fmt::format("nodes x gpus_per_node: {} x {} exceeds {} GPUs", c.nodes, c.gpus_per_node, kMaxGpus));
   positive("gpu.bf16_tflops", c.gpu.bf16_tflops);
   positive("gpu.fp8_tflops", c.gpu.fp8_tflops);
   positive("gpu.hbm_GBps", c.gpu.hbm_GBps);

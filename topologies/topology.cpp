@@ -18,7 +18,9 @@
 //
 // Time of concurrent flows: max over links of (bytes on the link / GB/s), with 1 GB/s = 1 byte/ns, plus the
 // largest route latency; a route's latency is nvlink_latency_us per NVSwitch crossing (on the GPU->NVSwitch
-// link) plus ib_latency_us per fabric crossing (on the NIC->leaf link). Rounded up to whole ns.
+// link) plus ib_latency_us per fabric crossing (on the NIC->leaf link). Rounded up to whole ns. Zero-byte
+// flows pay the latency too, so every cost is latency + bytes / bandwidth and p2p_ns(a, b, 0) is a route's
+// latency; only a GPU sending to itself, or a group of one, is free.
 //
 // Ring collectives, nccl-tests conventions, S = the full buffer per GPU. A ring phase over m GPUs sends
 // passes x (m-1)/m x chunk from each GPU to its successor (passes = 2 for all-reduce, 1 otherwise): its time
@@ -96,7 +98,8 @@ struct Topology::Impl {
   // Link ids by position, so routes are built without searching the graph.
   std::vector<int> gpu_up, gpu_down, gpu_to_nic, nic_to_gpu;  // [gpu]
   std::vector<int> nic_up, nic_down;                          // [node * nics + k]
-  std::vector<int> leaf_up, spine_down;                       // [(rail * leaves + leaf) * spines + spine], [(rail * spines + spine) * leaves + leaf]
+  // Trunks: leaf_up[(rail * leaves + leaf) * spines + spine], spine_down[(rail * spines + spine) * leaves + leaf].
+  std::vector<int> leaf_up, spine_down;
 
   explicit Impl(const ClusterSpec& s);
   int add_link(int from, int to, double GBps, double latency_ns);
@@ -133,7 +136,8 @@ Topology::Impl::Impl(const ClusterSpec& s) : spec(s) {
   leaf_base = nic_base + nodes * nics;
   spine_base = leaf_base + nics * leaves;
   vertices = spine_base + nics * spines;
-  for (int v = 0; v < vertices; ++v) boost::add_vertex(graph);  // (assigning a sized Graph trips g++ 12's -Wmaybe-uninitialized)
+  // One by one: assigning a sized Graph trips g++ 12's -Wmaybe-uninitialized inside Boost.
+  for (int v = 0; v < vertices; ++v) boost::add_vertex(graph);
 
   const double nvl_latency_ns = spec.nvlink_latency_us * 1000, ib_latency_ns = spec.ib_latency_us * 1000;
   links.reserve(static_cast<std::size_t>(6 * gpus + 2 * nics * leaves * spines));
@@ -234,7 +238,7 @@ double Topology::Impl::bandwidth_ns(const std::vector<Flow>& flows, double* max_
     check_gpu(f.dst_gpu, fmt::format("flow {} dst_gpu", i));
     if (!(f.bytes >= 0) || !std::isfinite(f.bytes))
       throw Error(fmt::format("flow {}: bytes must be a non-negative number, got {}", i, f.bytes));
-    if (f.bytes == 0 || f.src_gpu == f.dst_gpu) continue;
+    if (f.src_gpu == f.dst_gpu) continue;  // zero bytes still pay the latency: time stays latency + bytes / GB/s
     r.clear();
     append_route(f.src_gpu, f.dst_gpu, r);
     double route_latency = 0;
@@ -291,7 +295,7 @@ double Topology::Impl::ring_phase_ns(const std::vector<std::vector<int>>& rings,
 double Topology::Impl::collective_ns(const std::vector<int>& group, double bytes, Collective kind,
                                      std::string_view op) const {
   auto by_node = group_by_node(group, bytes, op);
-  if (group.size() == 1 || bytes == 0) return 0;
+  if (group.size() == 1) return 0;
   std::size_t most = 0;
   for (auto& members : by_node) most = std::max(most, members.size());
   // Inter-node ring j joins the j-th member of every node: on aligned groups, rail j.
@@ -299,7 +303,8 @@ double Topology::Impl::collective_ns(const std::vector<int>& group, double bytes
   for (std::size_t j = 0; j < most; ++j)
     for (auto& members : by_node) inter[j].push_back(members[j % members.size()]);
   const double intra_ns = ring_phase_ns(by_node, bytes, 1);
-  const double inter_ns = ring_phase_ns(inter, bytes / static_cast<double>(most), kind == Collective::AllReduce ? 2 : 1);
+  const int passes = kind == Collective::AllReduce ? 2 : 1;
+  const double inter_ns = ring_phase_ns(inter, bytes / static_cast<double>(most), passes);
   return (kind == Collective::AllReduce ? 2 * intra_ns : intra_ns) + inter_ns;
 }
 
@@ -369,13 +374,14 @@ std::vector<Flow> Topology::all_to_all_flows(const std::vector<int>& gpus, doubl
   auto by_node = impl_->group_by_node(gpus, bytes_per_gpu, "all-to-all");
   if (max_nodes < 0) throw Error(fmt::format("all-to-all: max_nodes must be 0 (any) or positive, got {}", max_nodes));
   if (experts_per_token < 0)
-    throw Error(fmt::format("all-to-all: experts_per_token must be 0 (unknown) or positive, got {}", experts_per_token));
+    throw Error(
+        fmt::format("all-to-all: experts_per_token must be 0 (unknown) or positive, got {}", experts_per_token));
   std::vector<Flow> flows;
-  if (gpus.size() == 1 || bytes_per_gpu == 0) return flows;
+  if (gpus.size() == 1) return flows;
   const double n = static_cast<double>(gpus.size()), B = bytes_per_gpu;
   const auto N = static_cast<int>(by_node.size());
   int M = max_nodes == 0 ? N : std::min(max_nodes, N);
-  
+  if (experts_per_token > 0) M = std::min(M, experts_per_token);
   // remote_senders[node][position]: how many GPUs of other nodes land their IB traffic on that member.
   std::vector<std::vector<int>> remote_senders(by_node.size());
   for (std::size_t i = 0; i < by_node.size(); ++i) remote_senders[i].assign(by_node[i].size(), 0);
@@ -385,7 +391,8 @@ std::vector<Flow> Topology::all_to_all_flows(const std::vector<int>& gpus, doubl
         if (i == a) continue;
         const auto g_i = static_cast<double>(by_node[i].size());
         const std::size_t receiver = p % by_node[i].size();
-        const double ib = experts_per_token > 0 ? B / experts_per_token * std::min(1.0, M * g_i / n) : B * g_i / n;
+        const double ib =
+            experts_per_token > 0 ? B / experts_per_token * std::min(1.0, M * g_i / n) : B * g_i / n;
         flows.push_back({by_node[a][p], by_node[i][receiver], ib});
         ++remote_senders[i][receiver];
       }

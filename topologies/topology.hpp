@@ -40,7 +40,8 @@ class Topology {
   int shortest_hops(int src_gpu, int dst_gpu) const;
 
   // Time for flows that run at the same time, sharing links: max over links of load / bandwidth, plus
-  // the largest route latency. Nanoseconds.
+  // the largest route latency. Nanoseconds. Linear in bytes: a zero-byte flow still pays its latency, so
+  // p2p_ns(a, b, 0) is the route's latency; only a GPU sending to itself (or a group of one) is free.
   std::int64_t concurrent_ns(const std::vector<Flow>& flows) const;
 
   std::int64_t p2p_ns(int src_gpu, int dst_gpu, double bytes) const;

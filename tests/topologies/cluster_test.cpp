@@ -217,6 +217,15 @@ TEST(ClusterValidate, SpecsBuiltInCodeAreCheckedToo) {
   c.nodes = 0;
   EXPECT_THROW(validate_cluster(c, "code"), Error);
   c = load_cluster("hgx-h200");
+  c.nodes = 200'000;
+  c.leaf_switch_ports = 1000;
+  try {
+    validate_cluster(c, "code");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "code: nodes x gpus_per_node: 200000 x 8 exceeds 1048576 GPUs");
+  }
+  c = load_cluster("hgx-h200");
   c.nvlink_GBps = std::nan("");
   try {
     validate_cluster(c, "code");

@@ -63,7 +63,7 @@ TEST(Topology, InsideANodeOverNVSwitch) {
   EXPECT_EQ(names(t, t.route(0, 5)), (std::vector<std::string>{"n0.gpu0->n0.nvswitch", "n0.nvswitch->n0.gpu5"}));
   EXPECT_EQ(t.p2p_ns(0, 5, 1e9), 3'000 + 6'250'000);  // 3 us + 1 GB / 160 GB/s
   EXPECT_EQ(t.p2p_ns(5, 5, 1e9), 0);
-  EXPECT_EQ(t.p2p_ns(0, 5, 0), 0);
+  EXPECT_EQ(t.p2p_ns(0, 5, 0), 3'000) << "zero bytes pay the latency";
   EXPECT_EQ(t.p2p_ns(0, 5, 1), 3'001) << "partial nanoseconds round up";
 }
 
@@ -185,7 +185,7 @@ TEST(Topology, RingCollectivesInsideANode) {
   EXPECT_EQ(t.all_reduce_ns({4, 1, 6, 3}, 1e9), 9'375'000 + 18'000);
   EXPECT_EQ(t.all_reduce_ns({0, 1}, 1e9), 6'250'000 + 6'000);
   EXPECT_EQ(t.all_reduce_ns({3}, 1e9), 0);
-  EXPECT_EQ(t.all_reduce_ns(node0, 0), 0);
+  EXPECT_EQ(t.all_reduce_ns(node0, 0), 42'000) << "latency terms alone";
 }
 
 TEST(Topology, HierarchicalCollectivesAcrossNodes) {
@@ -277,7 +277,8 @@ TEST(Topology, AllToAllInsideOneNodeUsesOnlyNVLink) {
     EXPECT_EQ(t.all_to_all_ns(node0, 1e8, max_nodes, 8), 546'875 + 3'000);
   }
   EXPECT_EQ(t.all_to_all_ns({5}, 1e8, 4, 8), 0);
-  EXPECT_EQ(t.all_to_all_ns(node0, 0, 4, 8), 0);
+  EXPECT_EQ(t.all_to_all_ns(node0, 0, 4, 8), 3'000);
+  EXPECT_EQ(t.all_to_all_ns(iota(0, 16), 0, 4, 8), 8'000);
 }
 
 TEST(Topology, AllToAllWithOneGpuPerNodeIsAllIb) {
