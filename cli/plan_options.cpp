@@ -90,11 +90,12 @@ std::vector<double> PlanOptions::slowdowns(int gpus) const {
   return out;
 }
 
-std::string describe_plan(const StepReport& r) {
+std::string describe_plan(const StepReport& r, bool with_schedule) {
   auto& p = r.plan.plan;
-  return fmt::format("{} on {}: {}, PP{} DP{} EP{} TP{}, {} micro-batches x {} x {} tokens (global batch {}), {}", r.model,
-                     r.cluster, p.schedule, p.pp, p.dp, p.ep, p.tp, p.microbatches, p.micro_batch_size, p.seq,
-                     p.global_batch, p.precision);
+  return fmt::format("{} on {}: {}PP{} DP{} EP{} TP{}, {} micro-batches x {} x {} tokens (global batch {}), {}{}{}",
+                     r.model, r.cluster, with_schedule ? p.schedule + ", " : "", p.pp, p.dp, p.ep, p.tp,
+                     p.microbatches, p.micro_batch_size, p.seq, p.global_batch, p.precision,
+                     p.recompute ? ", full recomputation" : "", p.selective_recompute ? ", selective recomputation" : "");
 }
 
 std::string step_report_table(const StepReport& r) {

@@ -25,7 +25,7 @@ struct PlanOptions {
   std::vector<double> slowdowns(int gpus) const;
 };
 
-std::string describe_plan(const StepReport& r);
+std::string describe_plan(const StepReport& r, bool with_schedule = true);
 std::string step_report_table(const StepReport& r);
 std::string step_comparison_table(const std::vector<StepReport>& reports);
 nlohmann::ordered_json step_report_json(const StepReport& r);

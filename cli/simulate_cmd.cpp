@@ -164,7 +164,7 @@ void run_model(const SimulateArgs& args) {
   } else if (reports.size() == 1) {
     text = step_report_table(reports[0]);
   } else {
-    text = describe_plan(reports[0]) + "\n" + step_comparison_table(reports);
+    text = describe_plan(reports[0], false) + "\n" + step_comparison_table(reports);
   }
   for (auto& r : reports)
     if (!args.trace.empty())
