@@ -229,13 +229,18 @@ std::string Topology::Impl::vertex_name(int v) const {
 }
 
 double Topology::Impl::bandwidth_ns(const std::vector<Flow>& flows, double* max_latency_ns) const {
-  std::vector<double> load(links.size(), 0.0);
+  // Loads live in a reused table; only the links a flow touched are read back and cleared, so a call
+  // costs the routes' length, not the cluster's size (a sweep or --full makes many small calls).
+  thread_local std::vector<double> load;
+  thread_local std::vector<int> touched;
+  if (load.size() < links.size()) load.assign(links.size(), 0.0);
+  touched.clear();
   std::vector<int> r;
   double latency = 0;
   for (std::size_t i = 0; i < flows.size(); ++i) {
     const Flow& f = flows[i];
-    check_gpu(f.src_gpu, fmt::format("flow {} src_gpu", i));
-    check_gpu(f.dst_gpu, fmt::format("flow {} dst_gpu", i));
+    if (f.src_gpu < 0 || f.src_gpu >= gpus) check_gpu(f.src_gpu, fmt::format("flow {} src_gpu", i));
+    if (f.dst_gpu < 0 || f.dst_gpu >= gpus) check_gpu(f.dst_gpu, fmt::format("flow {} dst_gpu", i));
     if (!(f.bytes >= 0) || !std::isfinite(f.bytes))
       throw Error(fmt::format("flow {}: bytes must be a non-negative number, got {}", i, f.bytes));
     if (f.src_gpu == f.dst_gpu) continue;  // zero bytes still pay the latency: time stays latency + bytes / GB/s
@@ -243,13 +248,17 @@ double Topology::Impl::bandwidth_ns(const std::vector<Flow>& flows, double* max_
     append_route(f.src_gpu, f.dst_gpu, r);
     double route_latency = 0;
     for (int link : r) {
+      if (load[static_cast<std::size_t>(link)] == 0) touched.push_back(link);
       load[static_cast<std::size_t>(link)] += f.bytes;
       route_latency += links[static_cast<std::size_t>(link)].latency_ns;
     }
     latency = std::max(latency, route_latency);
   }
   double worst = 0;
-  for (std::size_t l = 0; l < links.size(); ++l) worst = std::max(worst, load[l] / links[l].GBps);
+  for (int l : touched) {
+    worst = std::max(worst, load[static_cast<std::size_t>(l)] / links[static_cast<std::size_t>(l)].GBps);
+    load[static_cast<std::size_t>(l)] = 0;
+  }
   if (max_latency_ns) *max_latency_ns = latency;
   return worst;
 }

@@ -1,12 +1,13 @@
 // Simulator speed: simulated actions per second (engine alone, on a validated and lowered schedule) and the
 // wall time of whole runs (validation + lowering + engine) for 1F1B 64 ranks x 4096 micro-batches and
-// DualPipe 16 x 1024. Run: build/tests/sim_bench [--benchmark_min_time=0.5]
+// DualPipe 16 x 1024, and a whole DeepSeek-V3 step on 2048 GPUs. Run: build/tests/sim_bench
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
 #include "schedules/lower.hpp"
 #include "schedules/registry.hpp"
 #include "sim/engine.hpp"
+#include "sim/step.hpp"
 
 namespace pipesim {
 namespace {
@@ -45,7 +46,24 @@ void WholeRun(benchmark::State& state) {
   state.SetLabel(fmt::format("{} p={} m={} (validate + lower + engine)", size.name, size.ranks, size.microbatches));
 }
 
+// A whole DeepSeek-V3 step on its 2048-GPU cluster: one representative replica, and --full (all 128).
+void DeepSeekStep(benchmark::State& state) {
+  auto model = load_model("deepseek-v3");
+  Topology topology(load_cluster("deepseek-h800"));
+  Plan p;
+  p.schedule = "dualpipe";
+  p.pp = 16;
+  p.ep = 64;
+  p.microbatches = 120;
+  p.precision = "fp8";
+  p.selective_recompute = true;
+  p.full = state.range(0) != 0;
+  for (auto _ : state) benchmark::DoNotOptimize(simulate_step(model, topology, p));
+  state.SetLabel(p.full ? "dualpipe PP16 EP64 DP128, 2048 GPUs, --full" : "dualpipe PP16 EP64 DP128, representative");
+}
+
 BENCHMARK(Engine)->DenseRange(0, std::size(kSizes) - 1)->Unit(benchmark::kMillisecond);
+BENCHMARK(DeepSeekStep)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(WholeRun)->DenseRange(0, std::size(kSizes) - 1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
