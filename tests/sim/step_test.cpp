@@ -85,9 +85,14 @@ TEST(Step, EveryParameterHeldOncePerReplicaTwiceUnderDualPipe) {
     p.pp = 8;
     p.microbatches = 16;
     auto r = simulate_step(model, topology, p);
-    double held = 0;
-    for (auto& m : r.memory) held += m.params / 2;  // BF16
+    double held = 0, sharded = 0;
+    for (auto& m : r.memory) {
+      held += m.params / 2;        // BF16 weights
+      EXPECT_DOUBLE_EQ(m.grads, 2 * m.params);  // FP32 gradients
+      sharded += m.optimizer / 12;  // FP32 master and Adam moments, ZeRO-1 shard
+    }
     EXPECT_NEAR(held / total, copies, 1e-9) << schedule;
+    EXPECT_NEAR(sharded * r.plan.plan.dp / total, copies, 1e-9) << schedule;
     EXPECT_GE(r.step_ns, r.pipeline_ns);
     EXPECT_NEAR(r.tokens_per_s, 1.0 * r.plan.plan.global_batch * r.plan.plan.seq / (r.step_ns / 1e9), 1e-6 * r.tokens_per_s);
     EXPECT_GT(r.mfu_full, r.mfu_causal);  // full attention counts more FLOPs for the same time
