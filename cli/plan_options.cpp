@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "common/units.hpp"
 
 namespace pipesim::cli {
@@ -61,13 +62,7 @@ void PlanOptions::add_options(CLI::App& cmd, bool with_schedule_size) {
 Plan PlanOptions::resolved_plan() const {
   Plan p = plan;
   if (!layers_per_stage.empty()) {
-    std::size_t start = 0;
-    while (start <= layers_per_stage.size()) {
-      auto end = layers_per_stage.find(',', start);
-      if (end == std::string::npos) end = layers_per_stage.size();
-      p.layers_per_stage.push_back(parse_int(layers_per_stage.substr(start, end - start), "--layers-per-stage"));
-      start = end + 1;
-    }
+    for (auto& count : split(layers_per_stage)) p.layers_per_stage.push_back(parse_int(count, "--layers-per-stage"));
   }
   return p;
 }

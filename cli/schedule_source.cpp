@@ -5,6 +5,7 @@
 
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "schedules/csv.hpp"
 #include "schedules/registry.hpp"
 #include "schedules/validate.hpp"
@@ -29,18 +30,13 @@ std::vector<Schedule> ScheduleSource::load() const {
     if (!schedule.empty()) throw Error("give either --schedule or --from-csv, not both");
     out.push_back(pipesim::from_csv(read_file(from_csv), from_csv));
   } else {
-    std::size_t start = 0;
-    while (start <= schedule.size() && !schedule.empty()) {
-      auto end = schedule.find(',', start);
-      if (end == std::string::npos) end = schedule.size();
-      auto name = schedule.substr(start, end - start);
+    for (auto& name : schedule.empty() ? std::vector<std::string>{} : split(schedule)) {
       auto& info = find_schedule(name);
       if (virtual_stages && !info.uses_virtual_stages && schedule.find(',') == std::string::npos)
         throw Error(fmt::format("--virtual-stages applies to interleaved-1f1b only, not to '{}' (V schedules and "
                                 "DualPipe always hold 2 stages per rank)",
                                 name));
       out.push_back(info.generate({ranks, microbatches, virtual_stages.value_or(2)}));
-      start = end + 1;
     }
   }
   for (auto& s : out) validate(s);

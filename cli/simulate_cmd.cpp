@@ -14,6 +14,7 @@
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "common/units.hpp"
 #include "schedules/registry.hpp"
 #include "sim/engine.hpp"
@@ -147,14 +148,11 @@ void run_model(const SimulateArgs& args) {
   auto slowdowns = args.model.slowdowns(topology.spec().total_gpus());
   std::vector<StepReport> reports;
   std::string names = args.source.schedule.empty() ? "1f1b" : args.source.schedule;
-  for (std::size_t start = 0; start <= names.size();) {
-    auto end = names.find(',', start);
-    if (end == std::string::npos) end = names.size();
+  for (auto& name : split(names)) {
     auto plan = base;
-    plan.schedule = names.substr(start, end - start);
+    plan.schedule = name;
     find_schedule(plan.schedule);
     reports.push_back(simulate_step(model, topology, plan, slowdowns));
-    start = end + 1;
   }
   std::string text;
   if (args.format == "json") {

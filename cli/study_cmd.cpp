@@ -10,6 +10,7 @@
 #include "cli/plan_options.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "traces/chrome_trace.hpp"
 
 namespace pipesim::cli {
@@ -27,12 +28,9 @@ void run(const StudyArgs& args) {
   auto base = args.options.resolved_plan();
   std::vector<StepReport> reports;
   std::vector<std::string> failed;
-  for (std::size_t start = 0; start <= args.schedules.size();) {
-    auto end = args.schedules.find(',', start);
-    if (end == std::string::npos) end = args.schedules.size();
+  for (auto& name : split(args.schedules)) {
     auto plan = base;
-    plan.schedule = args.schedules.substr(start, end - start);
-    start = end + 1;
+    plan.schedule = name;
     try {
       fmt::print(stderr, "study: simulating {} ...\n", plan.schedule);
       reports.push_back(simulate_step(model, topology, plan));

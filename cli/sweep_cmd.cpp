@@ -14,6 +14,7 @@
 #include "cli/plan_options.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "common/units.hpp"
 #include "schedules/registry.hpp"
 
@@ -48,12 +49,9 @@ std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
     Axis axis{v.substr(0, eq), {}};
     if (std::find(kFields.begin(), kFields.end(), axis.field) == kFields.end())
       throw Error(fmt::format("--vary: unknown field '{}' (fields: {})", axis.field, fmt::join(kFields, ", ")));
-    for (std::size_t start = eq + 1; start <= v.size();) {
-      auto end = v.find(',', start);
-      if (end == std::string::npos) end = v.size();
-      if (end == start) throw Error(fmt::format("--vary {}: empty value in '{}'", axis.field, v));
-      axis.values.push_back(v.substr(start, end - start));
-      start = end + 1;
+    for (auto& value : split(std::string_view(v).substr(eq + 1))) {
+      if (value.empty()) throw Error(fmt::format("--vary {}: empty value in '{}'", axis.field, v));
+      axis.values.push_back(value);
     }
     axes.push_back(std::move(axis));
   }

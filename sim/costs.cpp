@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "common/units.hpp"
 
 namespace pipesim {
@@ -91,11 +92,8 @@ int index_key(const std::string& key, int limit, const std::string& path) {
 
 Costs uniform_costs(std::string_view spec, int stages, int ranks) {
   StageCost c;
-  std::size_t start = 0;
-  while (start <= spec.size()) {
-    auto end = spec.find(',', start);
-    if (end == std::string_view::npos) end = spec.size();
-    auto item = spec.substr(start, end - start);
+  for (auto& piece : split(spec)) {
+    std::string_view item = piece;
     auto eq = item.find('=');
     if (eq == std::string_view::npos)
       throw Error(fmt::format("--cost: '{}' should be NAME=DURATION, e.g. F=1.2ms,I=1.3ms,W=0.7ms", item));
@@ -103,7 +101,6 @@ Costs uniform_costs(std::string_view spec, int stages, int ranks) {
     if (key != "F" && key != "I" && key != "W" && key != "B" && key != "FB")
       throw Error(fmt::format("--cost: unknown pass '{}' (use F, I, W, B, FB)", key));
     set_stage_field(c, key, item.substr(eq + 1), fmt::format("--cost {}", key));
-    start = end + 1;
   }
   Costs costs;
   costs.stages.assign(static_cast<std::size_t>(stages), c);

@@ -4,17 +4,7 @@
 set -u
 bin=$1
 mpiexec=${2:-}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-  code=$1; pattern=$2; shift 2
-  "$bin" "$@" >"$work/out" 2>"$work/err"
-  got=$?
-  [ "$got" -eq "$code" ] || fail "pipesim $* exited $got, expected $code: $(head -c 400 "$work/err")"
-  cat "$work/out" "$work/err" | grep -q -- "$pattern" || fail "pipesim $*: output lacks '$pattern': $(head -c 600 "$work/out" "$work/err")"
-}
+. "$(dirname "$0")/lib.sh"
 
 ds="--model deepseek-v3 --cluster deepseek-h800 --pp 16 --ep 64 --precision fp8 --selective-recompute"
 expect 0 "MFU" simulate $ds --schedule dualpipe --microbatches 40

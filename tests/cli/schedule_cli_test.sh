@@ -4,19 +4,7 @@
 set -u
 bin=$1
 data=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect CODE PATTERN ARGS...: runs pipesim ARGS, checks the exit code and that stdout+stderr match PATTERN.
-expect() {
-  code=$1; pattern=$2; shift 2
-  "$bin" "$@" >"$work/out" 2>"$work/err"
-  got=$?
-  [ "$got" -eq "$code" ] || fail "pipesim $* exited $got, expected $code: $(head -c 400 "$work/err")"
-  cat "$work/out" "$work/err" | grep -q -- "$pattern" || fail "pipesim $*: output lacks '$pattern': $(head -c 400 "$work/err")"
-}
+. "$(dirname "$0")/lib.sh"
 
 expect 0 "dualpipev" schedule --list
 expect 0 "Step 11: 0B5" schedule --schedule 1f1b --pp 4 --microbatches 6

@@ -4,17 +4,7 @@
 set -u
 bin=$1
 data=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-expect() {
-  code=$1; pattern=$2; shift 2
-  "$bin" "$@" >"$work/out" 2>"$work/err"
-  got=$?
-  [ "$got" -eq "$code" ] || fail "pipesim $* exited $got, expected $code: $(head -c 400 "$work/err")"
-  cat "$work/out" "$work/err" | grep -q -- "$pattern" || fail "pipesim $*: output lacks '$pattern': $(head -c 600 "$work/out" "$work/err")"
-}
+. "$(dirname "$0")/lib.sh"
 
 # 1F1B, p=4, m=8, F=1ms B=1.5ms: makespan (m+p-1)(F+B) = 27.5 ms, idle (p-1)(F+B) = 7.5 ms on every rank.
 expect 0 "makespan 27.500 ms" simulate --schedule 1f1b --pp 4 --microbatches 8 --cost F=1ms,I=1ms,W=0.5ms
