@@ -9,5 +9,8 @@ void add_schedule_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_study_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_calibrate_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
 
 }  // namespace pipesim::cli

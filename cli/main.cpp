@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   pipesim::cli::add_simulate_command(app);  // play schedules against costs: makespan, bubbles, memory, traces
   pipesim::cli::add_sweep_command(app);     // what-if studies over plan fields, Pareto front
   pipesim::cli::add_study_command(app);     // the built-in DeepSeek-V3 study
+  pipesim::cli::add_run_command(app);       // execute a schedule for real over MPI, timed
+  pipesim::cli::add_calibrate_command(app); // measured run -> simulator costs
+  pipesim::cli::add_compare_command(app);   // measured run vs prediction
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,7 +18,7 @@ void ScheduleSource::add_options(CLI::App& cmd, bool allow_list) {
                             : "Schedule name (see --list)");
   cmd.add_option("--from-csv", from_csv, "A schedule in PyTorch's CSV layout (one row per rank) instead of --schedule")
       ->check(CLI::ExistingFile);
-  cmd.add_option("--pp", ranks, "Pipeline ranks (devices); V schedules and DualPipe run 2 stages per rank")
+  ranks_option = cmd.add_option("--pp", ranks, "Pipeline ranks (devices); V schedules and DualPipe run 2 stages per rank")
       ->capture_default_str();
   microbatches_option = cmd.add_option("--microbatches,-m", microbatches, "Micro-batches per step")->capture_default_str();
   cmd.add_option("--virtual-stages,-v", virtual_stages, "Model chunks per rank for interleaved-1f1b (default 2)");

@@ -18,6 +18,8 @@ struct ScheduleSource {
   int microbatches = 8;
   std::optional<int> virtual_stages;
   CLI::Option* microbatches_option = nullptr;
+  CLI::Option* ranks_option = nullptr;
+  bool ranks_given() const { return ranks_option && ranks_option->count() > 0; }
   bool microbatches_given() const { return microbatches_option && microbatches_option->count() > 0; }
 
   void add_options(CLI::App& cmd, bool allow_list);

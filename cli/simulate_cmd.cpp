@@ -18,7 +18,9 @@
 #include "common/units.hpp"
 #include "schedules/registry.hpp"
 #include "sim/engine.hpp"
+#include "traces/calibration.hpp"
 #include "traces/chrome_trace.hpp"
+#include "traces/timeline_file.hpp"
 #include "traces/metrics.hpp"
 
 namespace pipesim::cli {
@@ -35,6 +37,8 @@ struct SimulateArgs {
   std::string format = "table";
   std::string trace;
   std::string output;
+  std::string calibration;
+  std::string timeline;
 };
 
 Costs build_costs(const SimulateArgs& args, const Schedule& s) {
@@ -173,8 +177,49 @@ void run_model(const SimulateArgs& args) {
     write_file_atomically(args.output, text);
 }
 
+// A measured run's calibration: its schedule and sizes unless flags say otherwise, its durations and links.
+void run_calibrated(const SimulateArgs& args) {
+  auto calibration = parse_calibration(read_file(args.calibration), args.calibration);
+  auto source = args.source;
+  if (source.schedule.empty() && source.from_csv.empty()) source.schedule = calibration.schedule;
+  if (!source.microbatches_given()) source.microbatches = calibration.microbatches;
+  if (!source.ranks_given()) source.ranks = calibration.ranks;
+  if (!source.virtual_stages && source.from_csv.empty() && find_schedule(source.schedule).uses_virtual_stages)
+    source.virtual_stages = calibration.virtual_stages;
+  auto s = source.load().front();
+  if (static_cast<std::size_t>(s.stages) != calibration.stages.size())
+    throw Error(fmt::format("{}: calibrated for {} stages, but this schedule has {}", args.calibration,
+                            calibration.stages.size(), s.stages));
+  auto costs = calibrated_costs(calibration, s.ranks);
+  auto timeline = simulate(s, costs);
+  auto metrics = compute_metrics(timeline);
+  if (!args.timeline.empty()) {
+    RunRecord record;
+    record.schedule = s.name;
+    record.ranks = s.ranks;
+    record.stages = s.stages;
+    record.microbatches = s.microbatches;
+    record.virtual_stages = source.virtual_stages.value_or(2);
+    record.stage_to_rank = s.stage_to_rank;
+    record.source = "predicted";
+    record.workload = {{"calibration", args.calibration}};
+    record.p2p_latency_ns = calibration.p2p_latency_ns;
+    record.p2p_bandwidth_GBps = calibration.p2p_bandwidth_GBps;
+    record.activation_bytes = calibration.activation_bytes;
+    record.steps = {timeline.spans};
+    write_file_atomically(args.timeline, to_json_text(record));
+  }
+  if (!args.trace.empty()) write_file_atomically(args.trace, to_chrome_trace(timeline));
+  auto text = args.format == "json" ? to_json(s, metrics).dump(1) + "\n" : rank_table(s, metrics);
+  if (args.output.empty())
+    fmt::print("{}", text);
+  else
+    write_file_atomically(args.output, text);
+}
+
 void run(const SimulateArgs& args) {
   if (!args.model.model.empty()) return run_model(args);
+  if (!args.calibration.empty()) return run_calibrated(args);
   if (args.source.schedule.empty() && args.source.from_csv.empty())
     throw Error("say what to simulate: --schedule NAME[,NAME...] or --from-csv FILE (see --help)");
   auto schedules = args.source.load();
@@ -256,6 +301,10 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_option("--trace", args->trace,
                   "Write a Chrome trace here (several schedules: one file each, named FILE-SCHEDULE.json)");
   cmd->add_option("--output,-o", args->output, "Write the report here (atomically) instead of standard output");
+  cmd->add_option("--calibration", args->calibration,
+                  "Costs from `pipesim calibrate` (its schedule, ranks and micro-batches unless flags override)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--timeline", args->timeline, "With --calibration: write the predicted timeline for `pipesim compare`");
   cmd->callback([args] { run(*args); });
 }
 

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "common/units.hpp"
+#include "traces/calibration.hpp"
 
 namespace pipesim {
 
@@ -167,6 +168,29 @@ void validate_costs(const Costs& costs, int stages, int ranks) {
       throw Error(fmt::format("ranks.{}.slowdown is {}; it must be a positive factor", r, costs.rank_slowdown[r]));
   if (!(costs.w_memory_fraction >= 0 && costs.w_memory_fraction <= 1))
     throw Error(fmt::format("w_memory_fraction is {}; it must lie in 0..1", costs.w_memory_fraction));
+}
+
+}  // namespace pipesim
+
+namespace pipesim {
+
+Costs calibrated_costs(const Calibration& c, int ranks) {
+  Costs costs;
+  costs.rank_slowdown.assign(static_cast<std::size_t>(ranks), 1.0);
+  costs.p2p.latency_ns = static_cast<std::int64_t>(std::llround(c.p2p_latency_ns));
+  costs.p2p.bandwidth_bytes_per_ns = c.p2p_bandwidth_GBps;
+  for (auto& d : c.stages) {
+    StageCost s;
+    // A stage that only ran fused backwards still needs I and W: split B evenly (W is not observable alone).
+    s.B_ns = d.B_ns;
+    s.F_ns = std::max<std::int64_t>(1, d.F_ns);
+    s.I_ns = d.I_ns > 0 ? d.I_ns : std::max<std::int64_t>(1, d.B_ns / 2);
+    s.W_ns = d.W_ns > 0 ? d.W_ns : std::max<std::int64_t>(1, d.B_ns - d.B_ns / 2);
+    s.FB_ns = d.FB_ns;
+    s.activation_bytes = c.activation_bytes;
+    costs.stages.push_back(s);
+  }
+  return costs;  // an F&B pair not measured on a stage costs F + B, its halves run back to back
 }
 
 }  // namespace pipesim

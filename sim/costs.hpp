@@ -54,6 +54,11 @@ Costs uniform_costs(std::string_view cost_spec, int stages, int ranks);
 // "w_memory_fraction": 0.25}. Errors name the JSON path and the value.
 void apply_cost_file(Costs& costs, const nlohmann::json& file, std::string_view source);
 
+struct Calibration;
+// Costs measured by a run (traces/calibration.hpp): per-stage durations, the microbenchmarked link, and
+// F&B pairs at their measured time.
+Costs calibrated_costs(const Calibration& calibration, int ranks);
+
 // Refuses impossible costs (negative or zero durations, slowdown <= 0, wrong table sizes).
 void validate_costs(const Costs& costs, int stages, int ranks);
 

@@ -1,0 +1,37 @@
+// Communication behind one interface, shaped like NCCL's (non-blocking tagged point-to-point handles that
+// complete later, collectives over the world), so the CUDA + NCCL backend slots in without touching the
+// executor. MPI implements it today (comm_mpi.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipesim {
+
+class Comm {
+ public:
+  using Request = int;  // a handle from isend / irecv
+  virtual ~Comm() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual Request isend(int peer, int tag, const void* data, std::size_t bytes) = 0;
+  virtual Request irecv(int peer, int tag, void* data, std::size_t bytes) = 0;
+  virtual bool test(Request request) = 0;   // progresses communication; true once complete
+  virtual void wait(Request request) = 0;
+  virtual void progress() = 0;              // lets pending transfers move while the caller computes
+  virtual void all_reduce_sum(double* data, std::size_t count) = 0;
+  virtual void broadcast(void* data, std::size_t bytes, int root) = 0;
+  // Rank 0 receives every rank's bytes, in rank order; others get an empty result.
+  virtual std::vector<std::string> gather(const std::string& mine) = 0;
+  virtual void barrier() = 0;
+  virtual std::int64_t max_tag() const = 0;
+  [[noreturn]] virtual void abort(const std::string& message, int code) = 0;  // stops every rank
+};
+
+// MPI_COMM_WORLD; initialises MPI on construction, finalises on destruction.
+std::unique_ptr<Comm> make_mpi_comm();
+
+}  // namespace pipesim

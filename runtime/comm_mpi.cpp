@@ -1,0 +1,118 @@
+// The MPI implementation of Comm. Requests live in a table indexed by handle; completed slots are reused.
+#include <mpi.h>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "runtime/comm.hpp"
+
+namespace pipesim {
+namespace {
+
+class MpiComm : public Comm {
+ public:
+  MpiComm() {
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised) MPI_Init(nullptr, nullptr);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    void* value = nullptr;
+    int found = 0;
+    MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &value, &found);
+    max_tag_ = found ? *static_cast<int*>(value) : 32767;
+  }
+  ~MpiComm() override {
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (!finalised) MPI_Finalize();
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::int64_t max_tag() const override { return max_tag_; }
+
+  Request isend(int peer, int tag, const void* data, std::size_t bytes) override {
+    auto slot = free_slot();
+    check(MPI_Isend(data, static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_[slot]), "isend");
+    return static_cast<Request>(slot);
+  }
+  Request irecv(int peer, int tag, void* data, std::size_t bytes) override {
+    auto slot = free_slot();
+    check(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_[slot]), "irecv");
+    return static_cast<Request>(slot);
+  }
+  bool test(Request r) override {
+    int done = 0;
+    check(MPI_Test(&requests_[static_cast<std::size_t>(r)], &done, MPI_STATUS_IGNORE), "test");
+    return done != 0;
+  }
+  void wait(Request r) override {
+    check(MPI_Wait(&requests_[static_cast<std::size_t>(r)], MPI_STATUS_IGNORE), "wait");
+  }
+  void progress() override {
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+  }
+  void all_reduce_sum(double* data, std::size_t count) override {
+    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce");
+  }
+  void broadcast(void* data, std::size_t bytes, int root) override {
+    check(MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD), "broadcast");
+  }
+  std::vector<std::string> gather(const std::string& mine) override {
+    int length = static_cast<int>(mine.size());
+    std::vector<int> lengths(static_cast<std::size_t>(size_)), offsets(static_cast<std::size_t>(size_));
+    check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "gather");
+    std::string all;
+    if (rank_ == 0) {
+      int total = 0;
+      for (int r = 0; r < size_; ++r) {
+        offsets[static_cast<std::size_t>(r)] = total;
+        total += lengths[static_cast<std::size_t>(r)];
+      }
+      all.resize(static_cast<std::size_t>(total));
+    }
+    check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0,
+                      MPI_COMM_WORLD),
+          "gather");
+    std::vector<std::string> out;
+    if (rank_ == 0)
+      for (int r = 0; r < size_; ++r)
+        out.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
+                                 static_cast<std::size_t>(lengths[static_cast<std::size_t>(r)])));
+    return out;
+  }
+  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+  [[noreturn]] void abort(const std::string& message, int code) override {
+    fmt::print(stderr, "pipesim: rank {}: {}\n", rank_, message);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+ private:
+  std::size_t free_slot() {
+    for (std::size_t i = 0; i < requests_.size(); ++i)
+      if (requests_[i] == MPI_REQUEST_NULL) return i;
+    requests_.push_back(MPI_REQUEST_NULL);
+    return requests_.size() - 1;
+  }
+  void check(int code, const char* what) const {
+    if (code == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(code, text, &length);
+    throw Error(fmt::format("MPI {} failed on rank {}: {}", what, rank_, std::string(text, static_cast<std::size_t>(length))),
+                Error::Kind::Internal);
+  }
+  int rank_ = 0, size_ = 1;
+  std::int64_t max_tag_ = 32767;
+  std::vector<MPI_Request> requests_;
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_mpi_comm() { return std::make_unique<MpiComm>(); }
+
+}  // namespace pipesim

@@ -1,0 +1,275 @@
+// Executor implementation (see executor.hpp). Buffers are keyed by (direction, stage, micro-batch):
+// direction 0 carries a forward activation into a stage, direction 1 a gradient into a stage. A message's
+// tag is that key, so every transfer of a step has its own tag.
+#include "runtime/executor.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace pipesim {
+
+std::vector<std::pair<int, int>> chunk_layers(int layers, int chunks) {
+  if (chunks < 1 || layers < chunks)
+    throw Error(fmt::format("the model's {} layers do not split over {} pipeline stages (at least one layer each)",
+                            layers, chunks));
+  std::vector<std::pair<int, int>> out;
+  int first = 0;
+  for (int c = 0; c < chunks; ++c) {
+    int count = layers / chunks + (c < layers % chunks ? 1 : 0);
+    out.emplace_back(first, count);
+    first += count;
+  }
+  return out;
+}
+
+template <class T>
+struct Executor<T>::State {
+  using Key = std::tuple<int, int, int>;  // direction, stage, micro-batch
+  struct Send {
+    Comm::Request request;
+    std::vector<T> data;
+    Span span;
+  };
+
+  const Schedule& s;
+  WorkloadSpec spec;
+  Comm& comm;
+  int rank;
+  std::map<int, std::unique_ptr<StageModel<T>>> models;  // the stages this rank holds
+  std::vector<int> position;                            // [stage] -> position on its route
+  std::map<Key, std::vector<T>> inbox, outbox;
+  std::map<Key, std::pair<Comm::Request, std::size_t>> pending;  // RECV posted: request, span index
+  std::deque<Send> sends;
+  std::vector<Span> spans;
+  std::chrono::steady_clock::time_point origin;
+  std::size_t message_elements;
+
+  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c) : s(schedule), spec(w), comm(c), rank(c.rank()) {
+    if (comm.size() != s.ranks)
+      throw Error(fmt::format("the schedule has {} ranks but {} processes were started; run mpirun -n {}", s.ranks,
+                              comm.size(), s.ranks));
+    position.assign(static_cast<std::size_t>(s.stages), -1);
+    std::size_t length = s.routes.front().size();
+    for (auto& route : s.routes) {
+      if (route.size() != length) throw Error("runtime: every route must cross the same number of stages");
+      for (std::size_t k = 0; k < route.size(); ++k) position[static_cast<std::size_t>(route[k])] = static_cast<int>(k);
+    }
+    auto chunks = chunk_layers(spec.layers, static_cast<int>(length));
+    for (int st = 0; st < s.stages; ++st) {
+      if (s.stage_to_rank[static_cast<std::size_t>(st)] != rank) continue;
+      int k = position[static_cast<std::size_t>(st)];
+      auto [first, count] = chunks[static_cast<std::size_t>(k)];
+      models[st] = std::make_unique<StageModel<T>>(spec, first, count, k == 0, k + 1 == static_cast<int>(length));
+    }
+    message_elements = static_cast<std::size_t>(spec.micro_batch) * static_cast<std::size_t>(spec.seq) *
+                       static_cast<std::size_t>(spec.hidden);
+    if (static_cast<std::int64_t>(tag({1, s.stages - 1, s.microbatches - 1})) > comm.max_tag())
+      throw Error(fmt::format("{} stages x {} micro-batches need more MPI tags than this MPI offers ({})", s.stages,
+                              s.microbatches, comm.max_tag()));
+  }
+
+  int tag(const Key& key) const {
+    auto [direction, stage, mb] = key;
+    return (mb * s.stages + stage) * 2 + direction;
+  }
+  std::int64_t now() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - origin).count();
+  }
+  int neighbour(int stage, int mb, int step) const {
+    auto& route = s.route(mb);
+    int k = position[static_cast<std::size_t>(stage)] + step;
+    return k < 0 || k >= static_cast<int>(route.size()) ? -1 : route[static_cast<std::size_t>(k)];
+  }
+  int rank_of(int stage) const { return s.stage_to_rank[static_cast<std::size_t>(stage)]; }
+
+  // The input a pass consumes: a posted receive (waited on now) or a hand-off on this rank.
+  std::vector<T> take(const Key& key) {
+    if (auto it = pending.find(key); it != pending.end()) {
+      comm.wait(it->second.first);
+      spans[it->second.second].end_ns = now();
+      pending.erase(it);
+    }
+    auto node = inbox.extract(key);
+    if (node.empty())
+      throw Error(fmt::format("runtime: rank {} has no input for stage {} micro-batch {} ({})", rank, std::get<1>(key),
+                              std::get<2>(key), std::get<0>(key) ? "gradient" : "activation"),
+                  Error::Kind::Internal);
+    return std::move(node.mapped());
+  }
+  // Where a pass's output goes: the next stage on this rank directly, or the outbox for a SEND.
+  void give(int direction, int from_stage, int to_stage, int mb, std::vector<T> data) {
+    if (to_stage < 0) return;
+    if (rank_of(to_stage) == rank)
+      inbox[{direction, to_stage, mb}] = std::move(data);
+    else
+      outbox[{direction, from_stage, mb}] = std::move(data);
+  }
+
+  void compute(const Pass& p, std::map<int, T>& losses) {
+    auto& model = *models.at(p.stage);
+    int mb = p.microbatch;
+    switch (p.op) {
+      case Op::F: {
+        std::vector<T> input;
+        if (neighbour(p.stage, mb, -1) >= 0) input = take({0, p.stage, mb});
+        auto out = model.forward(mb, input);
+        int next = neighbour(p.stage, mb, +1);
+        if (next < 0) losses[mb] = model.loss(mb);
+        give(0, p.stage, next, mb, std::move(out));
+        break;
+      }
+      case Op::I:
+      case Op::B: {
+        std::vector<T> grad;
+        if (neighbour(p.stage, mb, +1) >= 0) grad = take({1, p.stage, mb});
+        auto input_grad = model.backward_input(mb, grad);
+        if (p.op == Op::B) model.backward_weight(mb);
+        give(1, p.stage, neighbour(p.stage, mb, -1), mb, std::move(input_grad));
+        break;
+      }
+      case Op::W: model.backward_weight(mb); break;
+      default: break;
+    }
+  }
+
+  void send(const Action& a) {
+    int direction = a.op == Op::SendF ? 0 : 1;
+    int to = neighbour(a.stage(), a.microbatch(), direction == 0 ? +1 : -1);
+    auto node = outbox.extract({direction, a.stage(), a.microbatch()});
+    if (node.empty()) throw Error(fmt::format("runtime: nothing to send for {}", to_string(a)), Error::Kind::Internal);
+    Key key{direction, to, a.microbatch()};
+    Send out{0, std::move(node.mapped()), {}};
+    auto t = now();
+    out.request = comm.isend(rank_of(to), tag(key), out.data.data(), out.data.size() * sizeof(T));
+    out.span = {rank, Stream::P2P, a, t, t, static_cast<std::int64_t>(out.data.size() * sizeof(T)), rank_of(to), tag(key)};
+    sends.push_back(std::move(out));
+  }
+
+  void receive(const Action& a) {
+    int direction = a.op == Op::RecvF ? 0 : 1;
+    int from = neighbour(a.stage(), a.microbatch(), direction == 0 ? -1 : +1);
+    Key key{direction, a.stage(), a.microbatch()};
+    auto& buffer = inbox[key];
+    buffer.assign(message_elements, T{});
+    auto t = now();
+    auto request = comm.irecv(rank_of(from), tag(key), buffer.data(), buffer.size() * sizeof(T));
+    spans.push_back({rank, Stream::Compute, a, t, t, 0, rank_of(from), tag(key)});
+    pending[key] = {request, spans.size() - 1};
+  }
+
+  // Records sends that have completed; with `all`, waits for the rest.
+  void finish_sends(bool all) {
+    for (auto it = sends.begin(); it != sends.end();) {
+      if (all) comm.wait(it->request);
+      if (all || comm.test(it->request)) {
+        it->span.end_ns = now();
+        spans.push_back(it->span);
+        it = sends.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+template <class T>
+Executor<T>::Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm)
+    : state_(std::make_unique<State>(lowered, spec, comm)) {}
+
+template <class T>
+Executor<T>::~Executor() = default;
+
+template <class T>
+std::vector<Span> Executor<T>::run_step(std::chrono::steady_clock::time_point origin) {
+  auto& st = *state_;
+  st.origin = origin;
+  st.spans.clear();
+  losses_.clear();
+  for (auto& action : st.s.programs[static_cast<std::size_t>(st.rank)]) {
+    switch (action.op) {
+      case Op::SendF:
+      case Op::SendB: st.send(action); break;
+      case Op::RecvF:
+      case Op::RecvB: st.receive(action); break;
+      default: {
+        auto start = st.now();
+        st.compute(action.pass[0], losses_);
+        if (action.op == Op::OverlapFB) {
+          st.comm.progress();  // let the transfers move between the halves
+          st.finish_sends(false);
+          st.compute(action.pass[1], losses_);
+        }
+        st.spans.push_back({st.rank, Stream::Compute, action, start, st.now(), 0, -1, -1});
+        st.finish_sends(false);
+      }
+    }
+  }
+  st.finish_sends(true);
+  if (!st.inbox.empty() || !st.outbox.empty() || !st.pending.empty())
+    throw Error(fmt::format("runtime: rank {} ended the step with {} unused inputs and {} unsent outputs", st.rank,
+                            st.inbox.size(), st.outbox.size()),
+                Error::Kind::Internal);
+  std::stable_sort(st.spans.begin(), st.spans.end(), [](const Span& a, const Span& b) {
+    return std::tie(a.stream, a.start_ns) < std::tie(b.stream, b.start_ns);
+  });
+  return st.spans;
+}
+
+template <class T>
+std::map<std::string, std::vector<double>> Executor<T>::gradients() {
+  auto& st = *state_;
+  struct Chunk {
+    std::vector<std::pair<std::string, std::size_t>> names;
+    std::vector<double> mine, theirs;
+    Comm::Request recv = -1, send = -1;
+  };
+  std::vector<Chunk> chunks;
+  for (auto& [stage, model] : st.models) {
+    Chunk c;
+    for (auto& [name, values] : model->gradients()) {
+      c.names.emplace_back(name, values.size());
+      c.mine.insert(c.mine.end(), values.begin(), values.end());
+    }
+    // DualPipe: the same chunk on the other route's stage, on another rank, holds the second copy. Post
+    // every exchange before waiting on any, so the two ranks' orders cannot block each other.
+    for (int other = 0; other < st.s.stages; ++other)
+      if (other != stage && st.position[static_cast<std::size_t>(other)] == st.position[static_cast<std::size_t>(stage)] &&
+          st.rank_of(other) != st.rank) {
+        int tag = static_cast<int>(std::min<std::int64_t>(st.comm.max_tag(), 1 << 20)) - 1 -
+                  st.position[static_cast<std::size_t>(stage)];
+        c.theirs.resize(c.mine.size());
+        c.recv = st.comm.irecv(st.rank_of(other), tag, c.theirs.data(), c.theirs.size() * sizeof(double));
+        c.send = st.comm.isend(st.rank_of(other), tag, c.mine.data(), c.mine.size() * sizeof(double));
+      }
+    chunks.push_back(std::move(c));
+  }
+  std::map<std::string, std::vector<double>> out;
+  for (auto& c : chunks) {
+    if (c.recv >= 0) {  // both ranks end with a + b
+      st.comm.wait(c.recv);
+      st.comm.wait(c.send);
+      for (std::size_t i = 0; i < c.mine.size(); ++i) c.mine[i] += c.theirs[i];
+    }
+    std::size_t at = 0;
+    for (auto& [name, size] : c.names) {
+      out[name].assign(c.mine.begin() + static_cast<long>(at), c.mine.begin() + static_cast<long>(at + size));
+      at += size;
+    }
+  }
+  return out;
+}
+
+template <class T>
+void Executor<T>::zero_gradients() {
+  for (auto& [stage, model] : state_->models) model->zero_gradients();
+}
+
+template class Executor<double>;
+template class Executor<float>;
+
+}  // namespace pipesim

@@ -1,0 +1,46 @@
+// The runtime's interpreter of the schedule IR: walks programs[rank] of a lowered schedule and dispatches
+// each action to the stage models this rank holds and to the communication backend; knows no schedule
+// names. F/I/W/B run the stage's layers; SEND posts a non-blocking send of the stage's output (or input
+// gradient); RECV posts a non-blocking receive that the consuming pass waits on; hand-offs between stages
+// on one rank stay in memory. An overlapped F&B pair runs its forward half, lets communication progress,
+// then its backward half. Every action is timed on the monotonic clock.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "runtime/comm.hpp"
+#include "runtime/workload.hpp"
+#include "schedules/schedule.hpp"
+#include "traces/timeline.hpp"
+
+namespace pipesim {
+
+// Which transformer layers each stage runs: a micro-batch's route crosses the whole model once, so the
+// k-th stage of a route runs chunk k. DualPipe's two routes each hold a full copy.
+std::vector<std::pair<int, int>> chunk_layers(int layers, int chunks);  // [chunk] -> (first layer, count)
+
+template <class T>
+class Executor {
+ public:
+  Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm);
+  ~Executor();
+
+  // One training step over all micro-batches. Spans are in nanoseconds of this rank's monotonic clock,
+  // relative to `origin`; losses are those of micro-batches whose last stage is on this rank.
+  std::vector<Span> run_step(std::chrono::steady_clock::time_point origin);
+  const std::map<int, T>& losses() const { return losses_; }
+  // Weight gradients of the chunks held here, by name ("layer3.wq"), with DualPipe's two copies of a chunk
+  // already summed between their ranks (call on every rank, after the step).
+  std::map<std::string, std::vector<double>> gradients();
+  void zero_gradients();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::map<int, T> losses_;
+};
+
+}  // namespace pipesim

@@ -1,0 +1,52 @@
+// Calibration from a measured run: per-stage F, I, W, B and F&B durations (medians over the steps after
+// the first, robust to a noisy step), point-to-point latency and bandwidth from the runtime's
+// microbenchmark, and the overlap slowdown (a measured F&B pair over its halves run apart). The file
+// records the run's schedule, ranks and micro-batches, so `simulate --calibration` needs nothing else.
+// Also the comparison of a measured run with a predicted one.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "traces/timeline_file.hpp"
+
+namespace pipesim {
+
+struct StageDurations {
+  std::int64_t F_ns = -1, I_ns = -1, W_ns = -1, B_ns = -1, FB_ns = -1;  // -1: not measured
+};
+
+struct Calibration {
+  std::string schedule;
+  int ranks = 0, microbatches = 0, virtual_stages = 2, steps_used = 0;
+  std::vector<StageDurations> stages;
+  double p2p_latency_ns = 0, p2p_bandwidth_GBps = 0;
+  std::int64_t activation_bytes = 0;
+  double overlap_slowdown = 0;  // FB / (F + B) of the measured pairs; 0: no pairs
+};
+
+Calibration calibrate(const RunRecord& run);
+nlohmann::ordered_json to_json(const Calibration& c);
+Calibration parse_calibration(const std::string& text, const std::string& source);
+
+struct Comparison {
+  double measured_makespan_ns = 0, predicted_makespan_ns = 0;
+  double makespan_error = 0;  // (predicted - measured) / measured
+  struct Rank {
+    int rank;
+    double bubble_measured, bubble_predicted, busy_ratio;  // busy_ratio: measured / predicted busy time
+  };
+  std::vector<Rank> ranks;
+  struct Deviation {
+    std::string action;
+    int rank;
+    double measured_ns, predicted_ns, ratio;
+  };
+  std::vector<Deviation> deviations;  // most deviating actions first
+};
+
+Comparison compare(const RunRecord& measured, const RunRecord& predicted);
+
+}  // namespace pipesim
