@@ -112,10 +112,13 @@ std::vector<Span> parse_spans(const std::string& text) {
 
 // The plain single-process step: the whole model as one stage, micro-batch after micro-batch.
 template <class T>
-std::pair<std::map<int, T>, std::map<std::string, std::vector<double>>> reference_step(const WorkloadSpec& spec, int m) {
+std::pair<std::map<int, T>, std::map<std::string, std::vector<double>>> reference_step(WorkloadSpec spec, int m) {
+  int micro_batches = m * spec.ep;  // every replica's micro-batches, all experts here
+  spec.ep = 1;
+  spec.ep_rank = 0;
   StageModel<T> model(spec, 0, spec.layers, true, true);
   std::map<int, T> losses;
-  for (int mb = 0; mb < m; ++mb) {
+  for (int mb = 0; mb < micro_batches; ++mb) {
     model.forward(mb, {});
     losses[mb] = model.loss(mb);
     model.backward_input(mb, {});
@@ -143,8 +146,8 @@ int run_typed(const RunArgs& args, Comm& comm, const Schedule& lowered) {
     auto gathered = comm.gather(spans_json(spans, offset).dump());
     if (comm.rank() == 0) {
       std::vector<Span> all;
-      for (auto& part : gathered) {
-        auto mine = parse_spans(part);
+      for (int r = 0; r < lowered.ranks; ++r) {  // the first replica's ranks stand for the pipeline
+        auto mine = parse_spans(gathered[static_cast<std::size_t>(r)]);
         all.insert(all.end(), mine.begin(), mine.end());
       }
       std::int64_t first = INT64_MAX;
@@ -209,6 +212,7 @@ int run_typed(const RunArgs& args, Comm& comm, const Schedule& lowered) {
     record.stage_to_rank = lowered.stage_to_rank;
     record.source = "measured";
     record.workload = {{"model", args.model},           {"layers", args.workload.layers},
+                       {"experts", args.workload.experts}, {"ep", args.workload.ep},
                        {"hidden", args.workload.hidden}, {"heads", args.workload.heads},
                        {"ffn", args.workload.ffn},       {"seq", args.workload.seq},
                        {"micro_batch", args.workload.micro_batch}, {"precision", args.precision}};
@@ -238,13 +242,20 @@ void run(const RunArgs& args) {
   auto comm = make_mpi_comm();
   int status = 0;
   try {
-    if (args.model != "tiny")
-      throw Error(fmt::format("--model {}: the runtime's workload is the dense 'tiny' transformer for now (layers, "
-                              "hidden, heads, ffn, seq set by flags); MoE layers are not implemented yet",
+    if (args.model != "tiny" && args.model != "tiny-moe")
+      throw Error(fmt::format("--model {}: the runtime runs 'tiny' (dense) or 'tiny-moe' (every MLP a mixture of experts, "
+                              "spread over --ep ranks); sizes come from --layers, --hidden, --experts, ...",
                               args.model));
+    if (args.model == "tiny" && args.workload.experts > 0)
+      throw Error("--experts needs --model tiny-moe");
+    if (comm->size() % args.workload.ep != 0)
+      throw Error(fmt::format("--ep {} does not divide the {} MPI ranks (ranks = pipeline ranks x ep)", args.workload.ep,
+                              comm->size()));
     if (args.steps < 1) throw Error(fmt::format("--steps is {}; run at least 1", args.steps));
     // Every rank must run the same thing: compare the arguments' fingerprint with rank 0's.
-    auto fingerprint = std::hash<std::string>{}(fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", args.source.schedule,
+    auto fingerprint = std::hash<std::string>{}(fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", args.model,
+                                                            args.workload.experts, args.workload.ep,
+                                                            args.workload.experts_per_token, args.source.schedule,
                                                             args.source.from_csv, args.source.ranks, args.source.microbatches,
                                                             args.workload.layers, args.workload.hidden, args.workload.seq,
                                                             args.workload.heads, args.workload.ffn, args.precision, args.steps));
@@ -252,7 +263,7 @@ void run(const RunArgs& args) {
     comm->broadcast(&root, sizeof(root), 0);
     if (root != fingerprint) throw Error("ranks were started with different arguments; every rank must run the same command");
     auto source = args.source;
-    source.ranks = comm->size();
+    source.ranks = comm->size() / args.workload.ep;
     auto schedule = source.load().front();  // validated: a broken schedule is refused before anything runs
     auto lowered = lower(schedule);
     status = args.precision == "fp32" ? run_typed<float>(args, *comm, lowered) : run_typed<double>(args, *comm, lowered);
@@ -273,11 +284,21 @@ void add_run_command(CLI::App& app) {
   cmd->footer(
       "Example:\n"
       "  mpirun -n 4 pipesim run --schedule dualpipe --microbatches 8 --steps 5 --timeline run.json --trace run-trace.json\n"
-      "  mpirun -n 2 pipesim run --schedule zb-h1 --microbatches 4 --check   # compare with a single-process step\n\n"
+      "  mpirun -n 2 pipesim run --schedule zb-h1 --microbatches 4 --check   # compare with a single-process step\n"
+      "  mpirun -n 4 pipesim run --model tiny-moe --ep 2 --schedule dualpipe --microbatches 4 --check\n\n"
       "The workload is a tiny transformer (RMSNorm, causal attention, SwiGLU MLP; backward split into I and W) split\n"
-      "evenly over the stages a micro-batch crosses. The pipeline has as many ranks as MPI started (--pp is ignored).");
+      "evenly over the stages a micro-batch crosses. The pipeline has (MPI ranks / --ep) ranks (--pp is ignored); with\n"
+      "--ep E, E replicas of the pipeline train on their own micro-batches and share each MoE layer's experts through\n"
+      "all-to-all dispatch and combine, and all-reduce their other gradients.");
   args->source.add_options(*cmd, false);
-  cmd->add_option("--model", args->model, "Workload (tiny)")->capture_default_str();
+  cmd->add_option("--model", args->model, "Workload: tiny (dense) or tiny-moe (MoE MLPs, experts over --ep ranks)")
+      ->capture_default_str();
+  cmd->add_option("--ep", args->workload.ep, "Expert parallel: MPI ranks = pipeline ranks x ep; replicas train on "
+                                             "their own micro-batches")
+      ->capture_default_str();
+  cmd->add_option("--experts", args->workload.experts, "Routed experts per MoE layer (tiny-moe; default 8)");
+  cmd->add_option("--experts-per-token", args->workload.experts_per_token, "Top-k")->capture_default_str();
+  cmd->add_option("--expert-ffn", args->workload.expert_ffn, "Expert MLP width")->capture_default_str();
   cmd->add_option("--layers", args->workload.layers, "Transformer layers")->capture_default_str();
   cmd->add_option("--hidden", args->workload.hidden, "Hidden size")->capture_default_str();
   cmd->add_option("--heads", args->workload.heads, "Attention heads")->capture_default_str();
@@ -289,7 +310,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--check", args->check, "Compare losses and gradients with a plain single-process step");
   cmd->add_option("--timeline", args->timeline, "Write the measured timeline (all steps) here");
   cmd->add_option("--trace", args->trace, "Write a Chrome trace of the last step here");
-  cmd->callback([args] { run(*args); });
+  cmd->callback([args] {
+    if (args->model == "tiny-moe" && args->workload.experts == 0) args->workload.experts = 8;
+    run(*args);
+  });
 }
 
 }  // namespace pipesim::cli

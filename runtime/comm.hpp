@@ -28,6 +28,10 @@ class Comm {
   virtual std::vector<std::string> gather(const std::string& mine) = 0;
   virtual void barrier() = 0;
   virtual std::int64_t max_tag() const = 0;
+  // Every rank sends send[p] to rank p and receives, in rank order, what each rank sent it (sizes may differ).
+  virtual std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) = 0;
+  // The ranks with the same color, ordered by key (a sub-group such as an expert-parallel group).
+  virtual std::unique_ptr<Comm> split(int color, int key) = 0;
   [[noreturn]] virtual void abort(const std::string& message, int code) = 0;  // stops every rank
 };
 

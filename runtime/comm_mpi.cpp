@@ -11,22 +11,61 @@ namespace {
 
 class MpiComm : public Comm {
  public:
-  MpiComm() {
-    int initialised = 0;
-    MPI_Initialized(&initialised);
-    if (!initialised) MPI_Init(nullptr, nullptr);
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  // The world (initialises MPI, finalises it at the end), or a sub-communicator of it.
+  explicit MpiComm(MPI_Comm comm = MPI_COMM_NULL) : comm_(comm), world_(comm == MPI_COMM_NULL) {
+    if (world_) {
+      int initialised = 0;
+      MPI_Initialized(&initialised);
+      if (!initialised) MPI_Init(nullptr, nullptr);
+      comm_ = MPI_COMM_WORLD;
+    }
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
     void* value = nullptr;
     int found = 0;
     MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &value, &found);
     max_tag_ = found ? *static_cast<int*>(value) : 32767;
   }
   ~MpiComm() override {
+    if (!world_) {
+      MPI_Comm_free(&comm_);
+      return;
+    }
     int finalised = 0;
     MPI_Finalized(&finalised);
     if (!finalised) MPI_Finalize();
+  }
+  std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) override {
+    if (static_cast<int>(send.size()) != size_) throw Error("all-to-all: one buffer per rank expected", Error::Kind::Internal);
+    std::vector<int> send_counts(static_cast<std::size_t>(size_)), recv_counts(static_cast<std::size_t>(size_)),
+        send_offsets(static_cast<std::size_t>(size_)), recv_offsets(static_cast<std::size_t>(size_));
+    std::vector<char> out;
+    for (int p = 0; p < size_; ++p) {
+      send_counts[static_cast<std::size_t>(p)] = static_cast<int>(send[static_cast<std::size_t>(p)].size());
+      send_offsets[static_cast<std::size_t>(p)] = static_cast<int>(out.size());
+      out.insert(out.end(), send[static_cast<std::size_t>(p)].begin(), send[static_cast<std::size_t>(p)].end());
+    }
+    check(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm_), "all-to-all counts");
+    int total = 0;
+    for (int p = 0; p < size_; ++p) {
+      recv_offsets[static_cast<std::size_t>(p)] = total;
+      total += recv_counts[static_cast<std::size_t>(p)];
+    }
+    std::vector<char> in(static_cast<std::size_t>(total));
+    check(MPI_Alltoallv(out.data(), send_counts.data(), send_offsets.data(), MPI_BYTE, in.data(), recv_counts.data(),
+                        recv_offsets.data(), MPI_BYTE, comm_),
+          "all-to-all");
+    std::vector<std::vector<char>> result(static_cast<std::size_t>(size_));
+    for (int p = 0; p < size_; ++p)
+      result[static_cast<std::size_t>(p)].assign(in.begin() + recv_offsets[static_cast<std::size_t>(p)],
+                                                 in.begin() + recv_offsets[static_cast<std::size_t>(p)] + recv_counts[static_cast<std::size_t>(p)]);
+    return result;
+  }
+  std::unique_ptr<Comm> split(int color, int key) override {
+    MPI_Comm sub = MPI_COMM_NULL;
+    check(MPI_Comm_split(comm_, color, key, &sub), "split");
+    return std::make_unique<MpiComm>(sub);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -34,12 +73,12 @@ class MpiComm : public Comm {
 
   Request isend(int peer, int tag, const void* data, std::size_t bytes) override {
     auto slot = free_slot();
-    check(MPI_Isend(data, static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_[slot]), "isend");
+    check(MPI_Isend(data, static_cast<int>(bytes), MPI_BYTE, peer, tag, comm_, &requests_[slot]), "isend");
     return static_cast<Request>(slot);
   }
   Request irecv(int peer, int tag, void* data, std::size_t bytes) override {
     auto slot = free_slot();
-    check(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &requests_[slot]), "irecv");
+    check(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, peer, tag, comm_, &requests_[slot]), "irecv");
     return static_cast<Request>(slot);
   }
   bool test(Request r) override {
@@ -52,18 +91,18 @@ class MpiComm : public Comm {
   }
   void progress() override {
     int flag = 0;
-    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, MPI_STATUS_IGNORE);
   }
   void all_reduce_sum(double* data, std::size_t count) override {
-    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce");
+    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, comm_), "all-reduce");
   }
   void broadcast(void* data, std::size_t bytes, int root) override {
-    check(MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD), "broadcast");
+    check(MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_), "broadcast");
   }
   std::vector<std::string> gather(const std::string& mine) override {
     int length = static_cast<int>(mine.size());
     std::vector<int> lengths(static_cast<std::size_t>(size_)), offsets(static_cast<std::size_t>(size_));
-    check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "gather");
+    check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, comm_), "gather");
     std::string all;
     if (rank_ == 0) {
       int total = 0;
@@ -73,8 +112,7 @@ class MpiComm : public Comm {
       }
       all.resize(static_cast<std::size_t>(total));
     }
-    check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0,
-                      MPI_COMM_WORLD),
+    check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, comm_),
           "gather");
     std::vector<std::string> out;
     if (rank_ == 0)
@@ -83,7 +121,7 @@ class MpiComm : public Comm {
                                  static_cast<std::size_t>(lengths[static_cast<std::size_t>(r)])));
     return out;
   }
-  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+  void barrier() override { check(MPI_Barrier(comm_), "barrier"); }
   [[noreturn]] void abort(const std::string& message, int code) override {
     fmt::print(stderr, "pipesim: rank {}: {}\n", rank_, message);
     std::fflush(stderr);
@@ -106,6 +144,8 @@ class MpiComm : public Comm {
     throw Error(fmt::format("MPI {} failed on rank {}: {}", what, rank_, std::string(text, static_cast<std::size_t>(length))),
                 Error::Kind::Internal);
   }
+  MPI_Comm comm_;
+  bool world_;
   int rank_ = 0, size_ = 1;
   std::int64_t max_tag_ = 32767;
   std::vector<MPI_Request> requests_;

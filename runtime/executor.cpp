@@ -4,6 +4,7 @@
 #include "runtime/executor.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <tuple>
 
@@ -39,7 +40,9 @@ struct Executor<T>::State {
   const Schedule& s;
   WorkloadSpec spec;
   Comm& comm;
-  int rank;
+  int rank;     // pipeline rank
+  int replica;  // which data-parallel replica of the pipeline (the EP rank inside the expert group)
+  std::unique_ptr<Comm> experts;  // the EP group: the ranks holding the same stages in every replica
   std::map<int, std::unique_ptr<StageModel<T>>> models;  // the stages this rank holds
   std::vector<int> position;                            // [stage] -> position on its route
   std::map<Key, std::vector<T>> inbox, outbox;
@@ -49,10 +52,14 @@ struct Executor<T>::State {
   std::chrono::steady_clock::time_point origin;
   std::size_t message_elements;
 
-  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c) : s(schedule), spec(w), comm(c), rank(c.rank()) {
-    if (comm.size() != s.ranks)
-      throw Error(fmt::format("the schedule has {} ranks but {} processes were started; run mpirun -n {}", s.ranks,
-                              comm.size(), s.ranks));
+  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c)
+      : s(schedule), spec(w), comm(c), rank(c.rank() % schedule.ranks), replica(c.rank() / schedule.ranks) {
+    if (comm.size() != s.ranks * spec.ep)
+      throw Error(fmt::format("the schedule has {} ranks and --ep is {}, so {} processes are needed, but {} were started; "
+                              "run mpirun -n {}",
+                              s.ranks, spec.ep, s.ranks * spec.ep, comm.size(), s.ranks * spec.ep));
+    spec.ep_rank = replica;
+    if (spec.ep > 1) experts = comm.split(rank, replica);
     position.assign(static_cast<std::size_t>(s.stages), -1);
     std::size_t length = s.routes.front().size();
     for (auto& route : s.routes) {
@@ -64,7 +71,8 @@ struct Executor<T>::State {
       if (s.stage_to_rank[static_cast<std::size_t>(st)] != rank) continue;
       int k = position[static_cast<std::size_t>(st)];
       auto [first, count] = chunks[static_cast<std::size_t>(k)];
-      models[st] = std::make_unique<StageModel<T>>(spec, first, count, k == 0, k + 1 == static_cast<int>(length));
+      models[st] = std::make_unique<StageModel<T>>(spec, first, count, k == 0, k + 1 == static_cast<int>(length),
+                                                   exchange());
     }
     message_elements = static_cast<std::size_t>(spec.micro_batch) * static_cast<std::size_t>(spec.seq) *
                        static_cast<std::size_t>(spec.hidden);
@@ -72,6 +80,28 @@ struct Executor<T>::State {
       throw Error(fmt::format("{} stages x {} micro-batches need more MPI tags than this MPI offers ({})", s.stages,
                               s.microbatches, comm.max_tag()));
   }
+
+  // The MoE layers' all-to-all over the EP group, in elements of T.
+  AllToAll<T> exchange() {
+    if (!experts) return {};
+    return [this](std::vector<std::vector<T>> send) {
+      std::vector<std::vector<char>> bytes(send.size());
+      for (std::size_t p = 0; p < send.size(); ++p) {
+        auto* data = reinterpret_cast<const char*>(send[p].data());
+        bytes[p].assign(data, data + send[p].size() * sizeof(T));
+      }
+      auto received = experts->all_to_all_v(bytes);
+      std::vector<std::vector<T>> out(received.size());
+      for (std::size_t p = 0; p < received.size(); ++p) {
+        out[p].resize(received[p].size() / sizeof(T));
+        std::memcpy(out[p].data(), received[p].data(), received[p].size());
+      }
+      return out;
+    };
+  }
+  // A micro-batch's id in the data: each replica trains on its own micro-batches.
+  int data_id(int mb) const { return replica * s.microbatches + mb; }
+  int world_rank(int pipeline_rank) const { return replica * s.ranks + pipeline_rank; }
 
   int tag(const Key& key) const {
     auto [direction, stage, mb] = key;
@@ -112,14 +142,14 @@ struct Executor<T>::State {
 
   void compute(const Pass& p, std::map<int, T>& losses) {
     auto& model = *models.at(p.stage);
-    int mb = p.microbatch;
+    int mb = p.microbatch, id = data_id(mb);
     switch (p.op) {
       case Op::F: {
         std::vector<T> input;
         if (neighbour(p.stage, mb, -1) >= 0) input = take({0, p.stage, mb});
-        auto out = model.forward(mb, input);
+        auto out = model.forward(id, input);
         int next = neighbour(p.stage, mb, +1);
-        if (next < 0) losses[mb] = model.loss(mb);
+        if (next < 0) losses[id] = model.loss(id);
         give(0, p.stage, next, mb, std::move(out));
         break;
       }
@@ -127,12 +157,12 @@ struct Executor<T>::State {
       case Op::B: {
         std::vector<T> grad;
         if (neighbour(p.stage, mb, +1) >= 0) grad = take({1, p.stage, mb});
-        auto input_grad = model.backward_input(mb, grad);
-        if (p.op == Op::B) model.backward_weight(mb);
+        auto input_grad = model.backward_input(id, grad);
+        if (p.op == Op::B) model.backward_weight(id);
         give(1, p.stage, neighbour(p.stage, mb, -1), mb, std::move(input_grad));
         break;
       }
-      case Op::W: model.backward_weight(mb); break;
+      case Op::W: model.backward_weight(id); break;
       default: break;
     }
   }
@@ -145,7 +175,7 @@ struct Executor<T>::State {
     Key key{direction, to, a.microbatch()};
     Send out{0, std::move(node.mapped()), {}};
     auto t = now();
-    out.request = comm.isend(rank_of(to), tag(key), out.data.data(), out.data.size() * sizeof(T));
+    out.request = comm.isend(world_rank(rank_of(to)), tag(key), out.data.data(), out.data.size() * sizeof(T));
     out.span = {rank, Stream::P2P, a, t, t, static_cast<std::int64_t>(out.data.size() * sizeof(T)), rank_of(to), tag(key)};
     sends.push_back(std::move(out));
   }
@@ -157,7 +187,7 @@ struct Executor<T>::State {
     auto& buffer = inbox[key];
     buffer.assign(message_elements, T{});
     auto t = now();
-    auto request = comm.irecv(rank_of(from), tag(key), buffer.data(), buffer.size() * sizeof(T));
+    auto request = comm.irecv(world_rank(rank_of(from)), tag(key), buffer.data(), buffer.size() * sizeof(T));
     spans.push_back({rank, Stream::Compute, a, t, t, 0, rank_of(from), tag(key)});
     pending[key] = {request, spans.size() - 1};
   }
@@ -243,8 +273,8 @@ std::map<std::string, std::vector<double>> Executor<T>::gradients() {
         int tag = static_cast<int>(std::min<std::int64_t>(st.comm.max_tag(), 1 << 20)) - 1 -
                   st.position[static_cast<std::size_t>(stage)];
         c.theirs.resize(c.mine.size());
-        c.recv = st.comm.irecv(st.rank_of(other), tag, c.theirs.data(), c.theirs.size() * sizeof(double));
-        c.send = st.comm.isend(st.rank_of(other), tag, c.mine.data(), c.mine.size() * sizeof(double));
+        c.recv = st.comm.irecv(st.world_rank(st.rank_of(other)), tag, c.theirs.data(), c.theirs.size() * sizeof(double));
+        c.send = st.comm.isend(st.world_rank(st.rank_of(other)), tag, c.mine.data(), c.mine.size() * sizeof(double));
       }
     chunks.push_back(std::move(c));
   }
@@ -261,6 +291,11 @@ std::map<std::string, std::vector<double>> Executor<T>::gradients() {
       at += size;
     }
   }
+  // Data parallel: every replica summed its own micro-batches; all-reduce what the replicas share (the
+  // routed experts are held once in the EP group and already saw every token routed to them).
+  if (st.experts)
+    for (auto& [name, values] : out)
+      if (name.find(".expert") == std::string::npos) st.experts->all_reduce_sum(values.data(), values.size());
   return out;
 }
 

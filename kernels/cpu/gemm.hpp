@@ -1,7 +1,9 @@
 // C = alpha·op(A)·op(B) + beta·C on row-major matrices, float and double: a naive reference and a
 // cache-blocked fast kernel. Both are deterministic (fixed summation order, no threads), and the fast one
 // keeps the reference's order per element (p = 0..k-1, then alpha, then beta), so today they agree bit
-// for bit; the contract promised to callers is only 1e-12 relative (double) plus determinism.
+// for bit; the contract promised to callers is only 1e-12 relative (double) plus determinism, plus one
+// more: each row of C depends only on its own row of op(A), op(B) and C, never on m or the other rows, so
+// a row computes the same bits however rows are batched (the workload's MoE experts rely on this).
 #pragma once
 
 namespace pipesim::kernels {

@@ -33,6 +33,11 @@ void check(const AttentionShape& s) {
 size_t head_offset(const AttentionShape& s, int b, int h) {
   return size_t(b) * s.seq * s.width() + size_t(h) * s.head_dim;
 }
+void check_top_k(int rows, int cols, int k) {
+  if (rows < 0 || k < 1 || k > cols)
+    throw Error(fmt::format("top_k: bad shape (rows={} cols={} k={})", rows, cols, k), Error::Kind::Internal);
+}
+
 size_t probs_offset(const AttentionShape& s, int b, int h) { return (size_t(b) * s.heads + h) * s.seq * s.seq; }
 
 }  // namespace
@@ -92,6 +97,40 @@ void softmax_backward(int rows, int cols, const T* y, const T* dy, T* dx) {
     T dot = 0;
     for (int c = 0; c < cols; ++c) dot += yr[c] * dyr[c];
     for (int c = 0; c < cols; ++c) dx[size_t(r) * cols + c] = yr[c] * (dyr[c] - dot);  // dx may alias dy
+  }
+}
+
+template <class T>
+void top_k(int rows, int cols, int k, const T* x, int* index, T* value) {
+  check_top_k(rows, cols, k);
+  for (int r = 0; r < rows; ++r) {
+    const T* xr = x + size_t(r) * cols;
+    int* ir = index + size_t(r) * k;
+    for (int j = 0; j < k; ++j) {
+      // The first column (lowest index) beating everything chosen so far; strict > keeps ties in index order.
+      int best = -1;
+      for (int c = 0; c < cols; ++c) {
+        if (std::find(ir, ir + j, c) != ir + j) continue;
+        if (best < 0 || xr[c] > xr[best]) best = c;
+      }
+      ir[j] = best;
+      value[size_t(r) * k + j] = xr[best];
+    }
+  }
+}
+
+template <class T>
+void top_k_reference(int rows, int cols, int k, const T* x, int* index, T* value) {
+  check_top_k(rows, cols, k);
+  std::vector<int> order(static_cast<size_t>(cols));
+  for (int r = 0; r < rows; ++r) {
+    const T* xr = x + size_t(r) * cols;
+    for (int c = 0; c < cols; ++c) order[size_t(c)] = c;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return xr[a] > xr[b]; });
+    for (int j = 0; j < k; ++j) {
+      index[size_t(r) * k + j] = order[size_t(j)];
+      value[size_t(r) * k + j] = xr[order[size_t(j)]];
+    }
   }
 }
 
@@ -282,6 +321,8 @@ void attention_backward_reference(const AttentionShape& s, const T* q, const T* 
   template void rmsnorm_backward_weight<T>(int, int, const T*, const T*, const T*, T*);                                \
   template void softmax_forward<T>(int, int, const T*, T*, bool);                                                      \
   template void softmax_backward<T>(int, int, const T*, const T*, T*);                                                 \
+  template void top_k<T>(int, int, int, const T*, int*, T*);                                                          \
+  template void top_k_reference<T>(int, int, int, const T*, int*, T*);                                                \
   template void silu_forward<T>(int, const T*, T*);                                                                    \
   template void silu_backward<T>(int, const T*, const T*, T*);                                                         \
   template void swiglu_forward<T>(int, const T*, const T*, T*);                                                        \

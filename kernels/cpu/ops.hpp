@@ -1,5 +1,5 @@
 // The non-GEMM operations of a transformer layer, forward and backward, on row-major [rows x cols] data:
-// RMSNorm, softmax, SiLU/SwiGLU, elementwise add, and causal multi-head attention. Backward passes are split
+// RMSNorm, softmax, top-k, SiLU/SwiGLU, elementwise add, and causal multi-head attention. Backward passes are split
 // as the pipeline needs them: *_backward_input gives the input gradient (I), *_backward_weight the
 // parameter gradient (W). The row-wise ops are one obvious loop each and serve as their own reference;
 // attention's fast path runs through gemm on strided head slices, so it has a naive reference beside it.
@@ -24,6 +24,13 @@ void softmax_forward(int rows, int cols, const T* x, T* y, bool causal);
 // dx = y · (dy - Σ_j y·dy), per row; masked entries come out 0 because their y is. dx may alias dy.
 template <class T>
 void softmax_backward(int rows, int cols, const T* y, const T* dy, T* dx);
+
+// Per row, the k largest entries in decreasing order (ties: the lower column first): index[row·k + j] and
+// value[row·k + j]. Requires 1 <= k <= cols. The fast path selects k times; the reference stable-sorts.
+template <class T>
+void top_k(int rows, int cols, int k, const T* x, int* index, T* value);
+template <class T>
+void top_k_reference(int rows, int cols, int k, const T* x, int* index, T* value);
 
 // silu(x) = x · sigmoid(x)
 template <class T>

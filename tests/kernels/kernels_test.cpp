@@ -155,6 +155,34 @@ TEST(Gemm, Deterministic) {
   EXPECT_EQ(run(3), first);
 }
 
+// Each row of C is computed the same whatever rows are batched with it (the MoE experts rely on it): a
+// row alone, or at any position of a batch whose size crosses the 4-row and block edges, gives the same bits.
+TEST(Gemm, RowsDoNotDependOnTheirBatch) {
+  const int n = 37, k = 150, m = 71;
+  auto a = random_vector(std::size_t(m) * k, 6), b = random_vector(std::size_t(n) * k, 7);
+  for (bool tb : {false, true}) {
+    auto product = [&](int rows, const double* a_rows) {
+      std::vector<double> c(std::size_t(rows) * n);
+      gemm<double>({.m = rows,
+                    .n = n,
+                    .k = k,
+                    .trans_b = tb,
+                    .a = a_rows,
+                    .lda = k,
+                    .b = b.data(),
+                    .ldb = tb ? k : n,
+                    .c = c.data(),
+                    .ldc = n});
+      return c;
+    };
+    auto all = product(m, a.data());
+    for (int i = 0; i < m; ++i) {
+      auto alone = product(1, a.data() + std::size_t(i) * k);
+      ASSERT_TRUE(std::equal(alone.begin(), alone.end(), all.begin() + std::ptrdiff_t(i) * n)) << "row " << i;
+    }
+  }
+}
+
 TEST(Gemm, RefusesBadParameters) {
   std::vector<double> x(16);
   auto expect_internal = [](auto&& call) {
@@ -191,6 +219,27 @@ TEST(Softmax, RowsSumToOneAndMaskIsExact) {
     }
     EXPECT_NEAR(sum, 1.0, 1e-15);
   }
+}
+
+// Ties go to the lower column; equal to a stable sort, rows of ties and k = cols included.
+TEST(TopK, MatchesStableSort) {
+  const int rows = 40, cols = 7;
+  auto x = random_vector(std::size_t(rows) * cols, 8);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::round(x[i] * 2);  // few values: many ties
+  for (int k = 1; k <= cols; ++k) {
+    std::vector<int> index(std::size_t(rows) * k), ref_index(index.size());
+    std::vector<double> value(index.size()), ref_value(index.size());
+    top_k(rows, cols, k, x.data(), index.data(), value.data());
+    top_k_reference(rows, cols, k, x.data(), ref_index.data(), ref_value.data());
+    EXPECT_EQ(index, ref_index) << "k=" << k;
+    EXPECT_EQ(value, ref_value) << "k=" << k;
+  }
+  std::vector<double> tied{1, 3, 3, 2, 3};
+  std::vector<int> index(3);
+  std::vector<double> value(3);
+  top_k(1, 5, 3, tied.data(), index.data(), value.data());
+  EXPECT_EQ(index, (std::vector<int>{1, 2, 4}));
+  EXPECT_THROW(top_k(1, 5, 6, tied.data(), index.data(), value.data()), Error);
 }
 
 TEST(GradCheck, Softmax) {

@@ -1,17 +1,24 @@
 // The workload's F, I and W: gradients against central finite differences (a layer, a whole stage); a
 // model split into stages, or run with F/I/W interleaved across micro-batches in any legal order, gives
 // the unsplit model's losses bit for bit and its gradients to 1e-12; B is I then W; misuse is refused.
+// Mixture of experts: gradients against finite differences, and EP = 2 (two threads trading rows through
+// an in-process all-to-all) against one EP = 1 model running every micro-batch.
 #include "runtime/workload.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <barrier>
 #include <cmath>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/error.hpp"
@@ -389,6 +396,205 @@ TEST(Workload, RefusesMisuse) {
   bad = spec;
   bad.seq = 0;
   expect_error([&] { validate(bad); }, Error::Kind::Input);
+}
+
+// ---- Mixture of experts ----
+
+const WorkloadSpec kMoe{.layers = 2,
+                        .hidden = 8,
+                        .heads = 2,
+                        .seq = 5,
+                        .micro_batch = 2,
+                        .seed = 11,
+                        .experts = 4,
+                        .experts_per_token = 2,
+                        .expert_ffn = 6};
+
+// A last stage of two MoE layers, input to loss. Top-k routing is piecewise constant, so every
+// finite-difference evaluation first checks that no token changed its experts.
+TEST(MoeGradCheck, WholeStageModel) {
+  const std::size_t size = std::size_t(kMoe.micro_batch * kMoe.seq * kMoe.hidden);
+  auto x = random_vector(size, 5);
+  auto fresh = [&] { return std::make_unique<StageModel<double>>(kMoe, 0, 2, false, true); };
+  auto model = fresh();
+  model->forward(3, x);
+  std::vector<std::vector<int>> routing{model->routed_experts(3, 0), model->routed_experts(3, 1)};
+  std::set<int> used(routing[0].begin(), routing[0].end());
+  EXPECT_EQ(used.size(), 4u);  // every expert gets rows
+  int rerouted = 0;
+  auto loss = [&](StageModel<double>& m, const std::vector<double>& in) {
+    double l = m.forward(3, in).at(0);
+    rerouted += m.routed_experts(3, 0) != routing[0] || m.routed_experts(3, 1) != routing[1];
+    return l;
+  };
+  auto dx = model->backward_input(3, {});
+  model->backward_weight(3);
+  auto grads = gradients_of<double>({model.get()});
+  EXPECT_TRUE(grads.count("layer1.router") && grads.count("layer0.expert3.w_down"));
+  check_gradients(fresh, loss, x, dx, grads, 0);
+  EXPECT_EQ(rerouted, 0);
+}
+
+// All-to-all among threads of one process: each deposits its buffers, waits for all, takes its own.
+class ThreadAllToAll {
+ public:
+  explicit ThreadAllToAll(int ranks) : mail_(std::size_t(ranks)), barrier_(ranks) {}
+  AllToAll<double> rank(int r) {
+    return [this, r](std::vector<std::vector<double>> out) {
+      mail_[std::size_t(r)] = std::move(out);
+      barrier_.arrive_and_wait();
+      std::vector<std::vector<double>> in(mail_.size());
+      for (std::size_t from = 0; from < mail_.size(); ++from) {
+        if (std::size_t(r) < mail_[from].size()) in[from] = std::move(mail_[from][std::size_t(r)]);
+        if (from != std::size_t(r)) crossed += in[from].size();
+      }
+      barrier_.arrive_and_wait();  // nobody deposits the next round before everyone has taken this one
+      return in;
+    };
+  }
+  void leave() { barrier_.arrive_and_drop(); }  // a rank that failed, so the others do not wait forever
+  std::atomic<std::size_t> crossed = 0;          // elements that went to another rank
+
+ private:
+  std::vector<std::vector<std::vector<double>>> mail_;  // [from][to]
+  std::barrier<> barrier_;
+};
+
+// Each rank's passes as (op, local index); both ranks run the same interleaved order in lockstep.
+const std::vector<std::pair<char, int>> kLockstep{{'F', 0}, {'F', 1}, {'I', 0}, {'F', 2},
+                                                  {'W', 0}, {'I', 1}, {'I', 2}, {'W', 2}, {'W', 1}};
+
+void run_passes(StageModel<double>& model, int first_mb, std::vector<double>& losses) {
+  for (auto [op, i] : kLockstep) {
+    int mb = first_mb + i;
+    if (op == 'F') losses[std::size_t(mb)] = model.forward(mb, {}).at(0);
+    if (op == 'I') model.backward_input(mb, {});
+    if (op == 'W') model.backward_weight(mb);
+  }
+}
+
+// EP = 2: rank r runs micro-batches 3r..3r+2 and holds experts 2r, 2r+1. Against one EP = 1 model running
+// micro-batches 0..5: equal losses bit for bit, each expert's gradient on its owner, and the two ranks'
+// other gradients summed, to 1e-12.
+TEST(Moe, ExpertParallelMatchesOneProcess) {
+  const int ranks = 2, per_rank = 3;
+  WorkloadSpec spec = kMoe;
+  spec.seq = 8;
+  std::vector<double> want(ranks * per_rank), got(ranks * per_rank);
+  StageModel<double> single(spec, 0, spec.layers, true, true);
+  for (int r = 0; r < ranks; ++r) run_passes(single, r * per_rank, want);
+
+  ThreadAllToAll all_to_all(ranks);
+  std::vector<std::unique_ptr<StageModel<double>>> models;
+  for (int r = 0; r < ranks; ++r) {
+    WorkloadSpec s = spec;
+    s.ep = ranks;
+    s.ep_rank = r;
+    models.push_back(std::make_unique<StageModel<double>>(s, 0, s.layers, true, true, all_to_all.rank(r)));
+  }
+  std::vector<std::string> failures(ranks);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        run_passes(*models[std::size_t(r)], r * per_rank, got);
+      } catch (const std::exception& e) {
+        failures[std::size_t(r)] = e.what();
+        all_to_all.leave();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < ranks; ++r) ASSERT_EQ(failures[std::size_t(r)], "") << "rank " << r;
+  EXPECT_EQ(got, want);
+  EXPECT_GT(all_to_all.crossed, 0u);
+
+  Grads sum, want_grads = gradients_of<double>({&single});
+  for (int r = 0; r < ranks; ++r)
+    for (auto& [name, g] : models[std::size_t(r)]->gradients()) {
+      auto at = name.find(".expert");
+      auto& s = sum[name];
+      if (at != std::string::npos) {
+        EXPECT_EQ(std::stoi(name.substr(at + 7)) / 2, r) << name << " on the wrong rank";
+        EXPECT_TRUE(s.empty()) << name << " held by two ranks";
+      }
+      s.resize(g.size(), 0.0);
+      for (std::size_t i = 0; i < g.size(); ++i) s[i] += g[i];
+    }
+  expect_close(sum, want_grads, 1e-12);
+  // An expert's weights are the same whichever rank holds it.
+  std::map<std::string, std::vector<double>> weights;
+  for (auto& [name, w] : single.parameters()) weights[name].assign(w.begin(), w.end());
+  for (auto& m : models)
+    for (auto& [name, w] : m->parameters()) EXPECT_EQ(weights.at(name), std::vector<double>(w.begin(), w.end()));
+}
+
+TEST(Moe, AnySplitGivesTheUnsplitModelsBits) {
+  WorkloadSpec spec = kMoe;
+  spec.layers = 4;
+  auto [losses, grads] = run<double>(spec, {4}, sequential_order(1, kMicrobatches), kMicrobatches);
+  for (auto sizes : std::vector<std::vector<int>>{{2, 2}, {1, 3}, {1, 1, 1, 1}}) {
+    auto [l, g] = run<double>(spec, sizes, sequential_order(int(sizes.size()), kMicrobatches), kMicrobatches);
+    EXPECT_EQ(l, losses);
+    EXPECT_EQ(g, grads);
+  }
+  auto [l, g] = run<double>(spec, {2, 2}, scrambled_order(2, kMicrobatches, 5), kMicrobatches);
+  EXPECT_EQ(l, losses);
+  expect_close(g, grads, 1e-12);
+  auto [lf, gf] = run<float>(spec, {4}, sequential_order(1, kMicrobatches), kMicrobatches);
+  auto [lf2, gf2] = run<float>(spec, {1, 3}, scrambled_order(2, kMicrobatches, 6), kMicrobatches);
+  EXPECT_EQ(lf, lf2);
+}
+
+TEST(Moe, NamesAndValidation) {
+  WorkloadSpec spec = kMoe;
+  spec.ep = 2;
+  spec.ep_rank = 1;
+  auto identity = [](std::vector<std::vector<double>> b) { return b; };
+  StageModel<double> model(spec, 1, 1, false, true, identity);
+  std::vector<std::string> names;
+  for (auto& [name, g] : model.gradients()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"layer1.attn_norm", "layer1.wq", "layer1.wk", "layer1.wv", "layer1.wo",
+                                             "layer1.mlp_norm", "layer1.router", "layer1.expert2.w_gate",
+                                             "layer1.expert2.w_up", "layer1.expert2.w_down", "layer1.expert3.w_gate",
+                                             "layer1.expert3.w_up", "layer1.expert3.w_down", "final_norm"}));
+  const auto input = Error::Kind::Input;
+  auto expect_input_error = [&](WorkloadSpec bad, const std::string& field) {
+    try {
+      validate(bad);
+      ADD_FAILURE() << "no throw for " << field;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), input) << e.what();
+      EXPECT_NE(std::string(e.what()).find(field + " = "), std::string::npos) << e.what();
+    }
+  };
+  WorkloadSpec bad = kMoe;
+  bad.ep = 3;  // 4 experts over 3 ranks
+  expect_input_error(bad, "experts");
+  bad = kMoe;
+  bad.experts_per_token = 5;
+  expect_input_error(bad, "experts_per_token");
+  bad.experts_per_token = 0;
+  expect_input_error(bad, "experts_per_token");
+  bad = kMoe;
+  bad.expert_ffn = 0;
+  expect_input_error(bad, "expert_ffn");
+  bad = kMoe;
+  bad.experts = -1;
+  expect_input_error(bad, "experts");
+  bad = kMoe;
+  bad.ep_rank = 1;
+  expect_input_error(bad, "ep_rank");
+  bad.ep = 0;
+  expect_input_error(bad, "ep");
+  // EP > 1 needs an exchange; a wrong-shaped exchange is caught.
+  expect_error([&] { StageModel<double>(spec, 0, 1, true, true); }, Error::Kind::Internal);
+  StageModel<double> broken(spec, 0, 1, true, true, [](std::vector<std::vector<double>>) {
+    return std::vector<std::vector<double>>(1);
+  });
+  expect_error([&] { broken.forward(0, {}); }, Error::Kind::Internal);
+  StageModel<double> dense(WorkloadSpec{}, 0, 1, true, true);
+  dense.forward(0, {});
+  expect_error([&] { dense.routed_experts(0, 0); }, Error::Kind::Internal);
 }
 
 }  // namespace
