@@ -15,6 +15,7 @@
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "runtime/comm.hpp"
+#include "models/model.hpp"
 #include "runtime/executor.hpp"
 #include "schedules/lower.hpp"
 #include "traces/chrome_trace.hpp"
@@ -63,6 +64,22 @@ std::pair<double, double> microbenchmark(Comm& comm, std::size_t bytes) {
   double values[2] = {latency, large > latency ? static_cast<double>(buffer.size()) / (large - latency) : 0};
   comm.broadcast(values, sizeof(values), 0);
   return {values[0], values[1]};
+}
+
+// The expert-parallel all-to-all with activation-sized buffers to every peer: bytes sent per second.
+double all_to_all_benchmark(Comm& comm, int pipeline_ranks, std::size_t bytes) {
+  auto group = comm.split(comm.rank() % pipeline_ranks, comm.rank() / pipeline_ranks);
+  std::vector<std::vector<char>> send(static_cast<std::size_t>(group->size()), std::vector<char>(bytes));
+  double best = 1e300;
+  for (int i = 0; i < 5; ++i) {
+    group->barrier();
+    auto t0 = Clock::now();
+    group->all_to_all_v(send);
+    best = std::min(best, static_cast<double>(ns_since(t0)));
+  }
+  double rate = static_cast<double>(bytes) * (group->size() - 1) / best;  // GB/s = bytes per ns
+  comm.broadcast(&rate, sizeof(rate), 0);
+  return rate;
 }
 
 // Offset of this rank's clock to rank 0's (Cristian: the reply was stamped mid-round-trip), in ns.
@@ -134,6 +151,7 @@ int run_typed(const RunArgs& args, Comm& comm, const Schedule& lowered) {
   Executor<T> executor(lowered, args.workload, comm);
   std::size_t bytes = static_cast<std::size_t>(args.workload.micro_batch) * args.workload.seq * args.workload.hidden * sizeof(T);
   auto [latency, bandwidth] = microbenchmark(comm, bytes);
+  double all_to_all = args.workload.ep > 1 ? all_to_all_benchmark(comm, lowered.ranks, bytes) : 0;
   auto origin = Clock::now();
   comm.barrier();
   auto offset = clock_offset(comm, origin);
@@ -219,6 +237,7 @@ int run_typed(const RunArgs& args, Comm& comm, const Schedule& lowered) {
     record.p2p_latency_ns = latency;
     record.p2p_bandwidth_GBps = bandwidth;
     record.activation_bytes = static_cast<std::int64_t>(bytes);
+    record.all_to_all_GBps = all_to_all;
     if (!args.timeline.empty()) write_file_atomically(args.timeline, to_json_text(record));
     if (!args.trace.empty()) {
       Timeline t;
@@ -242,12 +261,7 @@ void run(const RunArgs& args) {
   auto comm = make_mpi_comm();
   int status = 0;
   try {
-    if (args.model != "tiny" && args.model != "tiny-moe")
-      throw Error(fmt::format("--model {}: the runtime runs 'tiny' (dense) or 'tiny-moe' (every MLP a mixture of experts, "
-                              "spread over --ep ranks); sizes come from --layers, --hidden, --experts, ...",
-                              args.model));
-    if (args.model == "tiny" && args.workload.experts > 0)
-      throw Error("--experts needs --model tiny-moe");
+    if (args.model == "tiny" && args.workload.experts > 0) throw Error("--experts needs --model tiny-moe");
     if (comm->size() % args.workload.ep != 0)
       throw Error(fmt::format("--ep {} does not divide the {} MPI ranks (ranks = pipeline ranks x ep)", args.workload.ep,
                               comm->size()));
@@ -291,7 +305,9 @@ void add_run_command(CLI::App& app) {
       "--ep E, E replicas of the pipeline train on their own micro-batches and share each MoE layer's experts through\n"
       "all-to-all dispatch and combine, and all-reduce their other gradients.");
   args->source.add_options(*cmd, false);
-  cmd->add_option("--model", args->model, "Workload: tiny (dense) or tiny-moe (MoE MLPs, experts over --ep ranks)")
+  cmd->add_option("--model", args->model,
+                  "Workload: tiny (dense), tiny-moe (MoE MLPs, experts over --ep ranks), or a preset scaled down by the "
+                  "size flags (deepseek-v3 gives MoE with its top-8, capped by --experts)")
       ->capture_default_str();
   cmd->add_option("--ep", args->workload.ep, "Expert parallel: MPI ranks = pipeline ranks x ep; replicas train on "
                                              "their own micro-batches")
@@ -311,6 +327,14 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--timeline", args->timeline, "Write the measured timeline (all steps) here");
   cmd->add_option("--trace", args->trace, "Write a Chrome trace of the last step here");
   cmd->callback([args] {
+    // A preset scaled down: its kind of MLP (dense or MoE with its top-k), sizes from the flags.
+    if (args->model != "tiny" && args->model != "tiny-moe") {
+      auto preset = load_model(args->model);
+      if (preset.moe) {
+        if (args->workload.experts == 0) args->workload.experts = 8;
+        args->workload.experts_per_token = std::min(preset.moe->experts_per_token, args->workload.experts);
+      }
+    }
     if (args->model == "tiny-moe" && args->workload.experts == 0) args->workload.experts = 8;
     run(*args);
   });

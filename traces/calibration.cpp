@@ -38,6 +38,7 @@ Calibration calibrate(const RunRecord& run) {
   c.p2p_latency_ns = run.p2p_latency_ns;
   c.p2p_bandwidth_GBps = run.p2p_bandwidth_GBps;
   c.activation_bytes = run.activation_bytes;
+  c.all_to_all_GBps = run.all_to_all_GBps;
   std::vector<std::map<Op, std::vector<std::int64_t>>> durations(static_cast<std::size_t>(run.stages));
   std::vector<double> pair_ratio;
   for (std::size_t k = first_step(run); k < run.steps.size(); ++k) {
@@ -85,6 +86,7 @@ nlohmann::ordered_json to_json(const Calibration& c) {
   j["p2p"] = {{"latency_ns", c.p2p_latency_ns}, {"bandwidth_GBps", c.p2p_bandwidth_GBps}};
   j["activation_bytes"] = c.activation_bytes;
   j["overlap_slowdown"] = c.overlap_slowdown;
+  j["all_to_all_GBps"] = c.all_to_all_GBps;
   return j;
 }
 
@@ -109,6 +111,7 @@ Calibration parse_calibration(const std::string& text, const std::string& source
     c.p2p_bandwidth_GBps = j.at("p2p").at("bandwidth_GBps").get<double>();
     c.activation_bytes = j.at("activation_bytes").get<std::int64_t>();
     c.overlap_slowdown = j.value("overlap_slowdown", 0.0);
+    c.all_to_all_GBps = j.value("all_to_all_GBps", 0.0);
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: missing or mistyped field: {}", source, e.what()));
   }

@@ -25,6 +25,7 @@ struct Calibration {
   double p2p_latency_ns = 0, p2p_bandwidth_GBps = 0;
   std::int64_t activation_bytes = 0;
   double overlap_slowdown = 0;  // FB / (F + B) of the measured pairs; 0: no pairs
+  double all_to_all_GBps = 0;   // the run's EP all-to-all microbenchmark (its F/I/B times already include it)
 };
 
 Calibration calibrate(const RunRecord& run);

@@ -39,7 +39,8 @@ std::string to_json_text(const RunRecord& r) {
   j["workload"] = r.workload;
   j["microbenchmark"] = {{"p2p_latency_ns", r.p2p_latency_ns},
                          {"p2p_bandwidth_GBps", r.p2p_bandwidth_GBps},
-                         {"activation_bytes", r.activation_bytes}};
+                         {"activation_bytes", r.activation_bytes},
+                         {"all_to_all_GBps", r.all_to_all_GBps}};
   std::string out = j.dump(1);
   out.pop_back();  // the closing brace; steps follow one span per line
   out += ",\n \"steps\": [";
@@ -81,6 +82,7 @@ RunRecord parse_run_record(const std::string& text, const std::string& source) {
     r.p2p_latency_ns = mb.value("p2p_latency_ns", 0.0);
     r.p2p_bandwidth_GBps = mb.value("p2p_bandwidth_GBps", 0.0);
     r.activation_bytes = mb.value("activation_bytes", std::int64_t{0});
+    r.all_to_all_GBps = mb.value("all_to_all_GBps", 0.0);
   } catch (const nlohmann::json::type_error& e) {
     throw Error(fmt::format("{}: a field has the wrong type: {}", source, e.what()));
   }

@@ -21,6 +21,7 @@ struct RunRecord {
   double p2p_latency_ns = 0;          // from the runtime's ping-pong microbenchmark
   double p2p_bandwidth_GBps = 0;
   std::int64_t activation_bytes = 0;  // per hand-off
+  double all_to_all_GBps = 0;         // expert-parallel all-to-all, bytes each rank sends per second (0: no EP)
   std::vector<std::vector<Span>> steps;
 };
 
