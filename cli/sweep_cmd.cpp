@@ -40,24 +40,6 @@ const std::vector<std::string> kFields = {"schedule",      "cluster", "pp",     
                                           "global-batch",  "virtual-stages", "precision", "placement", "recompute",
                                           "selective-recompute"};
 
-std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
-  std::vector<Axis> axes;
-  for (auto& v : vary) {
-    auto eq = v.find('=');
-    if (eq == std::string::npos || eq + 1 == v.size())
-      throw Error(fmt::format("--vary: '{}' should be FIELD=V1,V2,... e.g. pp=8,16", v));
-    Axis axis{v.substr(0, eq), {}};
-    if (std::find(kFields.begin(), kFields.end(), axis.field) == kFields.end())
-      throw Error(fmt::format("--vary: unknown field '{}' (fields: {})", axis.field, fmt::join(kFields, ", ")));
-    for (auto& value : split(std::string_view(v).substr(eq + 1))) {
-      if (value.empty()) throw Error(fmt::format("--vary {}: empty value in '{}'", axis.field, v));
-      axis.values.push_back(value);
-    }
-    axes.push_back(std::move(axis));
-  }
-  return axes;
-}
-
 int to_int(const std::string& field, const std::string& text) {
   int value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -86,6 +68,27 @@ void set_field(Plan& p, std::string& cluster, const std::string& field, const st
   }
 }
 
+std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
+  std::vector<Axis> axes;
+  for (auto& v : vary) {
+    auto eq = v.find('=');
+    if (eq == std::string::npos || eq + 1 == v.size())
+      throw Error(fmt::format("--vary: '{}' should be FIELD=V1,V2,... e.g. pp=8,16", v));
+    Axis axis{v.substr(0, eq), {}};
+    if (std::find(kFields.begin(), kFields.end(), axis.field) == kFields.end())
+      throw Error(fmt::format("--vary: unknown field '{}' (fields: {})", axis.field, fmt::join(kFields, ", ")));
+    for (auto& value : split(std::string_view(v).substr(eq + 1))) {
+      if (value.empty()) throw Error(fmt::format("--vary {}: empty value in '{}'", axis.field, v));
+      Plan probe;
+      std::string cluster;
+      set_field(probe, cluster, axis.field, value);  // a malformed value is refused here, not in a worker
+      axis.values.push_back(value);
+    }
+    axes.push_back(std::move(axis));
+  }
+  return axes;
+}
+
 // One point as a JSON row: the varied values, then the results or the reason it is invalid.
 nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, const std::vector<Axis>& axes,
                                  std::size_t index) {
@@ -93,16 +96,12 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
   auto plan = args.base.resolved_plan();
   plan.schedule = args.schedule;
   std::string cluster = args.base.cluster;
-  for (std::size_t a = axes.size(), rest = index; a-- > 0;) {
-    auto& axis = axes[a];
-    auto& value = axis.values[rest % axis.values.size()];
-    rest /= axis.values.size();
-    set_field(plan, cluster, axis.field, value);
-  }
-  std::size_t rest = index;
-  for (std::size_t a = axes.size(); a-- > 0;) {
-    row[axes[a].field] = axes[a].values[rest % axes[a].values.size()];
-    rest /= axes[a].values.size();
+  std::vector<const std::string*> values(axes.size());  // the first axis varies slowest
+  for (std::size_t a = axes.size(), rest = index; a-- > 0; rest /= axes[a].values.size())
+    values[a] = &axes[a].values[rest % axes[a].values.size()];
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    set_field(plan, cluster, axes[a].field, *values[a]);  // checked in parse_axes: cannot throw here
+    row[axes[a].field] = *values[a];
   }
   try {
     find_schedule(plan.schedule);
@@ -214,9 +213,17 @@ void run(const SweepArgs& args) {
   std::atomic<std::size_t> next{0}, done{0};
   std::mutex progress;
   unsigned jobs = args.jobs > 0 ? static_cast<unsigned>(args.jobs) : std::max(1u, std::thread::hardware_concurrency());
+  std::exception_ptr failure;  // an unexpected error in a worker ends the sweep on the main thread
   auto worker = [&] {
     for (std::size_t k; (k = next++) < mine.size();) {
-      results[k] = run_point(args, model, axes, mine[k]).dump();
+      try {
+        results[k] = run_point(args, model, axes, mine[k]).dump();
+      } catch (...) {
+        std::lock_guard lock(progress);
+        if (!failure) failure = std::current_exception();
+        next = mine.size();
+        return;
+      }
       auto finished = ++done;
       if (rank == 0 && (finished % std::max<std::size_t>(1, mine.size() / 10) == 0 || finished == mine.size())) {
         std::lock_guard lock(progress);
@@ -229,6 +236,7 @@ void run(const SweepArgs& args) {
   for (unsigned t = 0; t < std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::size_t>(1, mine.size()))); ++t)
     threads.emplace_back(worker);
   for (auto& t : threads) t.join();
+  if (failure) std::rethrow_exception(failure);
 
   std::vector<nlohmann::ordered_json> rows(points);
   if (mpi) {  // gather every rank's rows on rank 0, as one newline-separated buffer each

@@ -38,6 +38,7 @@ if [ -n "$mpiexec" ]; then
 fi
 expect 2 "unknown field 'colour'" sweep $ds --vary colour=red
 expect 2 "should be FIELD=V1,V2" sweep $ds --vary pp
+expect 2 "'abc' is not a non-negative integer" sweep $ds --vary microbatches=8,abc
 expect 2 "give --model" sweep --vary pp=8
 
 # The built-in study, and bad plans.
