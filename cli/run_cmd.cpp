@@ -148,7 +148,8 @@ std::pair<std::map<int, T>, std::map<std::string, std::vector<double>>> referenc
 
 template <class T>
 int run_typed(const RunArgs& args, Comm& comm, const Schedule& lowered) {
-  Executor<T> executor(lowered, args.workload, comm);
+  auto device = make_cpu_device<T>();
+  Executor<T> executor(lowered, args.workload, comm, *device);
   std::size_t bytes = static_cast<std::size_t>(args.workload.micro_batch) * args.workload.seq * args.workload.hidden * sizeof(T);
   auto [latency, bandwidth] = microbenchmark(comm, bytes);
   double all_to_all = args.workload.ep > 1 ? all_to_all_benchmark(comm, lowered.ranks, bytes) : 0;

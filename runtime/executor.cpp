@@ -43,7 +43,7 @@ struct Executor<T>::State {
   int rank;     // pipeline rank
   int replica;  // which data-parallel replica of the pipeline (the EP rank inside the expert group)
   std::unique_ptr<Comm> experts;  // the EP group: the ranks holding the same stages in every replica
-  std::map<int, std::unique_ptr<StageModel<T>>> models;  // the stages this rank holds
+  std::map<int, std::unique_ptr<StageCompute<T>>> models;  // the stages this rank holds
   std::vector<int> position;                            // [stage] -> position on its route
   std::map<Key, std::vector<T>> inbox, outbox;
   std::map<Key, std::pair<Comm::Request, std::size_t>> pending;  // RECV posted: request, span index
@@ -52,7 +52,7 @@ struct Executor<T>::State {
   std::chrono::steady_clock::time_point origin;
   std::size_t message_elements;
 
-  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c)
+  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c, Device<T>& device)
       : s(schedule), spec(w), comm(c), rank(c.rank() % schedule.ranks), replica(c.rank() / schedule.ranks) {
     if (comm.size() != s.ranks * spec.ep)
       throw Error(fmt::format("the schedule has {} ranks and --ep is {}, so {} processes are needed, but {} were started; "
@@ -71,8 +71,7 @@ struct Executor<T>::State {
       if (s.stage_to_rank[static_cast<std::size_t>(st)] != rank) continue;
       int k = position[static_cast<std::size_t>(st)];
       auto [first, count] = chunks[static_cast<std::size_t>(k)];
-      models[st] = std::make_unique<StageModel<T>>(spec, first, count, k == 0, k + 1 == static_cast<int>(length),
-                                                   exchange());
+      models[st] = device.make_stage(spec, first, count, k == 0, k + 1 == static_cast<int>(length), exchange());
     }
     message_elements = static_cast<std::size_t>(spec.micro_batch) * static_cast<std::size_t>(spec.seq) *
                        static_cast<std::size_t>(spec.hidden);
@@ -208,8 +207,8 @@ struct Executor<T>::State {
 };
 
 template <class T>
-Executor<T>::Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm)
-    : state_(std::make_unique<State>(lowered, spec, comm)) {}
+Executor<T>::Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device)
+    : state_(std::make_unique<State>(lowered, spec, comm, device)) {}
 
 template <class T>
 Executor<T>::~Executor() = default;

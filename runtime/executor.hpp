@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "runtime/comm.hpp"
-#include "runtime/workload.hpp"
+#include "runtime/device.hpp"
 #include "schedules/schedule.hpp"
 #include "traces/timeline.hpp"
 
@@ -25,7 +25,8 @@ std::vector<std::pair<int, int>> chunk_layers(int layers, int chunks);  // [chun
 template <class T>
 class Executor {
  public:
-  Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm);
+  // The stages this rank holds are made by `device`, which must outlive the executor.
+  Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device);
   ~Executor();
 
   // One training step over all micro-batches. Spans are in nanoseconds of this rank's monotonic clock,

@@ -1,0 +1,40 @@
+// Devices behind one interface. A Device makes the compute of a pipeline stage (the layers of one chunk,
+// with forward, backward-for-input and backward-for-weights apart); the executor only talks to StageCompute,
+// so a CUDA device (cuBLAS GEMMs, streams, CUPTI timing) slots in beside the CPU one without touching it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/workload.hpp"
+
+namespace pipesim {
+
+template <class T>
+class StageCompute {
+ public:
+  virtual ~StageCompute() = default;
+  virtual std::vector<T> forward(int microbatch, const std::vector<T>& input) = 0;
+  virtual std::vector<T> backward_input(int microbatch, const std::vector<T>& grad_output) = 0;
+  virtual void backward_weight(int microbatch) = 0;
+  virtual T loss(int microbatch) const = 0;
+  virtual std::vector<std::pair<std::string, std::vector<T>>> gradients() const = 0;
+  virtual void zero_gradients() = 0;
+};
+
+template <class T>
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual std::string name() const = 0;
+  virtual std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first_layer, int count,
+                                                      bool first_stage, bool last_stage, AllToAll<T> exchange) = 0;
+};
+
+// The CPU device: StageModel over kernels/cpu.
+template <class T>
+std::unique_ptr<Device<T>> make_cpu_device();
+
+}  // namespace pipesim
