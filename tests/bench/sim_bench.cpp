@@ -17,7 +17,7 @@ struct Size {
   int ranks, microbatches;
 };
 constexpr Size kSizes[] = {{"1f1b", 64, 4096}, {"dualpipe", 16, 1024}, {"zb-v", 64, 4096}, {"dualpipe", 64, 4096},
-                           {"1f1b", 64, 256},   {"1f1b", 8, 1024}};
+                           {"1f1b", 64, 256},   {"1f1b", 8, 1024},     {"1f1b", 8, 65536}};
 
 Costs bench_costs(const Schedule& s) {
   auto c = uniform_costs("F=1.2ms,I=1.3ms,W=0.7ms,FB=2.4ms", s.stages, s.ranks);
