@@ -8,7 +8,9 @@
 #include "common/error.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"pipesim: pipeline-parallel schedules as data — generate, validate, compare.\n"
+  CLI::App app{"pipesim: predicts, runs and explains pipeline-parallel training. Schedules are data: generate and\n"
+               "validate them, simulate them on a model and cluster, sweep plans, run them for real over MPI, and\n"
+               "calibrate the simulator against the run.\n"
                "Run `pipesim <command> --help` for each command."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "pipesim 0.1");
