@@ -23,10 +23,7 @@ void add_calibrate_command(CLI::App& app) {
   cmd->callback([args] {
     auto calibration = calibrate(parse_run_record(read_file(args->run), args->run));
     auto text = to_json(calibration).dump(1) + "\n";
-    if (args->output.empty())
-      fmt::print("{}", text);
-    else
-      write_file_atomically(args->output, text);
+    print_or_write(text, args->output);
   });
 }
 

@@ -14,6 +14,7 @@
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/numeric.hpp"
 #include "runtime/comm.hpp"
 #include "models/model.hpp"
 #include "runtime/executor.hpp"
@@ -207,12 +208,7 @@ int run_typed(const RunArgs& args, Comm& comm, const Schedule& lowered) {
         worst = INFINITY;
         continue;
       }
-      double norm = 0, diff = 0;
-      for (std::size_t i = 0; i < want.size(); ++i) {
-        norm = std::max(norm, std::abs(want[i]));
-        diff = std::max(diff, std::abs(want[i] - it->second[i]));
-      }
-      worst = std::max(worst, norm > 0 ? diff / norm : diff);
+      worst = std::max(worst, relative_error(it->second, want));
       ++compared;
     }
     double tolerance = std::is_same_v<T, double> ? 1e-12 : 1e-5;

@@ -101,10 +101,7 @@ void run(const ScheduleArgs& args) {
     }
     text = render(s, args.format);
   }
-  if (args.output.empty())
-    fmt::print("{}", text);
-  else
-    write_file_atomically(args.output, text);
+  print_or_write(text, args.output);
 }
 
 }  // namespace

@@ -171,10 +171,7 @@ void run_model(const SimulateArgs& args) {
   for (auto& r : reports)
     if (!args.trace.empty())
       write_file_atomically(trace_path(args.trace, r.plan.plan.schedule, reports.size() > 1), to_chrome_trace(r.timeline));
-  if (args.output.empty())
-    fmt::print("{}", text);
-  else
-    write_file_atomically(args.output, text);
+  print_or_write(text, args.output);
 }
 
 // A measured run's calibration: its schedule and sizes unless flags say otherwise, its durations and links.
@@ -211,10 +208,7 @@ void run_calibrated(const SimulateArgs& args) {
   }
   if (!args.trace.empty()) write_file_atomically(args.trace, to_chrome_trace(timeline));
   auto text = args.format == "json" ? to_json(s, metrics).dump(1) + "\n" : rank_table(s, metrics);
-  if (args.output.empty())
-    fmt::print("{}", text);
-  else
-    write_file_atomically(args.output, text);
+  print_or_write(text, args.output);
 }
 
 void run(const SimulateArgs& args) {
@@ -246,10 +240,7 @@ void run(const SimulateArgs& args) {
     text = comparison_table(schedules, metrics, args.cost_per_rank);
   }
   for (auto& [path, trace] : traces) write_file_atomically(path, trace);
-  if (args.output.empty())
-    fmt::print("{}", text);
-  else
-    write_file_atomically(args.output, text);
+  print_or_write(text, args.output);
 }
 
 }  // namespace

@@ -270,10 +270,7 @@ void run(const SweepArgs& args) {
   }
   mark_pareto(rows);
   auto text = render(rows, axes, args.format);
-  if (args.output.empty())
-    fmt::print("{}", text);
-  else
-    write_file_atomically(args.output, text);
+  print_or_write(text, args.output);
 }
 
 }  // namespace

@@ -45,4 +45,13 @@ inline void write_file_atomically(const std::filesystem::path& path, std::string
   }
 }
 
+// A command's report: to standard output, or atomically to `path` when one is given.
+inline void print_or_write(std::string_view text, const std::filesystem::path& path) {
+  if (path.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  write_file_atomically(path, text);
+}
+
 }  // namespace pipesim

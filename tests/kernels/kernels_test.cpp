@@ -3,6 +3,8 @@
 // every backward pass against central finite differences in double.
 #include <gtest/gtest.h>
 
+#include "common/numeric.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -24,15 +26,6 @@ std::vector<T> random_vector(std::size_t size, std::uint64_t seed, double scale 
   return v;
 }
 
-// Norm-wise relative error: the largest difference over the largest magnitude of the expected values.
-double relative_error(const std::vector<double>& got, const std::vector<double>& want) {
-  double diff = 0, top = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, std::abs(got[i] - want[i]));
-    top = std::max(top, std::abs(want[i]));
-  }
-  return top == 0 ? diff : diff / top;
-}
 
 // dL/dx by fourth-order central differences, loss() reading x. Truncation O(h⁴) lets h be large enough
 // that rounding in the loss (divided by h) stays far below the 1e-6 the checks ask for.

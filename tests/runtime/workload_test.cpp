@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "common/numeric.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <barrier>
@@ -41,15 +43,6 @@ double dot(const std::vector<double>& a, const std::vector<double>& b) {
   return s;
 }
 
-// Norm-wise: the largest difference over the largest magnitude of the expected values.
-double relative_error(const std::vector<double>& got, const std::vector<double>& want) {
-  double diff = 0, top = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    diff = std::max(diff, std::abs(got[i] - want[i]));
-    top = std::max(top, std::abs(want[i]));
-  }
-  return top == 0 ? diff : diff / top;
-}
 
 // Fourth-order central difference: truncation O(h⁴) lets h be large enough that rounding in the loss
 // (divided by h) stays far below the 1e-6 the checks ask for.
