@@ -18,10 +18,7 @@ void ScheduleSource::add_options(CLI::App& cmd, bool allow_list) {
                             : "Schedule name (see --list)");
   cmd.add_option("--from-csv", from_csv, "A schedule in PyTorch's CSV layout (one row per rank) instead of --schedule")
       ->check(CLI::ExistingFile);
-  ranks_option = cmd.add_option("--pp", ranks, "Pipeline ranks (devices); V schedules and DualPipe run 2 stages per rank")
-      ->capture_default_str();
-  microbatches_option = cmd.add_option("--microbatches,-m", microbatches, "Micro-batches per step")->capture_default_str();
-  cmd.add_option("--virtual-stages,-v", virtual_stages, "Model chunks per rank for interleaved-1f1b (default 2)");
+  ScheduleSize::add_options(cmd);
 }
 
 std::vector<Schedule> ScheduleSource::load() const {
@@ -36,7 +33,8 @@ std::vector<Schedule> ScheduleSource::load() const {
         throw Error(fmt::format("--virtual-stages applies to interleaved-1f1b only, not to '{}' (V schedules and "
                                 "DualPipe always hold 2 stages per rank)",
                                 name));
-      out.push_back(info.generate({ranks, microbatches, virtual_stages.value_or(2)}));
+      require_supported(info, generator_options());
+      out.push_back(info.generate(generator_options()));
     }
   }
   for (auto& s : out) validate(s);

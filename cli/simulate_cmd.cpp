@@ -11,9 +11,12 @@
 
 #include "cli/commands.hpp"
 #include "cli/plan_options.hpp"
+#include "cli/report_json.hpp"
+#include "cli/report_table.hpp"
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 #include "common/text.hpp"
 #include "common/units.hpp"
 #include "schedules/registry.hpp"
@@ -41,25 +44,24 @@ struct SimulateArgs {
   std::string timeline;
 };
 
-Costs build_costs(const SimulateArgs& args, const Schedule& s) {
+CostSpec build_costs(const SimulateArgs& args, const Schedule& s) {
   auto costs = uniform_costs(args.cost, s.stages, s.ranks);
   if (args.cost_per_rank) {
     // --cost is for 1/pp of the model; a chunk on a route of n stages is pp/n of that.
-    double share = static_cast<double>(s.ranks) / static_cast<double>(s.route(0).size());
-    auto scale = [&](std::int64_t& ns) {
+    auto scale = [](std::int64_t& ns, double share) {
       if (ns > 0) ns = std::max<std::int64_t>(1, std::llround(static_cast<double>(ns) * share));
     };
-    for (auto& stage : costs.stages)
-      for (auto* ns : {&stage.F_ns, &stage.I_ns, &stage.W_ns, &stage.B_ns, &stage.FB_ns}) scale(*ns);
+    for (int st = 0; st < s.stages; ++st) {
+      auto& stage = costs.stages[static_cast<std::size_t>(st)];
+      double share = s.chunk_share(st);
+      for (auto* ns : {&stage.F_ns, &stage.I_ns, &stage.W_ns}) scale(*ns, share);
+      for (auto* ns : {&stage.B_ns, &stage.FB_ns})
+        if (*ns) scale(**ns, share);
+    }
   }
   if (!args.cost_file.empty()) {
-    nlohmann::json file;
-    try {
-      file = nlohmann::json::parse(read_file(args.cost_file));
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(fmt::format("{}: not valid JSON: {}", args.cost_file, e.what()));
-    }
-    apply_cost_file(costs, file, args.cost_file);
+    auto file = parse_json(read_file(args.cost_file), args.cost_file);
+    apply_cost_file(costs, JsonReader(file, args.cost_file));
   }
   if (args.p2p_latency) costs.p2p.latency_ns = parse_duration_ns(*args.p2p_latency, "--p2p-latency");
   if (args.p2p_bandwidth)
@@ -70,67 +72,6 @@ Costs build_costs(const SimulateArgs& args, const Schedule& s) {
   }
   if (args.w_memory_fraction) costs.w_memory_fraction = *args.w_memory_fraction;
   return costs;
-}
-
-double to_us(std::int64_t ns) { return static_cast<double>(ns) / 1000.0; }
-
-nlohmann::ordered_json to_json(const Schedule& s, const Metrics& m) {
-  nlohmann::ordered_json out;
-  out["schedule"] = s.name;
-  out["stages"] = s.stages;
-  out["microbatches"] = s.microbatches;
-  out["makespan_us"] = to_us(m.makespan_ns);
-  out["bubble_rate"] = m.bubble_rate;
-  out["p2p_bytes"] = m.p2p_bytes;
-  auto& ranks = out["ranks"];
-  ranks = nlohmann::ordered_json::array();
-  for (auto& r : m.ranks)
-    ranks.push_back({{"rank", r.rank},
-                     {"busy_us", to_us(r.busy_ns)},
-                     {"idle_us", to_us(r.idle_ns)},
-                     {"exposed_comm_us", to_us(r.exposed_comm_ns)},
-                     {"peak_activations", r.peak_activations},
-                     {"peak_activation_bytes", r.peak_activation_bytes},
-                     {"parameter_copies", r.parameter_copies}});
-  return out;
-}
-
-std::string rank_table(const Schedule& s, const Metrics& m) {
-  std::string out = fmt::format("{} — {} ranks, {} stages, {} micro-batches\n", s.name, s.ranks, s.stages, s.microbatches);
-  out += fmt::format("makespan {}   bubble rate {:.4f}   point-to-point {:.3f} MB\n\n", format_duration(m.makespan_ns),
-                     m.bubble_rate, static_cast<double>(m.p2p_bytes) / 1e6);
-  out += fmt::format("{:>4}  {:>13}  {:>13}  {:>13}  {:>16}  {:>15}  {:>6}\n", "rank", "busy", "idle", "exposed comm",
-                     "peak activations", "peak act. bytes", "params");
-  for (auto& r : m.ranks)
-    out += fmt::format("{:>4}  {:>13}  {:>13}  {:>13}  {:>16.3f}  {:>15.0f}  {:>5.2g}x\n", r.rank, format_duration(r.busy_ns),
-                       format_duration(r.idle_ns), format_duration(r.exposed_comm_ns), r.peak_activations,
-                       r.peak_activation_bytes, r.parameter_copies);
-  return out;
-}
-
-std::string comparison_table(const std::vector<Schedule>& schedules, const std::vector<Metrics>& metrics,
-                             bool cost_per_rank) {
-  std::string out;
-  bool uneven = false;
-  for (auto& s : schedules) uneven = uneven || s.route(0).size() != schedules[0].route(0).size();
-  if (uneven && !cost_per_rank)
-    out += "note: --cost is per chunk, and these schedules cut the model into chunks of different sizes (ZB-V and\n"
-           "      DualPipeV: 2 per rank, interleaved: v per rank); add --cost-per-rank to compare them fairly.\n\n";
-  out += fmt::format("{:<17} {:>13} {:>8} {:>13} {:>13} {:>9} {:>7}\n", "schedule", "makespan", "bubble",
-                                "max idle", "max exp.comm", "peak act.", "params");
-  for (std::size_t i = 0; i < schedules.size(); ++i) {
-    auto& m = metrics[i];
-    std::int64_t comm = 0;
-    double params = 0;
-    for (auto& r : m.ranks) {
-      comm = std::max(comm, r.exposed_comm_ns);
-      params = std::max(params, r.parameter_copies);
-    }
-    out += fmt::format("{:<17} {:>13} {:>8.4f} {:>13} {:>13} {:>9.3f} {:>6.2g}x\n", schedules[i].name,
-                       format_duration(m.makespan_ns), m.bubble_rate, format_duration(m.max_idle_ns()),
-                       format_duration(comm), m.max_peak_activations(), params);
-  }
-  return out;
 }
 
 std::string trace_path(const std::string& path, const std::string& schedule, bool many) {
@@ -145,17 +86,13 @@ void run_model(const SimulateArgs& args) {
   if (!args.source.from_csv.empty()) throw Error("--from-csv with --model is not supported yet; name a --schedule");
   auto model = load_model(args.model.model);
   Topology topology(load_cluster(args.model.cluster));
-  auto base = args.model.resolved_plan();
-  base.pp = args.source.ranks;
-  base.microbatches = args.source.microbatches_given() || base.global_batch == 0 ? args.source.microbatches : 0;
-  base.virtual_stages = args.source.virtual_stages.value_or(2);
+  auto base = args.model.resolved_plan(args.source);
   auto slowdowns = args.model.slowdowns(topology.spec().total_gpus());
   std::vector<StepReport> reports;
   std::string names = args.source.schedule.empty() ? "1f1b" : args.source.schedule;
   for (auto& name : split(names)) {
     auto plan = base;
     plan.schedule = name;
-    find_schedule(plan.schedule);
     reports.push_back(simulate_step(model, topology, plan, slowdowns));
   }
   std::string text;
@@ -174,30 +111,30 @@ void run_model(const SimulateArgs& args) {
   print_or_write(text, args.output);
 }
 
-// A measured run's calibration: its schedule and sizes unless flags say otherwise, its durations and links.
+// A measured run's calibration: the lowered schedule the run executed, its durations and links.
 void run_calibrated(const SimulateArgs& args) {
   auto calibration = parse_calibration(read_file(args.calibration), args.calibration);
+  // By default the run's own lowered programs replay (a CSV schedule included); schedule or size flags ask
+  // what the same stages would do under another schedule, sized like the run unless the flags say otherwise.
+  auto s = calibration.schedule;
   auto source = args.source;
-  if (source.schedule.empty() && source.from_csv.empty()) source.schedule = calibration.schedule;
-  if (!source.microbatches_given()) source.microbatches = calibration.microbatches;
-  if (!source.ranks_given()) source.ranks = calibration.ranks;
-  if (!source.virtual_stages && source.from_csv.empty() && find_schedule(source.schedule).uses_virtual_stages)
-    source.virtual_stages = calibration.virtual_stages;
-  auto s = source.load().front();
-  if (static_cast<std::size_t>(s.stages) != calibration.stages.size())
-    throw Error(fmt::format("{}: calibrated for {} stages, but this schedule has {}", args.calibration,
-                            calibration.stages.size(), s.stages));
-  auto costs = calibrated_costs(calibration, s.ranks);
-  auto timeline = simulate(s, costs);
+  if (!source.schedule.empty() || !source.from_csv.empty() || source.ranks_given() || source.microbatches_given() ||
+      source.virtual_stages) {
+    if (source.schedule.empty() && source.from_csv.empty()) source.schedule = s.name;
+    if (!source.ranks_given()) source.ranks = s.ranks;
+    if (!source.microbatches_given()) source.microbatches = s.microbatches;
+    if (!source.virtual_stages && source.from_csv.empty() && find_schedule(source.schedule).uses_virtual_stages)
+      source.virtual_stages = s.stages / s.ranks;
+    s = source.load().front();
+    if (s.stages != calibration.schedule.stages)
+      throw Error(fmt::format("{}: calibrated for {} stages, but this schedule has {}", args.calibration,
+                              calibration.schedule.stages, s.stages));
+  }
+  auto timeline = simulate(s, calibrated_costs(calibration, s.ranks));
   auto metrics = compute_metrics(timeline);
   if (!args.timeline.empty()) {
     RunRecord record;
-    record.schedule = s.name;
-    record.ranks = s.ranks;
-    record.stages = s.stages;
-    record.microbatches = s.microbatches;
-    record.virtual_stages = source.virtual_stages.value_or(2);
-    record.stage_to_rank = s.stage_to_rank;
+    record.schedule = s;
     record.source = "predicted";
     record.workload = {{"calibration", args.calibration}};
     record.p2p_latency_ns = calibration.p2p_latency_ns;
@@ -207,7 +144,7 @@ void run_calibrated(const SimulateArgs& args) {
     write_file_atomically(args.timeline, to_json_text(record));
   }
   if (!args.trace.empty()) write_file_atomically(args.trace, to_chrome_trace(timeline));
-  auto text = args.format == "json" ? to_json(s, metrics).dump(1) + "\n" : rank_table(s, metrics);
+  auto text = args.format == "json" ? schedule_metrics_json(s, metrics).dump(1) + "\n" : schedule_metrics_table(s, metrics);
   print_or_write(text, args.output);
 }
 
@@ -228,16 +165,16 @@ void run(const SimulateArgs& args) {
   std::string text;
   if (args.format == "json") {
     if (schedules.size() == 1) {
-      text = to_json(schedules[0], metrics[0]).dump(1) + "\n";
+      text = schedule_metrics_json(schedules[0], metrics[0]).dump(1) + "\n";
     } else {
       auto all = nlohmann::ordered_json::array();
-      for (std::size_t i = 0; i < schedules.size(); ++i) all.push_back(to_json(schedules[i], metrics[i]));
+      for (std::size_t i = 0; i < schedules.size(); ++i) all.push_back(schedule_metrics_json(schedules[i], metrics[i]));
       text = all.dump(1) + "\n";
     }
   } else if (schedules.size() == 1) {
-    text = rank_table(schedules[0], metrics[0]);
+    text = schedule_metrics_table(schedules[0], metrics[0]);
   } else {
-    text = comparison_table(schedules, metrics, args.cost_per_rank);
+    text = schedule_comparison_table(schedules, metrics, args.cost_per_rank);
   }
   for (auto& [path, trace] : traces) write_file_atomically(path, trace);
   print_or_write(text, args.output);
@@ -271,7 +208,7 @@ void add_simulate_command(CLI::App& app) {
       "a transfer), peak live activations in stage micro-batch units (and bytes with --activation-memory), and\n"
       "parameter copies. --trace writes a Chrome trace (open in https://ui.perfetto.dev or chrome://tracing).");
   args->source.add_options(*cmd, true);
-  args->model.add_options(*cmd, false);
+  args->model.add_options(*cmd);
   cmd->add_option("--cost", args->cost, "Per-stage costs F=..,I=..,W=..[,B=..][,FB=..]")->capture_default_str();
   cmd->add_flag("--cost-per-rank", args->cost_per_rank,
                 "--cost is the cost of 1/pp of the model (a 1F1B stage); schedules with smaller chunks (ZB-V, "
@@ -293,7 +230,8 @@ void add_simulate_command(CLI::App& app) {
                   "Write a Chrome trace here (several schedules: one file each, named FILE-SCHEDULE.json)");
   cmd->add_option("--output,-o", args->output, "Write the report here (atomically) instead of standard output");
   cmd->add_option("--calibration", args->calibration,
-                  "Costs from `pipesim calibrate` (its schedule, ranks and micro-batches unless flags override)")
+                  "Costs from `pipesim calibrate`; replays the schedule the calibrated run executed (schedule and "
+                  "size flags simulate another schedule over the same stages)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--timeline", args->timeline, "With --calibration: write the predicted timeline for `pipesim compare`");
   cmd->callback([args] { run(*args); });

@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/plan_options.hpp"
+#include "cli/report_table.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
@@ -20,12 +21,13 @@ struct StudyArgs {
   std::string traces = "out/study";
   std::string schedules = "1f1b,zb-h1,zb-v,dualpipev,dualpipe";
   PlanOptions options;
+  ScheduleSize size{16, 120};  // DeepSeek-V3: PP16, 120 micro-batches per step
 };
 
 void run(const StudyArgs& args) {
   auto model = load_model(args.options.model.empty() ? "deepseek-v3" : args.options.model);
   Topology topology(load_cluster(args.options.cluster));
-  auto base = args.options.resolved_plan();
+  auto base = args.options.resolved_plan(args.size);
   std::vector<StepReport> reports;
   std::vector<std::string> failed;
   for (auto& name : split(args.schedules)) {
@@ -61,15 +63,14 @@ void run(const StudyArgs& args) {
 void add_study_command(CLI::App& app) {
   auto args = std::make_shared<StudyArgs>();
   auto& p = args->options.plan;
-  p.pp = 16;
   p.ep = 64;
-  p.microbatches = 120;
-  p.precision = "fp8";
+  args->options.precision = "fp8";
   p.selective_recompute = true;
   auto* cmd = app.add_subcommand("study", "The built-in study: DeepSeek-V3 on 2048 H800s, every schedule compared");
-  cmd->footer("Defaults reproduce DeepSeek-V3's training layout (REFERENCE.md §2); every plan flag can change them,\n"
+  cmd->footer("Defaults reproduce DeepSeek-V3's training layout (docs/cost-model.md §5); every plan flag can change them,\n"
               "e.g. `pipesim study --microbatches 64` or `pipesim study --model llama3-70b --ep 1 --pp 8`.");
-  args->options.add_options(*cmd, true);
+  args->size.add_options(*cmd);
+  args->options.add_options(*cmd);
   cmd->add_option("--schedules", args->schedules, "Schedules to compare")->capture_default_str();
   cmd->add_option("--traces", args->traces, "Folder for one Chrome trace per schedule ('' for none)")->capture_default_str();
   cmd->callback([args] { run(*args); });

@@ -23,6 +23,7 @@ namespace {
 
 struct SweepArgs {
   PlanOptions base;
+  ScheduleSize size{1, 0};  // --pp 1; micro-batches from -m or --global-batch
   std::string schedule = "1f1b";
   std::vector<std::string> vary;
   std::string format = "table";
@@ -60,8 +61,8 @@ void set_field(Plan& p, std::string& cluster, const std::string& field, const st
   else if (field == "seq") p.seq = to_int(field, value);
   else if (field == "global-batch") p.global_batch = to_int(field, value);
   else if (field == "virtual-stages") p.virtual_stages = to_int(field, value);
-  else if (field == "precision") p.precision = value;
-  else if (field == "placement") p.placement = value;
+  else if (field == "precision") p.precision = parse_precision(value, "--vary precision");
+  else if (field == "placement") p.placement = parse_placement(value, "--vary placement");
   else if (field == "recompute" || field == "selective-recompute") {
     if (value != "true" && value != "false") throw Error(fmt::format("--vary {}: '{}' is not true or false", field, value));
     (field == "recompute" ? p.recompute : p.selective_recompute) = value == "true";
@@ -93,7 +94,7 @@ std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
 nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, const std::vector<Axis>& axes,
                                  std::size_t index) {
   nlohmann::ordered_json row;
-  auto plan = args.base.resolved_plan();
+  auto plan = args.base.resolved_plan(args.size);
   plan.schedule = args.schedule;
   std::string cluster = args.base.cluster;
   std::vector<const std::string*> values(axes.size());  // the first axis varies slowest
@@ -287,7 +288,8 @@ void add_sweep_command(CLI::App& app) {
       "Every point is a whole step (pipeline + data parallel). Points that are impossible (a constraint of the\n"
       "schedule or the plan) are kept with the reason in the error column. pareto marks the points no other\n"
       "point beats on both step time and peak memory. Progress goes to stderr.");
-  args->base.add_options(*cmd, true);
+  args->size.add_options(*cmd);
+  args->base.add_options(*cmd);
   cmd->add_option("--schedule,-s", args->schedule, "Schedule when not varied")->capture_default_str();
   cmd->add_option("--vary", args->vary, "FIELD=V1,V2,... (repeatable)")->required();
   cmd->add_option("--format,-f", args->format, "table, csv or json")

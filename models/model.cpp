@@ -1,13 +1,16 @@
 // Loading and validating model specs (see model.hpp).
 #include "models/model.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <fmt/ranges.h>
 
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 #include "common/presets.hpp"
 
 namespace pipesim {
@@ -15,120 +18,92 @@ namespace {
 
 using Json = nlohmann::json;
 
-class Reader {
- public:
-  Reader(const Json& object, std::string path) : object_(object), path_(std::move(path)) {
-    if (!object.is_object()) throw Error(fmt::format("{}: expected an object", path_));
-  }
-  int count(const char* key, bool required, int fallback = 0) {
-    seen_.push_back(key);
-    if (!object_.contains(key)) {
-      if (required) throw Error(fmt::format("{}.{}: missing (a positive integer)", path_, key));
-      return fallback;
-    }
-    auto& v = object_[key];
-    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 100'000'000)
-      throw Error(fmt::format("{}.{}: expected a non-negative integer, got {}", path_, key, v.dump()));
-    return v.get<int>();
-  }
-  double number(const char* key) {
-    seen_.push_back(key);
-    if (!object_.contains(key)) return 0;
-    auto& v = object_[key];
-    if (!v.is_number() || v.get<double>() < 0)
-      throw Error(fmt::format("{}.{}: expected a non-negative number, got {}", path_, key, v.dump()));
-    return v.get<double>();
-  }
-  std::string text(const char* key, std::string fallback, std::initializer_list<const char*> allowed = {}) {
-    seen_.push_back(key);
-    if (!object_.contains(key)) return fallback;
-    auto& v = object_[key];
-    if (!v.is_string()) throw Error(fmt::format("{}.{}: expected a string, got {}", path_, key, v.dump()));
-    auto s = v.get<std::string>();
-    if (allowed.size() == 0) return s;
-    for (auto a : allowed)
-      if (s == a) return s;
-    throw Error(fmt::format("{}.{}: '{}' is not one of {}", path_, key, s, fmt::join(allowed, ", ")));
-  }
-  bool flag(const char* key) {
-    seen_.push_back(key);
-    if (!object_.contains(key)) return false;
-    if (!object_[key].is_boolean())
-      throw Error(fmt::format("{}.{}: expected true or false, got {}", path_, key, object_[key].dump()));
-    return object_[key].get<bool>();
-  }
-  const Json* child(const char* key) {
-    seen_.push_back(key);
-    return object_.contains(key) ? &object_[key] : nullptr;
-  }
-  void no_unknown_keys() const {
-    for (auto& [key, value] : object_.items())
-      if (std::find(seen_.begin(), seen_.end(), key) == seen_.end() && key != "comment")
-        throw Error(fmt::format("{}.{}: unknown field", path_, key));
-  }
-  const std::string& path() const { return path_; }
+// Counts (layers, heads, sizes) are whole numbers up to this; larger is a typo, not a model.
+constexpr int kMaxCount = 100'000'000;
 
- private:
-  const Json& object_;
-  std::string path_;
-  std::vector<std::string> seen_;
-};
+// A count; `fallback` when absent, required when there is none.
+int count(const JsonReader& r, std::string_view key, std::optional<int> fallback = std::nullopt) {
+  if (fallback && !r.has(key)) return *fallback;
+  JsonReader v = r.child(key);
+  int n = v.get<int>();
+  if (n < 0 || n > kMaxCount) v.fail(fmt::format("expected a non-negative integer up to {}, got {}", kMaxCount, n));
+  return n;
+}
+
+// A published figure: a non-negative number, 0 when absent.
+double figure(const JsonReader& r, std::string_view key) {
+  if (!r.has(key)) return 0;
+  JsonReader v = r.child(key);
+  double x = v.get<double>();
+  if (x < 0) v.fail(fmt::format("expected a non-negative number, got {}", x));
+  return x;
+}
+
+// One of `allowed`; `fallback` when absent.
+std::string choice(const JsonReader& r, std::string_view key, std::string fallback,
+                   std::initializer_list<std::string_view> allowed) {
+  if (!r.has(key)) return fallback;
+  JsonReader v = r.child(key);
+  auto s = v.get<std::string>();
+  if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
+    v.fail(fmt::format("'{}' is not one of {}", s, fmt::join(allowed, ", ")));
+  return s;
+}
 
 }  // namespace
 
 ModelSpec parse_model(std::string_view json_text, std::string_view source) {
-  Json json;
-  try {
-    json = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
-    throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
-  }
-  Reader r(json, std::string(source));
+  Json json = parse_json(json_text, source);
+  JsonReader r(json, std::string(source));
+  r.expect_object();
   ModelSpec m;
-  m.name = r.text("name", std::string(source));
-  m.source = r.text("source", "");
-  m.layers = r.count("layers", true);
-  m.hidden = r.count("hidden", true);
-  m.heads = r.count("heads", true);
-  m.kv_heads = r.count("kv_heads", false, m.heads);
-  m.head_dim = r.count("head_dim", false, m.heads > 0 ? m.hidden / m.heads : 0);
-  m.ffn_hidden = r.count("ffn_hidden", false, 4 * m.hidden);
-  m.mlp = r.text("mlp", "gelu", {"gelu", "swiglu"});
-  m.attention = r.text("attention", m.kv_heads == m.heads ? "mha" : "gqa", {"mha", "gqa", "mla"});
-  m.vocab = r.count("vocab", true);
-  m.tied_embeddings = r.flag("tied_embeddings");
-  m.seq = r.count("seq", false, 2048);
-  m.mtp_modules = r.count("mtp_modules", false, 0);
-  if (auto* mla = r.child("mla")) {
-    Reader q(*mla, r.path() + ".mla");
-    m.mla = MlaSpec{q.count("q_lora_rank", false), q.count("kv_lora_rank", true), q.count("qk_nope_head_dim", true),
-                    q.count("qk_rope_head_dim", true), q.count("v_head_dim", true)};
-    q.no_unknown_keys();
+  m.name = r.optional<std::string>("name", std::string(source));
+  m.source = r.optional<std::string>("source", "");
+  m.layers = count(r, "layers");
+  m.hidden = count(r, "hidden");
+  m.heads = count(r, "heads");
+  m.kv_heads = count(r, "kv_heads", m.heads);
+  m.head_dim = count(r, "head_dim", m.heads > 0 ? m.hidden / m.heads : 0);
+  m.ffn_hidden = count(r, "ffn_hidden", 4 * m.hidden);
+  m.mlp = choice(r, "mlp", "gelu", {"gelu", "swiglu"});
+  m.attention = choice(r, "attention", m.kv_heads == m.heads ? "mha" : "gqa", {"mha", "gqa", "mla"});
+  m.vocab = count(r, "vocab");
+  m.tied_embeddings = r.optional<bool>("tied_embeddings", false);
+  m.seq = count(r, "seq", 2048);
+  m.mtp_modules = count(r, "mtp_modules", 0);
+  if (r.has("mla")) {
+    JsonReader q = r.child("mla");
+    q.expect_object();
+    m.mla = MlaSpec{count(q, "q_lora_rank", 0), count(q, "kv_lora_rank"), count(q, "qk_nope_head_dim"),
+                    count(q, "qk_rope_head_dim"), count(q, "v_head_dim")};
+    q.only_keys({"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "comment"});
   }
-  if (auto* moe = r.child("moe")) {
-    Reader q(*moe, r.path() + ".moe");
-    m.moe = MoeSpec{q.count("first_dense_layers", false), q.count("routed_experts", true),
-                    q.count("shared_experts", false),     q.count("experts_per_token", true),
-                    q.count("expert_ffn_hidden", true),   q.count("max_nodes_per_token", false)};
-    q.no_unknown_keys();
+  if (r.has("moe")) {
+    JsonReader q = r.child("moe");
+    q.expect_object();
+    m.moe = MoeSpec{count(q, "first_dense_layers", 0), count(q, "routed_experts"),     count(q, "shared_experts", 0),
+                    count(q, "experts_per_token"),     count(q, "expert_ffn_hidden"), count(q, "max_nodes_per_token", 0)};
+    q.only_keys({"first_dense_layers", "routed_experts", "shared_experts", "experts_per_token", "expert_ffn_hidden",
+                 "max_nodes_per_token", "comment"});
   }
-  if (auto* pub = r.child("published")) {
-    Reader q(*pub, r.path() + ".published");
-    m.published = {q.number("total_params"), q.number("active_params"), q.number("training_gflops_per_token")};
-    q.no_unknown_keys();
+  if (r.has("published")) {
+    JsonReader q = r.child("published");
+    q.expect_object();
+    m.published = {figure(q, "total_params"), figure(q, "active_params"), figure(q, "training_gflops_per_token")};
+    q.only_keys({"total_params", "active_params", "training_gflops_per_token", "comment"});
   }
-  r.no_unknown_keys();
-  auto fail = [&](const std::string& what) { throw Error(fmt::format("{}: {}", source, what)); };
+  r.only_keys({"name", "source", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "mlp", "attention",
+               "vocab", "tied_embeddings", "seq", "mtp_modules", "mla", "moe", "published", "comment"});
   if (m.layers < 1 || m.hidden < 1 || m.heads < 1 || m.vocab < 1 || m.seq < 1)
-    fail("layers, hidden, heads, vocab and seq must be positive");
+    r.fail("layers, hidden, heads, vocab and seq must be positive");
   if (m.kv_heads < 1 || m.heads % m.kv_heads != 0)
-    fail(fmt::format("kv_heads {} must divide heads {}", m.kv_heads, m.heads));
-  if (m.attention == "mla" && !m.mla) fail("attention is \"mla\" but the \"mla\" object is missing");
+    r.fail(fmt::format("kv_heads {} must divide heads {}", m.kv_heads, m.heads));
+  if (m.attention == "mla" && !m.mla) r.fail("attention is \"mla\" but the \"mla\" object is missing");
   if (m.moe) {
     if (m.moe->experts_per_token < 1 || m.moe->experts_per_token > m.moe->routed_experts)
-      fail(fmt::format("moe.experts_per_token {} must lie in 1..routed_experts ({})", m.moe->experts_per_token,
-                       m.moe->routed_experts));
-    if (m.moe->first_dense_layers > m.layers) fail("moe.first_dense_layers exceeds layers");
+      r.fail(fmt::format("moe.experts_per_token {} must lie in 1..routed_experts ({})", m.moe->experts_per_token,
+                         m.moe->routed_experts));
+    if (m.moe->first_dense_layers > m.layers) r.fail("moe.first_dense_layers exceeds layers");
   }
   return m;
 }

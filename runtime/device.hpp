@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/workload.hpp"
+#include "runtime/stage_model.hpp"
 
 namespace pipesim {
 

@@ -11,21 +11,19 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "models/layer_split.hpp"
 
 namespace pipesim {
 
-std::vector<std::pair<int, int>> chunk_layers(int layers, int chunks) {
-  if (chunks < 1 || layers < chunks)
+std::pair<int, int> stage_layers(const Schedule& schedule, int stage, int layers) {
+  int length = schedule.route_length(stage), position = schedule.position(stage);
+  if (layers < length)
     throw Error(fmt::format("the model's {} layers do not split over {} pipeline stages (at least one layer each)",
-                            layers, chunks));
-  std::vector<std::pair<int, int>> out;
+                            layers, length));
+  auto counts = even_layer_split(layers, length);
   int first = 0;
-  for (int c = 0; c < chunks; ++c) {
-    int count = layers / chunks + (c < layers % chunks ? 1 : 0);
-    out.emplace_back(first, count);
-    first += count;
-  }
-  return out;
+  for (int k = 0; k < position; ++k) first += counts[static_cast<std::size_t>(k)];
+  return {first, counts[static_cast<std::size_t>(position)]};
 }
 
 template <class T>
@@ -44,7 +42,6 @@ struct Executor<T>::State {
   int replica;  // which data-parallel replica of the pipeline (the EP rank inside the expert group)
   std::unique_ptr<Comm> experts;  // the EP group: the ranks holding the same stages in every replica
   std::map<int, std::unique_ptr<StageCompute<T>>> models;  // the stages this rank holds
-  std::vector<int> position;                            // [stage] -> position on its route
   std::map<Key, std::vector<T>> inbox, outbox;
   std::map<Key, std::pair<Comm::Request, std::size_t>> pending;  // RECV posted: request, span index
   std::deque<Send> sends;
@@ -60,18 +57,12 @@ struct Executor<T>::State {
                               s.ranks, spec.ep, s.ranks * spec.ep, comm.size(), s.ranks * spec.ep));
     spec.ep_rank = replica;
     if (spec.ep > 1) experts = comm.split(rank, replica);
-    position.assign(static_cast<std::size_t>(s.stages), -1);
-    std::size_t length = s.routes.front().size();
-    for (auto& route : s.routes) {
-      if (route.size() != length) throw Error("runtime: every route must cross the same number of stages");
-      for (std::size_t k = 0; k < route.size(); ++k) position[static_cast<std::size_t>(route[k])] = static_cast<int>(k);
-    }
-    auto chunks = chunk_layers(spec.layers, static_cast<int>(length));
+    for (int st = 0; st < s.stages; ++st) stage_layers(s, st, spec.layers);  // refused alike on every rank
     for (int st = 0; st < s.stages; ++st) {
-      if (s.stage_to_rank[static_cast<std::size_t>(st)] != rank) continue;
-      int k = position[static_cast<std::size_t>(st)];
-      auto [first, count] = chunks[static_cast<std::size_t>(k)];
-      models[st] = device.make_stage(spec, first, count, k == 0, k + 1 == static_cast<int>(length), exchange());
+      if (rank_of(st) != rank) continue;
+      auto [first, count] = stage_layers(s, st, spec.layers);
+      int k = s.position(st);
+      models[st] = device.make_stage(spec, first, count, k == 0, k + 1 == s.route_length(st), exchange());
     }
     message_elements = static_cast<std::size_t>(spec.micro_batch) * static_cast<std::size_t>(spec.seq) *
                        static_cast<std::size_t>(spec.hidden);
@@ -109,11 +100,6 @@ struct Executor<T>::State {
   std::int64_t now() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - origin).count();
   }
-  int neighbour(int stage, int mb, int step) const {
-    auto& route = s.route(mb);
-    int k = position[static_cast<std::size_t>(stage)] + step;
-    return k < 0 || k >= static_cast<int>(route.size()) ? -1 : route[static_cast<std::size_t>(k)];
-  }
   int rank_of(int stage) const { return s.stage_to_rank[static_cast<std::size_t>(stage)]; }
 
   // The input a pass consumes: a posted receive (waited on now) or a hand-off on this rank.
@@ -145,9 +131,9 @@ struct Executor<T>::State {
     switch (p.op) {
       case Op::F: {
         std::vector<T> input;
-        if (neighbour(p.stage, mb, -1) >= 0) input = take({0, p.stage, mb});
+        if (s.stage_before(p.stage, mb) >= 0) input = take({0, p.stage, mb});
         auto out = model.forward(id, input);
-        int next = neighbour(p.stage, mb, +1);
+        int next = s.stage_after(p.stage, mb);
         if (next < 0) losses[id] = model.loss(id);
         give(0, p.stage, next, mb, std::move(out));
         break;
@@ -155,10 +141,10 @@ struct Executor<T>::State {
       case Op::I:
       case Op::B: {
         std::vector<T> grad;
-        if (neighbour(p.stage, mb, +1) >= 0) grad = take({1, p.stage, mb});
+        if (s.stage_after(p.stage, mb) >= 0) grad = take({1, p.stage, mb});
         auto input_grad = model.backward_input(id, grad);
         if (p.op == Op::B) model.backward_weight(id);
-        give(1, p.stage, neighbour(p.stage, mb, -1), mb, std::move(input_grad));
+        give(1, p.stage, s.stage_before(p.stage, mb), mb, std::move(input_grad));
         break;
       }
       case Op::W: model.backward_weight(id); break;
@@ -168,7 +154,7 @@ struct Executor<T>::State {
 
   void send(const Action& a) {
     int direction = a.op == Op::SendF ? 0 : 1;
-    int to = neighbour(a.stage(), a.microbatch(), direction == 0 ? +1 : -1);
+    int to = direction == 0 ? s.stage_after(a.stage(), a.microbatch()) : s.stage_before(a.stage(), a.microbatch());
     auto node = outbox.extract({direction, a.stage(), a.microbatch()});
     if (node.empty()) throw Error(fmt::format("runtime: nothing to send for {}", to_string(a)), Error::Kind::Internal);
     Key key{direction, to, a.microbatch()};
@@ -181,7 +167,7 @@ struct Executor<T>::State {
 
   void receive(const Action& a) {
     int direction = a.op == Op::RecvF ? 0 : 1;
-    int from = neighbour(a.stage(), a.microbatch(), direction == 0 ? -1 : +1);
+    int from = direction == 0 ? s.stage_before(a.stage(), a.microbatch()) : s.stage_after(a.stage(), a.microbatch());
     Key key{direction, a.stage(), a.microbatch()};
     auto& buffer = inbox[key];
     buffer.assign(message_elements, T{});
@@ -266,11 +252,10 @@ std::map<std::string, std::vector<double>> Executor<T>::gradients() {
     }
     // DualPipe: the same chunk on the other route's stage, on another rank, holds the second copy. Post
     // every exchange before waiting on any, so the two ranks' orders cannot block each other.
+    auto layers = stage_layers(st.s, stage, st.spec.layers);
     for (int other = 0; other < st.s.stages; ++other)
-      if (other != stage && st.position[static_cast<std::size_t>(other)] == st.position[static_cast<std::size_t>(stage)] &&
-          st.rank_of(other) != st.rank) {
-        int tag = static_cast<int>(std::min<std::int64_t>(st.comm.max_tag(), 1 << 20)) - 1 -
-                  st.position[static_cast<std::size_t>(stage)];
+      if (other != stage && stage_layers(st.s, other, st.spec.layers) == layers && st.rank_of(other) != st.rank) {
+        int tag = static_cast<int>(std::min<std::int64_t>(st.comm.max_tag(), 1 << 20)) - 1 - layers.first;
         c.theirs.resize(c.mine.size());
         c.recv = st.comm.irecv(st.world_rank(st.rank_of(other)), tag, c.theirs.data(), c.theirs.size() * sizeof(double));
         c.send = st.comm.isend(st.world_rank(st.rank_of(other)), tag, c.mine.data(), c.mine.size() * sizeof(double));

@@ -18,9 +18,11 @@
 
 namespace pipesim {
 
-// Which transformer layers each stage runs: a micro-batch's route crosses the whole model once, so the
-// k-th stage of a route runs chunk k. DualPipe's two routes each hold a full copy.
-std::vector<std::pair<int, int>> chunk_layers(int layers, int chunks);  // [chunk] -> (first layer, count)
+// Which transformer layers `stage` runs, as (first layer, count): a micro-batch's route crosses the whole
+// model once, so the stage at position k of a route of L stages runs part k of even_layer_split(layers, L)
+// (models/layer_split.hpp, the simulator's policy too). DualPipe's two routes each hold a full copy.
+// Throws Error (Input) when the route has more stages than the model has layers.
+std::pair<int, int> stage_layers(const Schedule& schedule, int stage, int layers);
 
 template <class T>
 class Executor {

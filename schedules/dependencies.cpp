@@ -40,11 +40,6 @@ PassIndex::PassIndex(const Schedule& schedule) : schedule_(schedule), lowered_(s
       }
     }
   }
-  route_positions_.assign(schedule.routes.size() * static_cast<std::size_t>(schedule.stages), -1);
-  for (std::size_t r = 0; r < schedule.routes.size(); ++r)
-    for (std::size_t k = 0; k < schedule.routes[r].size(); ++k)
-      route_positions_[r * static_cast<std::size_t>(schedule.stages) +
-                       static_cast<std::size_t>(schedule.routes[r][k])] = static_cast<int>(k);
 }
 
 std::size_t PassIndex::slot(Op op, int stage, int microbatch) const {
@@ -63,15 +58,9 @@ int PassIndex::backward_node(int stage, int microbatch) const {
 
 int PassIndex::rank_of(int node) const { return rank_of_node_[static_cast<std::size_t>(node)]; }
 
-int PassIndex::route_position(int stage, int microbatch) const {
-  auto route = static_cast<std::size_t>(schedule_.route_of[static_cast<std::size_t>(microbatch)]);
-  return route_positions_[route * static_cast<std::size_t>(schedule_.stages) + static_cast<std::size_t>(stage)];
-}
-
 int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]) {
-  auto& route = schedule.route(pass.microbatch);
-  int k = index.route_position(pass.stage, pass.microbatch);
   int mb = pass.microbatch;
+  int before = schedule.stage_before(pass.stage, mb), after = schedule.stage_after(pass.stage, mb);
   auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
   bool lowered = index.lowered();
   int n = 0;
@@ -84,26 +73,21 @@ int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass
   };
   switch (pass.op) {
     case Op::F:
-      if (k > 0) input_from(Op::RecvF, route[static_cast<std::size_t>(k - 1)],
-                            Pass{Op::F, route[static_cast<std::size_t>(k - 1)], mb});
+      if (before >= 0) input_from(Op::RecvF, before, Pass{Op::F, before, mb});
       break;
     case Op::I:
     case Op::B:
       out[n++] = Pass{Op::F, pass.stage, mb};
-      if (k + 1 < static_cast<int>(route.size())) {
-        int next = route[static_cast<std::size_t>(k + 1)];
-        input_from(Op::RecvB, next, backward_of(next));
-      }
+      if (after >= 0) input_from(Op::RecvB, after, backward_of(after));
       break;
     case Op::W: out[n++] = Pass{Op::I, pass.stage, mb}; break;
     case Op::SendF: out[n++] = Pass{Op::F, pass.stage, mb}; break;
     case Op::SendB: out[n++] = backward_of(pass.stage); break;
     case Op::RecvF:
-      if (k > 0) out[n++] = Pass{Op::SendF, route[static_cast<std::size_t>(k - 1)], mb};
+      if (before >= 0) out[n++] = Pass{Op::SendF, before, mb};
       break;
     case Op::RecvB:
-      if (k >= 0 && k + 1 < static_cast<int>(route.size()))
-        out[n++] = Pass{Op::SendB, route[static_cast<std::size_t>(k + 1)], mb};
+      if (after >= 0) out[n++] = Pass{Op::SendB, after, mb};
       break;
     case Op::OverlapFB: break;
   }

@@ -27,8 +27,6 @@ class PassIndex {
   int rank_of(int node) const;
   int step_of(int node) const { return node - offsets_[static_cast<std::size_t>(rank_of(node))]; }
   int node_at(int rank, int step) const { return offsets_[static_cast<std::size_t>(rank)] + step; }
-  // Position of `stage` on the route of `microbatch`, or -1 when the micro-batch does not visit it.
-  int route_position(int stage, int microbatch) const;
 
  private:
   const Schedule& schedule_;
@@ -36,7 +34,6 @@ class PassIndex {
   std::vector<int> offsets_;          // [rank] -> first node id; back() = total
   std::vector<int> rank_of_node_;
   std::vector<int> slots_;            // [kind][stage][microbatch] -> node id or -1
-  std::vector<int> route_positions_;  // [route][stage] -> position or -1
   std::size_t slot(Op op, int stage, int microbatch) const;
 };
 

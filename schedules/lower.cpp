@@ -9,17 +9,10 @@ Schedule lower(const Schedule& schedule) {
   if (schedule.lowered()) throw Error("lower: the schedule already holds SEND/RECV actions", Error::Kind::Internal);
   Schedule out = schedule;
   auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
-  // Neighbour of a pass along its micro-batch's route: the stage it receives from or sends to, or -1.
-  std::vector<std::vector<int>> position(schedule.routes.size(),
-                                         std::vector<int>(static_cast<std::size_t>(schedule.stages), -1));
-  for (std::size_t i = 0; i < schedule.routes.size(); ++i)
-    for (std::size_t k = 0; k < schedule.routes[i].size(); ++k)
-      position[i][static_cast<std::size_t>(schedule.routes[i][k])] = static_cast<int>(k);
+  // The stage a pass receives from (direction -1 for F) or sends to, along its micro-batch's route.
   auto neighbour = [&](const Pass& pass, int direction) {
-    auto& route = schedule.route(pass.microbatch);
-    auto route_index = static_cast<std::size_t>(schedule.route_of[static_cast<std::size_t>(pass.microbatch)]);
-    long next = position[route_index][static_cast<std::size_t>(pass.stage)] + direction;
-    return next < 0 || next >= static_cast<long>(route.size()) ? -1 : route[static_cast<std::size_t>(next)];
+    return direction < 0 ? schedule.stage_before(pass.stage, pass.microbatch)
+                         : schedule.stage_after(pass.stage, pass.microbatch);
   };
   for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
     auto& program = out.programs[r];

@@ -7,6 +7,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.hpp"
+#include "common/json.hpp"
+
 namespace pipesim {
 
 bool Schedule::lowered() const {
@@ -34,11 +37,31 @@ std::vector<int> v_placement(int ranks) {
   return placement;
 }
 
+int Schedule::neighbour(int stage, int microbatch, int step) const {
+  auto& path = route(microbatch);
+  long k = static_cast<long>(position(stage)) + step;
+  return k < 0 || k >= static_cast<long>(path.size()) ? -1 : path[static_cast<std::size_t>(k)];
+}
+
+void set_routes(Schedule& schedule, std::vector<std::vector<int>> routes, std::vector<int> route_of) {
+  schedule.routes = std::move(routes);
+  schedule.route_of = std::move(route_of);
+  auto stages = static_cast<std::size_t>(std::max(schedule.stages, 0));
+  schedule.stage_position_.assign(stages, -1);
+  schedule.stage_route_length_.assign(stages, 1);
+  for (auto& route : schedule.routes)
+    for (std::size_t k = 0; k < route.size(); ++k) {
+      auto st = static_cast<std::size_t>(route[k]);
+      if (route[k] < 0 || st >= stages || schedule.stage_position_[st] >= 0) continue;
+      schedule.stage_position_[st] = static_cast<int>(k);
+      schedule.stage_route_length_[st] = static_cast<int>(route.size());
+    }
+}
+
 void set_single_route(Schedule& schedule) {
   std::vector<int> all(static_cast<std::size_t>(schedule.stages));
   for (int s = 0; s < schedule.stages; ++s) all[static_cast<std::size_t>(s)] = s;
-  schedule.routes = {all};
-  schedule.route_of.assign(static_cast<std::size_t>(schedule.microbatches), 0);
+  set_routes(schedule, {all}, std::vector<int>(static_cast<std::size_t>(schedule.microbatches), 0));
 }
 
 void infer_routes(Schedule& schedule) {
@@ -51,16 +74,17 @@ void infer_routes(Schedule& schedule) {
             pass.stage < schedule.stages)
           visits[static_cast<std::size_t>(pass.microbatch)][static_cast<std::size_t>(pass.stage)] = true;
   std::map<std::vector<int>, int> index;
-  schedule.routes.clear();
-  schedule.route_of.clear();
+  std::vector<std::vector<int>> routes;
+  std::vector<int> route_of;
   for (auto& seen : visits) {
     std::vector<int> route;
     for (int s = 0; s < schedule.stages; ++s)
       if (seen[static_cast<std::size_t>(s)]) route.push_back(s);
-    auto [it, added] = index.try_emplace(route, static_cast<int>(schedule.routes.size()));
-    if (added) schedule.routes.push_back(route);
-    schedule.route_of.push_back(it->second);
+    auto [it, added] = index.try_emplace(route, static_cast<int>(routes.size()));
+    if (added) routes.push_back(route);
+    route_of.push_back(it->second);
   }
+  set_routes(schedule, std::move(routes), std::move(route_of));
 }
 
 Schedule compute_only(const Schedule& schedule) {
@@ -84,7 +108,42 @@ nlohmann::ordered_json to_json(const Schedule& schedule) {
   out["microbatches"] = schedule.microbatches;
   out["stage_to_rank"] = schedule.stage_to_rank;
   out["programs"] = std::move(programs);
+  out["routes"] = schedule.routes;
+  out["route_of"] = schedule.route_of;
   return out;
+}
+
+Schedule schedule_from_json(const JsonReader& json) {
+  json.expect_object();
+  Schedule s;
+  s.name = json.required<std::string>("schedule");
+  s.ranks = json.required<int>("ranks");
+  s.stages = json.required<int>("stages");
+  s.microbatches = json.required<int>("microbatches");
+  // The limits of the generators (schedules/registry.cpp), so a bad file cannot ask for huge tables.
+  if (s.ranks < 1 || s.ranks > 4096) json.child("ranks").fail(fmt::format("{} is not in 1..4096", s.ranks));
+  if (s.stages < 1 || s.stages > 65536) json.child("stages").fail(fmt::format("{} is not in 1..65536", s.stages));
+  if (s.microbatches < 1 || s.microbatches > 65536)
+    json.child("microbatches").fail(fmt::format("{} is not in 1..65536", s.microbatches));
+  s.stage_to_rank = json.required<std::vector<int>>("stage_to_rank");
+  auto programs = json.child("programs");
+  for (auto& row : programs.elements()) {
+    auto& program = s.programs.emplace_back();
+    for (auto& cell : row.elements()) {
+      auto text = cell.get<std::string>();
+      try {
+        program.push_back(parse_action(text));
+      } catch (const Error& e) {
+        cell.fail(e.what());
+      }
+    }
+  }
+  if (json.has("routes") && json.has("route_of")) {
+    set_routes(s, json.required<std::vector<std::vector<int>>>("routes"), json.required<std::vector<int>>("route_of"));
+  } else {
+    infer_routes(s);
+  }
+  return s;
 }
 
 std::string to_text(const Schedule& schedule) {

@@ -18,14 +18,36 @@ struct Schedule {
   int stages = 0;            // model chunks over the whole pipeline
   int microbatches = 0;
   std::vector<int> stage_to_rank;          // [stage] -> rank
-  std::vector<std::vector<int>> routes;    // distinct stage sequences a micro-batch follows, forward order
-  std::vector<int> route_of;               // [microbatch] -> index into routes
+  // Distinct stage sequences a micro-batch follows, forward order, and [microbatch] -> index into routes.
+  // Written only through set_routes(), which also fills the per-stage tables below.
+  std::vector<std::vector<int>> routes;
+  std::vector<int> route_of;
   std::vector<std::vector<Action>> programs;  // [rank] -> actions in execution order
 
-  const std::vector<int>& route(int microbatch) const { return routes[route_of[microbatch]]; }
+  const std::vector<int>& route(int microbatch) const { return routes[static_cast<std::size_t>(route_of[static_cast<std::size_t>(microbatch)])]; }
+  // A stage sits at one position on every route that visits it (validate() refuses anything else).
+  int position(int stage) const { return stage_position_[static_cast<std::size_t>(stage)]; }  // -1: unvisited
+  // Stages a route through `stage` crosses: the model is cut into this many chunks along it.
+  int route_length(int stage) const { return stage_route_length_[static_cast<std::size_t>(stage)]; }
+  // The stage that feeds `stage` on the micro-batch's route (-1 at the route's start), and the one it feeds
+  // (-1 at its end).
+  int stage_before(int stage, int microbatch) const { return neighbour(stage, microbatch, -1); }
+  int stage_after(int stage, int microbatch) const { return neighbour(stage, microbatch, +1); }
+  // The stage's share of the model in 1F1B stages (1/ranks of the model each): 1 for 1F1B, 1/2 for ZB-V
+  // and DualPipeV chunks, 1/v interleaved.
+  double chunk_share(int stage) const { return static_cast<double>(ranks) / static_cast<double>(route_length(stage)); }
   bool lowered() const;  // holds SEND/RECV actions
   std::size_t action_count() const;
+
+ private:
+  friend void set_routes(Schedule&, std::vector<std::vector<int>>, std::vector<int>);
+  int neighbour(int stage, int microbatch, int step) const;
+  std::vector<int> stage_position_, stage_route_length_;  // [stage]
 };
+
+// Sets the routes and derives the per-stage position and route length (the first route that visits a
+// stage decides; validate() reports a stage placed differently on two routes).
+void set_routes(Schedule& schedule, std::vector<std::vector<int>> routes, std::vector<int> route_of);
 
 // Stage placements. Loop: stage s on rank s % ranks (1F1B, interleaved). V: rank r holds stages r and
 // 2·ranks−1−r, so a micro-batch enters and leaves on rank 0 (ZB-V, DualPipeV; DualPipe's two directions).
@@ -42,8 +64,13 @@ void infer_routes(Schedule& schedule);
 // Compute actions only (what a lowered schedule was before lowering).
 Schedule compute_only(const Schedule& schedule);
 
-// {"schedule", "ranks", "stages", "microbatches", "stage_to_rank", "programs": [["0F0", ...], ...]}
+// {"schedule", "ranks", "stages", "microbatches", "stage_to_rank", "programs": [["0F0", ...], ...],
+//  "routes": [[0, 1, ...], ...], "route_of": [0, 0, 1, ...]}: the header every run record carries.
 nlohmann::ordered_json to_json(const Schedule& schedule);
+// The same form back; routes are inferred from the programs when absent. Sizes are checked here (so the
+// tables validate() builds stay small); the rest is validate()'s job. Errors name the JSON path.
+class JsonReader;
+Schedule schedule_from_json(const JsonReader& json);
 // One line per rank: "rank 0: 0F0 0F1 ...".
 std::string to_text(const Schedule& schedule);
 

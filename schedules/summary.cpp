@@ -5,20 +5,23 @@
 
 namespace pipesim {
 
+std::vector<double> parameter_copies(const Schedule& s) {
+  std::vector<double> params(static_cast<std::size_t>(s.ranks));
+  for (int st = 0; st < s.stages; ++st)
+    params[static_cast<std::size_t>(s.stage_to_rank[static_cast<std::size_t>(st)])] += s.chunk_share(st);
+  return params;
+}
+
 ScheduleSummary summarize(const Schedule& s) {
   ScheduleSummary out;
   out.ranks = s.ranks;
   out.stages = s.stages;
   out.microbatches = s.microbatches;
-  std::vector<double> share(static_cast<std::size_t>(s.stages), 1.0);  // of a 1F1B stage
-  for (auto& route : s.routes)
-    for (auto stage : route) share[static_cast<std::size_t>(stage)] = static_cast<double>(s.ranks) / static_cast<double>(route.size());
+  std::vector<double> share(static_cast<std::size_t>(s.stages));  // of a 1F1B stage
+  for (int st = 0; st < s.stages; ++st) share[static_cast<std::size_t>(st)] = s.chunk_share(st);
   std::vector<int> held(static_cast<std::size_t>(s.ranks));
-  std::vector<double> params(static_cast<std::size_t>(s.ranks));
-  for (std::size_t st = 0; st < s.stage_to_rank.size(); ++st) {
-    ++held[static_cast<std::size_t>(s.stage_to_rank[st])];
-    params[static_cast<std::size_t>(s.stage_to_rank[st])] += share[st];
-  }
+  for (auto rank : s.stage_to_rank) ++held[static_cast<std::size_t>(rank)];
+  auto params = parameter_copies(s);
   out.stages_per_rank = held.empty() ? 0 : *std::max_element(held.begin(), held.end());
   out.parameter_copies = params.empty() ? 0 : *std::max_element(params.begin(), params.end());
   for (auto& program : s.programs) {

@@ -24,4 +24,7 @@ struct ScheduleSummary {
 
 ScheduleSummary summarize(const Schedule& schedule);
 
+// [rank] -> parameters held, in 1F1B stages: the chunk shares of the stages the rank holds.
+std::vector<double> parameter_copies(const Schedule& schedule);
+
 }  // namespace pipesim

@@ -73,6 +73,24 @@ void check_shape(const Schedule& s) {
       seen[static_cast<std::size_t>(st)] = true;
     }
   }
+  // Every stage on some route, at the same position on each (the runtime gives it one chunk of layers).
+  std::vector<int> position(static_cast<std::size_t>(s.stages), -1);
+  for (auto& route : s.routes)
+    for (std::size_t k = 0; k < route.size(); ++k) {
+      auto& at = position[static_cast<std::size_t>(route[k])];
+      if (at >= 0 && at != static_cast<int>(k))
+        throw Error(fmt::format("invalid schedule: stage {} is chunk {} of one route and chunk {} of another; a stage "
+                                "must hold the same layers for every micro-batch",
+                                route[k], at, k));
+      at = static_cast<int>(k);
+    }
+  for (int st = 0; st < s.stages; ++st)
+    if (position[static_cast<std::size_t>(st)] < 0)
+      throw Error(fmt::format("invalid schedule: no micro-batch visits stage {}", st));
+  for (int st = 0; st < s.stages; ++st)
+    if (s.position(st) != position[static_cast<std::size_t>(st)])
+      throw Error(fmt::format("invalid schedule: the routes of stage {} changed without set_routes()", st),
+                  Error::Kind::Internal);
 }
 
 // Each pass names a real stage and micro-batch, sits on the rank that holds its stage, on the
@@ -154,13 +172,10 @@ void check_complete(const Schedule& s, const PassIndex& index) {
     for (std::size_t step = 0; step < s.programs[r].size(); ++step) {
       auto& a = s.programs[r][step];
       if (a.is_compute()) continue;
-      auto& route = s.route(a.microbatch());
-      int k = index.route_position(a.stage(), a.microbatch());
       bool forward = a.op == Op::SendF || a.op == Op::RecvF;
       bool sender = a.op == Op::SendF || a.op == Op::SendB;
-      int peer_pos = k + ((forward == sender) ? 1 : -1);
-      if (peer_pos < 0 || peer_pos >= static_cast<int>(route.size()) ||
-          rank(route[static_cast<std::size_t>(peer_pos)]) == rank(a.stage()))
+      int peer = forward == sender ? s.stage_after(a.stage(), a.microbatch()) : s.stage_before(a.stage(), a.microbatch());
+      if (peer < 0 || rank(peer) == rank(a.stage()))
         problems.add(fmt::format("rank {} step {}: {} has no peer on another rank to talk to", r, step,
                                  to_string(a)));
     }
@@ -259,7 +274,9 @@ std::vector<bool> runnable(const Graph& g) {
     if (marks.step < 0 || step < marks.step) marks.step = step;
   }
   marks.context_rows = 6;
-  message += "\n" + format_grid(s, marks);
+  // Appended in two steps: `"\n" + string` trips GCC 12's false -Wrestrict at -O3.
+  message += '\n';
+  message += format_grid(s, marks);
   throw Error(message);
 }
 

@@ -81,19 +81,7 @@ class Engine {
   }
 
   Timeline run() {
-    out_.schedule = s_.name;
-    out_.ranks = s_.ranks;
-    out_.stages = s_.stages;
-    out_.microbatches = s_.microbatches;
-    out_.stage_to_rank = s_.stage_to_rank;
-    // A stage on routes of n stages is 1/n of the model: ranks/n copies of a 1F1B stage.
-    std::vector<std::size_t> route_length(static_cast<std::size_t>(s_.stages), 1);
-    for (auto& route : s_.routes)
-      for (auto stage : route) route_length[static_cast<std::size_t>(stage)] = route.size();
-    out_.parameter_copies.assign(static_cast<std::size_t>(s_.ranks), 0.0);
-    for (std::size_t st = 0; st < s_.stage_to_rank.size(); ++st)
-      out_.parameter_copies[static_cast<std::size_t>(s_.stage_to_rank[st])] +=
-          static_cast<double>(s_.ranks) / static_cast<double>(route_length[st]);
+    out_.schedule = s_;
     for (int r = 0; r < s_.ranks; ++r) {
       sample(r, 0);
       advance(r, 0);
@@ -159,9 +147,7 @@ class Engine {
       auto memory = stage.activation_memory;
       auto units = units_of(pass);
       auto i_units = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(units)));
-      auto i_bytes = stage.activation_memory_w >= 0
-                         ? memory - std::min(memory, stage.activation_memory_w)
-                         : static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(memory)));
+      auto i_bytes = memory - std::min(memory, stage.activation_memory_w);
       if (pass.op == Op::B) change_memory(r, t, -units, -memory);
       if (pass.op == Op::I) change_memory(r, t, -i_units, -i_bytes);
       if (pass.op == Op::W) change_memory(r, t, i_units - units, i_bytes - memory);
@@ -171,10 +157,8 @@ class Engine {
   }
 
   void post_transfer(int r, const Action& send, std::int64_t t) {
-    auto& route = s_.route(send.microbatch());
-    int k = index_.route_position(send.stage(), send.microbatch());
     bool forward = send.op == Op::SendF;
-    int peer_stage = route[static_cast<std::size_t>(forward ? k + 1 : k - 1)];
+    int peer_stage = forward ? s_.stage_after(send.stage(), send.microbatch()) : s_.stage_before(send.stage(), send.microbatch());
     int recv = index_.node(forward ? Op::RecvF : Op::RecvB, peer_stage, send.microbatch());
     int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
     auto bytes = c_.stages[static_cast<std::size_t>(send.stage())].activation_bytes;
@@ -194,10 +178,7 @@ class Engine {
 
   // A chunk on a route of n stages holds 1/n of the model; units count activations of 1/ranks of it
   // (one 1F1B stage), so schedules that cut the model finer compare fairly.
-  std::int64_t units_of(const Pass& pass) const {
-    auto n = static_cast<std::int64_t>(s_.route(pass.microbatch).size());
-    return kUnit * s_.ranks / n;
-  }
+  std::int64_t units_of(const Pass& pass) const { return kUnit * s_.ranks / s_.route_length(pass.stage); }
 
   // A rank talks to a handful of peers: a short list beats a hash map.
   std::int64_t& link_free_ns(int r, int peer) {
@@ -208,9 +189,8 @@ class Engine {
   }
 
   int source_rank(const Action& recv) const {
-    auto& route = s_.route(recv.microbatch());
-    int k = index_.route_position(recv.stage(), recv.microbatch());
-    int from = route[static_cast<std::size_t>(recv.op == Op::RecvF ? k - 1 : k + 1)];
+    int from = recv.op == Op::RecvF ? s_.stage_before(recv.stage(), recv.microbatch())
+                                    : s_.stage_after(recv.stage(), recv.microbatch());
     return s_.stage_to_rank[static_cast<std::size_t>(from)];
   }
 
@@ -247,9 +227,9 @@ class Engine {
 
 Timeline simulate_lowered(const Schedule& lowered, const Costs& costs) { return Engine(lowered, costs).run(); }
 
-Timeline simulate(const Schedule& schedule, const Costs& costs) {
+Timeline simulate(const Schedule& schedule, const CostSpec& spec) {
   validate(schedule);
-  validate_costs(costs, schedule.stages, schedule.ranks);
+  auto costs = resolve_costs(spec, schedule);
   if (schedule.lowered()) return Engine(schedule, costs).run();
   auto lowered = lower(schedule);
   return Engine(lowered, costs).run();

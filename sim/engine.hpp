@@ -12,12 +12,13 @@
 
 namespace pipesim {
 
-// Validates the schedule (and lowers it when it is compute-only), then simulates it. Throws Error on an
-// invalid schedule or costs; a run that cannot finish is reported as a deadlock, never a hang.
-Timeline simulate(const Schedule& schedule, const Costs& costs);
+// Validates the schedule (and lowers it when it is compute-only), resolves the costs, then simulates.
+// Throws Error on an invalid schedule or costs; a run that cannot finish is reported as a deadlock, never
+// a hang.
+Timeline simulate(const Schedule& schedule, const CostSpec& costs);
 
 // The engine alone, for callers that simulate one schedule many times (sweeps, benchmarks): `lowered`
-// must already be validated and lowered, and `costs` validated for it.
+// must already be validated and lowered, and `costs` resolved for it.
 Timeline simulate_lowered(const Schedule& lowered, const Costs& costs);
 
 }  // namespace pipesim

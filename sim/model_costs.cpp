@@ -32,23 +32,27 @@ double op_ns(const OpCost& op, int pass, const GpuSpec& gpu, bool fp8, double sm
 
 }  // namespace
 
-ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& rp,
-                       const Schedule& schedule, int dp_rank, const std::vector<double>& gpu_slowdown) {
+Shape plan_shape(const ResolvedPlan& rp) {
   auto& p = rp.plan;
-  auto& cluster = topology.spec();
   Shape shape;
   shape.micro_batch = p.micro_batch_size;
   shape.seq = p.seq;
   shape.tp = p.tp;
   shape.ep = p.ep;
   shape.recompute = p.recompute;
-  bool fp8 = p.precision == "fp8";
-  shape.fp8_linear_inputs = fp8;
+  shape.fp8_linear_inputs = p.precision == Precision::FP8;
   shape.selective_recompute = p.selective_recompute;
-  auto layers = model_layers(model, shape);
+  return shape;
+}
 
-  ModelCosts out;
-  out.stages.resize(static_cast<std::size_t>(rp.stages));
+std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topology, const ResolvedPlan& rp,
+                                  int dp_rank) {
+  auto& p = rp.plan;
+  auto& cluster = topology.spec();
+  auto shape = plan_shape(rp);
+  bool fp8 = p.precision == Precision::FP8;
+  auto layers = model_layers(model, shape);
+  std::vector<StageWork> out(static_cast<std::size_t>(rp.stages));
   std::map<double, std::int64_t> a2a_cache;
   auto all_to_all = [&](int pp_rank, double bytes) {
     auto it = a2a_cache.find(bytes);
@@ -58,7 +62,7 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     return a2a_cache[bytes] = t;
   };
   for (int s = 0; s < rp.stages; ++s) {
-    auto& work = out.stages[static_cast<std::size_t>(s)];
+    auto& work = out[static_cast<std::size_t>(s)];
     int pp_rank = rp.stage_to_rank[static_cast<std::size_t>(s)];
     double compute[3] = {};
     for (int index : rp.stage_layers[static_cast<std::size_t>(s)]) {
@@ -82,8 +86,16 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     }
     for (int pass = 0; pass < 3; ++pass) work.compute_ns[pass] = ns(compute[pass]);
   }
+  return out;
+}
 
-  auto& costs = out.costs;
+ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& rp, int dp_rank,
+                       const std::vector<double>& gpu_slowdown) {
+  auto& p = rp.plan;
+  auto& cluster = topology.spec();
+  ModelCosts out;
+  out.stages = stage_work(model, topology, rp, dp_rank);
+  auto& costs = out.spec;
   costs.stages.resize(static_cast<std::size_t>(rp.stages));
   costs.rank_slowdown.assign(static_cast<std::size_t>(p.pp), 1.0);
   for (int r = 0; r < p.pp; ++r)
@@ -91,27 +103,28 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   double sm_share = cluster.gpu.sms > cluster.comm_sms
                         ? static_cast<double>(cluster.gpu.sms - cluster.comm_sms) / cluster.gpu.sms
                         : 1.0;
-  double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * shape.bytes_per_element / p.tp;
+  double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * plan_shape(rp).bytes_per_element / p.tp;
+  std::vector<std::vector<int>> held(static_cast<std::size_t>(p.pp));
+  for (int s = 0; s < rp.stages; ++s) held[static_cast<std::size_t>(rp.stage_to_rank[static_cast<std::size_t>(s)])].push_back(s);
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
     auto& c = costs.stages[static_cast<std::size_t>(s)];
     c.F_ns = std::max<std::int64_t>(1, work.compute_ns[0] + work.ep_ns[0]);
     c.I_ns = std::max<std::int64_t>(1, work.compute_ns[1] + work.ep_ns[1]);
     c.W_ns = std::max<std::int64_t>(1, work.compute_ns[2]);
-    c.B_ns = c.I_ns + c.W_ns;
     c.activation_bytes = static_cast<std::int64_t>(boundary);
     c.activation_memory = static_cast<std::int64_t>(work.activation_bytes);
     c.activation_memory_w = static_cast<std::int64_t>(std::min(work.activation_w_bytes, work.activation_bytes));
-    // The pair this stage's forward forms with the other stage on its rank (DualPipe's F&B).
-    int partner = -1;
-    for (int t = 0; t < rp.stages; ++t)
-      if (t != s && rp.stage_to_rank[static_cast<std::size_t>(t)] == rp.stage_to_rank[static_cast<std::size_t>(s)]) partner = t;
-    if (partner < 0) continue;
-    auto& other = out.stages[static_cast<std::size_t>(partner)];
+    // The pair this stage's forward forms with the other stage on its rank (DualPipe's F&B); without EP
+    // communication there is nothing to hide, and resolve_costs() prices it F + B.
+    auto& mates = held[static_cast<std::size_t>(rp.stage_to_rank[static_cast<std::size_t>(s)])];
+    if (mates.size() != 2) continue;
+    auto& other = out.stages[static_cast<std::size_t>(mates[0] == s ? mates[1] : mates[0])];
     double pair_compute = static_cast<double>(work.compute_ns[0] + other.compute_ns[1] + other.compute_ns[2]);
     double pair_comm = static_cast<double>(work.ep_ns[0] + other.ep_ns[1]);
-    c.FB_ns = pair_comm > 0 ? ns(std::max(pair_compute / sm_share, pair_comm)) : c.F_ns + costs.backward_ns(partner);
-    work.pair_exposed_ns = pair_comm > 0 ? ns(std::max(0.0, pair_comm - pair_compute / sm_share)) : 0;
+    if (pair_comm <= 0) continue;
+    c.FB_ns = ns(std::max(pair_compute / sm_share, pair_comm));
+    work.pair_exposed_ns = ns(std::max(0.0, pair_comm - pair_compute / sm_share));
   }
   // Pipeline links between the stages' GPUs of this replica.
   costs.rank_links.resize(static_cast<std::size_t>(p.pp) * static_cast<std::size_t>(p.pp));
@@ -123,7 +136,6 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
       auto one_gb = topology.p2p_ns(ga, gb, 1e9) - latency;
       costs.rank_links[static_cast<std::size_t>(a * p.pp + b)] = {latency, one_gb > 0 ? 1e9 / static_cast<double>(one_gb) : 0};
     }
-  if (schedule.ranks != p.pp) throw Error("model costs: the schedule's ranks differ from the plan's pp", Error::Kind::Internal);
   return out;
 }
 

@@ -30,12 +30,20 @@ struct StageWork {
 };
 
 struct ModelCosts {
-  Costs costs;                      // what the engine reads
+  CostSpec spec;                    // for resolve_costs(), then the engine
   std::vector<StageWork> stages;    // [stage]
 };
 
-// Costs for the pipeline replica `dp_rank` (the GPUs gpu(pp_rank, dp_rank)); `slowdown` per GPU (empty: 1).
-ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& plan,
-                       const Schedule& schedule, int dp_rank, const std::vector<double>& gpu_slowdown = {});
+// The accounting's view of a plan: micro-batch, sequence, tp, ep, recomputation, FP8 inputs.
+Shape plan_shape(const ResolvedPlan& plan);
+
+// What the GPUs of the pipeline replica `dp_rank` (gpu(pp_rank, dp_rank)) do per stage; the same for
+// every replica except for their EP groups and links.
+std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topology, const ResolvedPlan& plan,
+                                  int dp_rank);
+
+// Costs for the pipeline replica `dp_rank`; `gpu_slowdown` per GPU (empty: 1).
+ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& plan, int dp_rank,
+                       const std::vector<double>& gpu_slowdown = {});
 
 }  // namespace pipesim

@@ -4,11 +4,27 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "models/layer_split.hpp"
 
 namespace pipesim {
 
+std::string_view to_string(Precision precision) { return precision == Precision::FP8 ? "fp8" : "bf16"; }
+std::string_view to_string(Placement placement) { return placement == Placement::TpPpDp ? "tp-pp-dp" : "tp-dp-pp"; }
+
+Precision parse_precision(std::string_view text, std::string_view field) {
+  for (auto p : {Precision::BF16, Precision::FP8})
+    if (text == to_string(p)) return p;
+  throw Error(fmt::format("{}: '{}' is not bf16 or fp8", field, text));
+}
+
+Placement parse_placement(std::string_view text, std::string_view field) {
+  for (auto p : {Placement::TpDpPp, Placement::TpPpDp})
+    if (text == to_string(p)) return p;
+  throw Error(fmt::format("{}: '{}' is not tp-dp-pp or tp-pp-dp", field, text));
+}
+
 int ResolvedPlan::gpu(int pp_rank, int dp_rank, int tp_rank) const {
-  if (plan.placement == "tp-pp-dp") return tp_rank + plan.tp * (pp_rank + plan.pp * dp_rank);
+  if (plan.placement == Placement::TpPpDp) return tp_rank + plan.tp * (pp_rank + plan.pp * dp_rank);
   return tp_rank + plan.tp * (dp_rank + plan.dp * pp_rank);
 }
 
@@ -25,8 +41,7 @@ std::vector<int> ResolvedPlan::ep_group(int pp_rank, int dp_rank) const {
   return out;
 }
 
-ResolvedPlan resolve(const Plan& in, const ModelSpec& model, const ClusterSpec& cluster,
-                     const std::vector<int>& stage_to_rank, const std::vector<std::vector<int>>& routes) {
+ResolvedPlan resolve(const Plan& in, const ModelSpec& model, const ClusterSpec& cluster) {
   ResolvedPlan r;
   r.plan = in;
   auto& p = r.plan;
@@ -34,9 +49,6 @@ ResolvedPlan resolve(const Plan& in, const ModelSpec& model, const ClusterSpec& 
   if (p.pp < 1 || p.tp < 1 || p.ep < 1 || p.micro_batch_size < 1)
     throw bad(fmt::format("pp {}, tp {}, ep {} and micro-batch-size {} must be positive", p.pp, p.tp, p.ep,
                           p.micro_batch_size));
-  if (p.placement != "tp-dp-pp" && p.placement != "tp-pp-dp")
-    throw bad(fmt::format("placement '{}' is not tp-dp-pp or tp-pp-dp", p.placement));
-  if (p.precision != "bf16" && p.precision != "fp8") throw bad(fmt::format("precision '{}' is not bf16 or fp8", p.precision));
   if (p.seq == 0) p.seq = model.seq;
   if (p.dp == 0) {
     if (cluster.total_gpus() % (p.pp * p.tp) != 0)
@@ -71,19 +83,19 @@ ResolvedPlan resolve(const Plan& in, const ModelSpec& model, const ClusterSpec& 
                           p.microbatches, p.micro_batch_size));
   }
 
+  // The schedule at this size: refused here, before anything is generated.
+  auto& info = find_schedule(p.schedule);
+  if (auto problem = info.supports(r.schedule_options()))
+    throw bad(fmt::format("{}: {}", p.schedule, problem->message));
+  auto layout = info.layout(r.schedule_options());
+  auto& routes = layout.routes;
+
   // Layers per stage along a route (each route is the whole model; DualPipe has two routes).
-  r.stages = static_cast<int>(stage_to_rank.size());
-  r.stage_to_rank = stage_to_rank;
+  r.stages = layout.stages;
+  r.stage_to_rank = layout.stage_to_rank;
   r.stage_layers.assign(static_cast<std::size_t>(r.stages), {});
   int n = static_cast<int>(routes.front().size());
-  std::vector<int> counts = p.layers_per_stage;
-  if (counts.empty()) {
-    // Even split; the remainder goes to the middle stages, since the first holds the embedding and the last
-    // the head (and MTP) as DeepSeek-V3 places them.
-    counts.assign(static_cast<std::size_t>(n), model.layers / n);
-    int rest = model.layers % n, first = (n - rest) / 2;
-    for (int i = 0; i < rest; ++i) counts[static_cast<std::size_t>(first + i)] += 1;
-  }
+  std::vector<int> counts = p.layers_per_stage.empty() ? even_layer_split(model.layers, n) : p.layers_per_stage;
   if (static_cast<int>(counts.size()) != n)
     throw bad(fmt::format("layers-per-stage lists {} stages, but a micro-batch crosses {}", counts.size(), n));
   int total = 0;

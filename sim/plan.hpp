@@ -1,20 +1,32 @@
 // A parallel plan: how a model is laid out on a cluster and scheduled. Plain struct, validated once by
-// resolve(), which also derives the data-parallel size, the layers of each pipeline stage and the GPU of
-// every (pipeline rank, data-parallel rank, tensor rank). Errors name the field and the value.
+// resolve(), which also derives the data-parallel size, the micro-batch count, the schedule's stages (from
+// its registry layout, without generating it), the layers of each stage and the GPU of every (pipeline
+// rank, data-parallel rank, tensor rank). Errors name the field and the value.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/model.hpp"
+#include "schedules/registry.hpp"
 #include "topologies/cluster.hpp"
 
 namespace pipesim {
 
+enum class Precision { BF16, FP8 };  // of the GEMMs (their peak); activations stay BF16
+enum class Placement { TpDpPp, TpPpDp };  // rank order, innermost first: Megatron's, or pipelines side by side
+
+std::string_view to_string(Precision precision);  // "bf16", "fp8"
+std::string_view to_string(Placement placement);  // "tp-dp-pp", "tp-pp-dp"
+// Throw Error naming `field` and the accepted values.
+Precision parse_precision(std::string_view text, std::string_view field);
+Placement parse_placement(std::string_view text, std::string_view field);
+
 struct Plan {
   std::string schedule = "1f1b";
   int pp = 1;                 // pipeline ranks
-  int virtual_stages = 2;     // interleaved-1f1b only
+  int virtual_stages = kDefaultVirtualStages;  // interleaved-1f1b only
   int tp = 1;                 // tensor parallel (innermost)
   int ep = 1;                 // expert parallel, inside the data-parallel group
   int dp = 0;                 // data parallel (ZeRO-1); 0: every GPU of the cluster is used
@@ -23,8 +35,8 @@ struct Plan {
   int seq = 0;                // 0: the model's
   int global_batch = 0;       // sequences per step; 0: dp x microbatches x micro_batch_size
   std::vector<int> layers_per_stage;  // transformer layers of each stage; empty: even, the rest on middle stages
-  std::string placement = "tp-dp-pp"; // rank order, innermost first (Megatron); or "tp-pp-dp"
-  std::string precision = "bf16";     // GEMM peak: "bf16" or "fp8"
+  Placement placement = Placement::TpDpPp;
+  Precision precision = Precision::BF16;
   bool recompute = false;
   bool selective_recompute = false;  // DeepSeek-V3's: norms and MLA up-projections recomputed in the backward
   bool full = false;          // simulate every GPU, not one representative per stage
@@ -38,14 +50,13 @@ struct ResolvedPlan {
   // [stage] -> indices into model_layers() (0: embedding, 1..L: transformer layers, L+1: head, then MTP)
   std::vector<std::vector<int>> stage_layers;
   std::vector<int> stage_to_rank;
+  GeneratorOptions schedule_options() const { return {plan.pp, plan.microbatches, plan.virtual_stages}; }
   int gpu(int pp_rank, int dp_rank, int tp_rank = 0) const;
   std::vector<int> dp_group(int pp_rank, int tp_rank = 0) const;  // the GPUs holding the same stage
   std::vector<int> ep_group(int pp_rank, int dp_rank) const;      // the EP group a GPU belongs to
 };
 
-// Validates `plan` against the model and cluster; `stage_to_rank` and `route_length` come from the
-// schedule (its placement and how many stages one micro-batch crosses).
-ResolvedPlan resolve(const Plan& plan, const ModelSpec& model, const ClusterSpec& cluster,
-                     const std::vector<int>& stage_to_rank, const std::vector<std::vector<int>>& routes);
+// Validates `plan` against the model, the cluster and the schedule's supported sizes.
+ResolvedPlan resolve(const Plan& plan, const ModelSpec& model, const ClusterSpec& cluster);
 
 }  // namespace pipesim

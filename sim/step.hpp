@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/model.hpp"
+#include "sim/model_costs.hpp"
 #include "sim/plan.hpp"
 #include "topologies/topology.hpp"
 #include "traces/metrics.hpp"
@@ -41,7 +42,34 @@ struct StepReport {
 };
 
 // `gpu_slowdown`: per GPU compute slowdown (stragglers), empty for none; needs plan.full to matter.
+// The walk: resolve the plan -> generate the schedule once -> per replica: costs -> engine -> DP tail ->
+// memory; then the EP overlay and throughput of the slowest replica. Each step below is testable alone.
 StepReport simulate_step(const ModelSpec& model, const Topology& topology, const Plan& plan,
                          const std::vector<double>& gpu_slowdown = {});
+
+// The plan's schedule, generated once, validated and lowered.
+Schedule plan_schedule(const ResolvedPlan& plan);
+
+// One GPU's data-parallel work after its pipeline work: ZeRO-1 gradient reduce-scatter, the optimizer step
+// on its shard, the parameter all-gather (docs/cost-model.md §8).
+struct DataParallelTail {
+  std::int64_t reduce_scatter_ns = 0, optimizer_ns = 0, all_gather_ns = 0;
+  std::int64_t total_ns() const { return reduce_scatter_ns + optimizer_ns + all_gather_ns; }
+};
+DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& plan, const std::vector<StageWork>& work,
+                         int pp_rank, int dp_rank);
+
+// Memory of the GPU at `pp_rank`: parameters, gradients and optimizer shard from the stages it holds,
+// activations from the simulated peak.
+GpuMemory gpu_memory(const ResolvedPlan& plan, const std::vector<StageWork>& work, int pp_rank,
+                     double peak_activation_bytes);
+
+// Adds each action's expert all-to-all to the timeline on the EP stream (in line at the end of a plain
+// F or I; inside an overlapped pair from its start) and returns, per rank, the EP time the compute
+// stream did not hide.
+std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<StageWork>& work);
+
+// Tokens per second and per day, and MFU in both attention conventions, from the step time.
+void add_throughput(StepReport& report, const ModelSpec& model, const GpuSpec& gpu);
 
 }  // namespace pipesim

@@ -10,10 +10,10 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/json.hpp"
 #include "common/presets.hpp"
 
 namespace pipesim {
@@ -26,97 +26,70 @@ constexpr long long kMaxNodes = 1'000'000;
 constexpr long long kMaxPerNode = 1024;
 constexpr long long kMaxGpus = 1 << 20;
 
-// Reads one JSON object, remembering which keys it consumed so leftovers can be reported as unknown.
-class Reader {
- public:
-  Reader(const Json& object, std::string source, std::string path)
-      : object_(object), source_(std::move(source)), path_(std::move(path)) {
-    if (!object.is_object())
-      throw Error(fmt::format("{}: {}: expected an object, got {}", source_, where(), object.dump()));
+// A required field that is absent: "<path>.<key>: missing (expected <what>)". JsonReader::child says only
+// "missing"; cluster files name what belongs there. The root's children are "<source>: key".
+[[noreturn]] void missing(const JsonReader& r, std::string_view source, std::string_view key, std::string_view what) {
+  std::string path = r.path() == source ? fmt::format("{}: {}", source, key) : fmt::format("{}.{}", r.path(), key);
+  throw Error(fmt::format("{}: missing (expected {})", path, what));
+}
+
+// An integer in [minimum, maximum] (minimum 1: "positive", 0: "non-negative"); `fallback` when absent.
+int integer(const JsonReader& r, std::string_view source, std::string_view key, int minimum, long long maximum,
+            std::optional<int> fallback = std::nullopt) {
+  std::string what = minimum == 0   ? "a non-negative integer"
+                     : minimum == 1 ? "a positive integer"
+                                    : fmt::format("an integer of at least {}", minimum);
+  if (!r.has(key)) {
+    if (!fallback) missing(r, source, key, what);
+    return *fallback;
   }
+  JsonReader v = r.child(key);
+  if (!v.node().is_number_integer()) v.fail(fmt::format("expected {}, got {}", what, v.node().dump()));
+  std::int64_t n = v.get<std::int64_t>();
+  if (n < minimum) v.fail(fmt::format("expected {}, got {}", what, n));
+  if (n > maximum) v.fail(fmt::format("expected at most {}, got {}", maximum, n));
+  return static_cast<int>(n);
+}
 
-  // An integer >= minimum (1: "positive", 0: "non-negative"); `fallback` when absent and optional.
-  int integer(const char* key, int minimum, long long maximum, std::optional<int> fallback = std::nullopt) {
-    std::string what = minimum == 0   ? "a non-negative integer"
-                       : minimum == 1 ? "a positive integer"
-                                      : fmt::format("an integer of at least {}", minimum);
-    const Json* v = find(key, fallback.has_value(), what);
-    if (!v) return *fallback;
-    if (!v->is_number_integer() || v->get<long long>() < minimum)
-      throw Error(fmt::format("{}: {}: expected {}, got {}", source_, at(key), what, v->dump()));
-    if (v->get<long long>() > maximum)
-      throw Error(fmt::format("{}: {}: expected at most {}, got {}", source_, at(key), maximum, v->dump()));
-    return static_cast<int>(v->get<long long>());
+// A finite number > 0 (or >= 0 when zero_ok); `fallback` when absent.
+double number(const JsonReader& r, std::string_view source, std::string_view key, bool zero_ok,
+              std::optional<double> fallback = std::nullopt) {
+  const char* what = zero_ok ? "a non-negative number" : "a positive number";
+  if (!r.has(key)) {
+    if (!fallback) missing(r, source, key, what);
+    return *fallback;
   }
+  JsonReader v = r.child(key);
+  const Json& j = v.node();
+  if (!j.is_number() || !std::isfinite(j.get<double>()) || j.get<double>() < 0 || (!zero_ok && j.get<double>() == 0))
+    v.fail(fmt::format("expected {}, got {}", what, j.dump()));
+  return v.get<double>();
+}
 
-  // A finite number > 0 (or >= 0 when zero_ok); `fallback` when absent and optional.
-  double number(const char* key, bool zero_ok, std::optional<double> fallback = std::nullopt) {
-    const char* what = zero_ok ? "a non-negative number" : "a positive number";
-    const Json* v = find(key, fallback.has_value(), what);
-    if (!v) return *fallback;
-    if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < 0 ||
-        (!zero_ok && v->get<double>() == 0))
-      throw Error(fmt::format("{}: {}: expected {}, got {}", source_, at(key), what, v->dump()));
-    return v->get<double>();
-  }
+// A fraction in (0, 1], for efficiencies.
+double fraction(const JsonReader& r, std::string_view source, std::string_view key, double fallback) {
+  double f = number(r, source, key, false, fallback);
+  if (f > 1) r.child(key).fail(fmt::format("expected a fraction in (0, 1], got {}", r.child(key).node().dump()));
+  return f;
+}
 
-  // A fraction in (0, 1], for efficiencies.
-  double fraction(const char* key, double fallback) {
-    double f = number(key, false, fallback);
-    if (f > 1)
-      throw Error(fmt::format("{}: {}: expected a fraction in (0, 1], got {}", source_, at(key), object_[key].dump()));
-    return f;
-  }
-
-  std::string text(const char* key, std::optional<std::string> fallback = std::nullopt) {
-    const Json* v = find(key, fallback.has_value(), "a string");
-    if (!v) return *fallback;
-    if (!v->is_string()) throw Error(fmt::format("{}: {}: expected a string, got {}", source_, at(key), v->dump()));
-    return v->get<std::string>();
-  }
-
-  Reader child(const char* key) {
-    const Json* v = find(key, false, "an object");
-    return Reader(*v, source_, at(key));
-  }
-
-  // "comment" is free text anywhere; everything else must be a field we read.
-  void no_unknown_keys() const {
-    for (auto& [key, value] : object_.items())
-      if (key != "comment" && std::find(seen_.begin(), seen_.end(), key) == seen_.end())
-        throw Error(fmt::format("{}: {}: unknown field (known: {})", source_, at(key.c_str()), fmt::join(seen_, ", ")));
-  }
-
- private:
-  const Json* find(const char* key, bool optional, std::string_view what) {
-    seen_.emplace_back(key);
-    if (object_.contains(key)) return &object_[key];
-    if (optional) return nullptr;
-    throw Error(fmt::format("{}: {}: missing (expected {})", source_, at(key), what));
-  }
-  std::string where() const { return path_.empty() ? "the top level" : path_; }
-  std::string at(const char* key) const { return path_.empty() ? std::string(key) : path_ + "." + key; }
-
-  const Json& object_;
-  std::string source_;
-  std::string path_;
-  std::vector<std::string> seen_;
-};
-
-GpuSpec parse_gpu(Reader r) {
+GpuSpec parse_gpu(const JsonReader& r, std::string_view source) {
   GpuSpec g;
   const GpuSpec defaults;
-  g.name = r.text("name");
-  g.bf16_tflops = r.number("bf16_tflops", false);
+  r.expect_object();
+  if (!r.has("name")) missing(r, source, "name", "a string");
+  g.name = r.required<std::string>("name");
+  g.bf16_tflops = number(r, source, "bf16_tflops", false);
   // GPUs without FP8 tensor cores (A100) run FP8 models at the BF16 rate.
-  g.fp8_tflops = r.number("fp8_tflops", false, g.bf16_tflops);
-  g.hbm_GBps = r.number("hbm_GBps", false);
-  g.hbm_GiB = r.number("hbm_GiB", false);
-  g.sms = r.integer("sms", 1, 100'000);
-  g.gemm_efficiency_max = r.fraction("gemm_efficiency_max", defaults.gemm_efficiency_max);
-  g.gemm_efficiency_knee = r.number("gemm_efficiency_knee", false, defaults.gemm_efficiency_knee);
-  g.memory_efficiency = r.fraction("memory_efficiency", defaults.memory_efficiency);
-  r.no_unknown_keys();
+  g.fp8_tflops = number(r, source, "fp8_tflops", false, g.bf16_tflops);
+  g.hbm_GBps = number(r, source, "hbm_GBps", false);
+  g.hbm_GiB = number(r, source, "hbm_GiB", false);
+  g.sms = integer(r, source, "sms", 1, 100'000);
+  g.gemm_efficiency_max = fraction(r, source, "gemm_efficiency_max", defaults.gemm_efficiency_max);
+  g.gemm_efficiency_knee = number(r, source, "gemm_efficiency_knee", false, defaults.gemm_efficiency_knee);
+  g.memory_efficiency = fraction(r, source, "memory_efficiency", defaults.memory_efficiency);
+  r.only_keys({"name", "bf16_tflops", "fp8_tflops", "hbm_GBps", "hbm_GiB", "sms", "gemm_efficiency_max",
+               "gemm_efficiency_knee", "memory_efficiency", "comment"});
   return g;
 }
 
@@ -127,30 +100,29 @@ std::string stem_of(std::string_view source) {
 }  // namespace
 
 ClusterSpec parse_cluster(std::string_view json_text, std::string_view source) {
-  Json json;
-  try {
-    json = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
-    throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
-  }
-  Reader r(json, std::string(source), "");
+  Json json = parse_json(json_text, source);
+  JsonReader r(json, std::string(source));
+  if (!json.is_object()) r.fail(fmt::format("the top level: expected an object, got {}", json.dump()));
   ClusterSpec c;
   const ClusterSpec defaults;
-  c.name = r.text("name", stem_of(source));
-  c.source = r.text("source", "");
-  c.nodes = r.integer("nodes", 1, kMaxNodes);
-  c.gpus_per_node = r.integer("gpus_per_node", 1, kMaxPerNode);
-  c.gpu = parse_gpu(r.child("gpu"));
-  c.nvlink_GBps = r.number("nvlink_GBps", false);
-  c.nvlink_latency_us = r.number("nvlink_latency_us", true);
-  c.nics_per_node = r.integer("nics_per_node", 1, kMaxPerNode, c.gpus_per_node);  // DGX/HGX: one per GPU
-  c.nic_GBps = r.number("nic_GBps", false);
-  c.nic_effective_GBps = r.number("nic_effective_GBps", false);
-  c.ib_latency_us = r.number("ib_latency_us", true);
-  c.leaf_switch_ports = r.integer("leaf_switch_ports", 2, 100'000, defaults.leaf_switch_ports);
-  c.spine_switches = r.integer("spine_switches", 0, 100'000, defaults.spine_switches);
-  c.comm_sms = r.integer("comm_sms", 0, 100'000, defaults.comm_sms);
-  r.no_unknown_keys();
+  c.name = r.optional<std::string>("name", stem_of(source));
+  c.source = r.optional<std::string>("source", "");
+  c.nodes = integer(r, source, "nodes", 1, kMaxNodes);
+  c.gpus_per_node = integer(r, source, "gpus_per_node", 1, kMaxPerNode);
+  if (!r.has("gpu")) missing(r, source, "gpu", "an object");
+  c.gpu = parse_gpu(r.child("gpu"), source);
+  c.nvlink_GBps = number(r, source, "nvlink_GBps", false);
+  c.nvlink_latency_us = number(r, source, "nvlink_latency_us", true);
+  c.nics_per_node = integer(r, source, "nics_per_node", 1, kMaxPerNode, c.gpus_per_node);  // DGX/HGX: one per GPU
+  c.nic_GBps = number(r, source, "nic_GBps", false);
+  c.nic_effective_GBps = number(r, source, "nic_effective_GBps", false);
+  c.ib_latency_us = number(r, source, "ib_latency_us", true);
+  c.leaf_switch_ports = integer(r, source, "leaf_switch_ports", 2, 100'000, defaults.leaf_switch_ports);
+  c.spine_switches = integer(r, source, "spine_switches", 0, 100'000, defaults.spine_switches);
+  c.comm_sms = integer(r, source, "comm_sms", 0, 100'000, defaults.comm_sms);
+  r.only_keys({"name", "source", "nodes", "gpus_per_node", "gpu", "nvlink_GBps", "nvlink_latency_us", "nics_per_node",
+               "nic_GBps", "nic_effective_GBps", "ib_latency_us", "leaf_switch_ports", "spine_switches", "comm_sms",
+               "comment"});
   validate_cluster(c, source);
   return c;
 }

@@ -8,12 +8,14 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/json.hpp"
+#include "schedules/validate.hpp"
 
 namespace pipesim {
 namespace {
 
-std::int64_t median(std::vector<std::int64_t> v) {
-  if (v.empty()) return -1;
+std::optional<std::int64_t> median(std::vector<std::int64_t> v) {
+  if (v.empty()) return std::nullopt;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
@@ -32,22 +34,21 @@ std::int64_t makespan(const std::vector<Span>& spans) {
 Calibration calibrate(const RunRecord& run) {
   Calibration c;
   c.schedule = run.schedule;
-  c.ranks = run.ranks;
-  c.microbatches = run.microbatches;
-  c.virtual_stages = run.virtual_stages;
   c.p2p_latency_ns = run.p2p_latency_ns;
   c.p2p_bandwidth_GBps = run.p2p_bandwidth_GBps;
   c.activation_bytes = run.activation_bytes;
   c.all_to_all_GBps = run.all_to_all_GBps;
-  std::vector<std::map<Op, std::vector<std::int64_t>>> durations(static_cast<std::size_t>(run.stages));
+  auto stages = run.schedule.stages;
+  std::vector<std::map<Op, std::vector<std::int64_t>>> durations(static_cast<std::size_t>(stages));
   std::vector<double> pair_ratio;
   for (std::size_t k = first_step(run); k < run.steps.size(); ++k) {
     ++c.steps_used;
     for (auto& s : run.steps[k]) {
       if (s.stream != Stream::Compute || !s.action.is_compute()) continue;
-      if (s.action.stage() < 0 || s.action.stage() >= run.stages)
-        throw Error(fmt::format("calibrate: {} names stage {}, but the run has {}", to_string(s.action), s.action.stage(),
-                                run.stages));
+      for (auto& pass : s.action.passes())
+        if (pass.stage < 0 || pass.stage >= stages)
+          throw Error(fmt::format("calibrate: {} names stage {}, but the run has {}", to_string(s.action), pass.stage,
+                                  stages));
       durations[static_cast<std::size_t>(s.action.stage())][s.action.op].push_back(s.end_ns - s.start_ns);
     }
   }
@@ -62,8 +63,9 @@ Calibration calibrate(const RunRecord& run) {
       if (s.stream != Stream::Compute || s.action.op != Op::OverlapFB) continue;
       auto& f = c.stages[static_cast<std::size_t>(s.action.pass[0].stage)];
       auto& b = c.stages[static_cast<std::size_t>(s.action.pass[1].stage)];
-      auto back = b.B_ns > 0 ? b.B_ns : (b.I_ns > 0 && b.W_ns > 0 ? b.I_ns + b.W_ns : -1);
-      if (f.F_ns > 0 && back > 0) ratios.push_back(static_cast<double>(s.end_ns - s.start_ns) / static_cast<double>(f.F_ns + back));
+      auto back = b.B_ns ? b.B_ns : (b.I_ns && b.W_ns ? std::optional(*b.I_ns + *b.W_ns) : std::nullopt);
+      if (f.F_ns && back && *f.F_ns + *back > 0)
+        ratios.push_back(static_cast<double>(s.end_ns - s.start_ns) / static_cast<double>(*f.F_ns + *back));
     }
   if (!ratios.empty()) {
     std::sort(ratios.begin(), ratios.end());
@@ -73,16 +75,14 @@ Calibration calibrate(const RunRecord& run) {
 }
 
 nlohmann::ordered_json to_json(const Calibration& c) {
-  nlohmann::ordered_json j;
-  j["schedule"] = c.schedule;
-  j["ranks"] = c.ranks;
-  j["microbatches"] = c.microbatches;
-  j["virtual_stages"] = c.virtual_stages;
+  nlohmann::ordered_json j = to_json(c.schedule);
   j["steps_used"] = c.steps_used;
   auto stages = nlohmann::ordered_json::array();
+  auto value = [](const std::optional<std::int64_t>& ns) { return ns ? nlohmann::ordered_json(*ns) : nlohmann::ordered_json(); };
   for (auto& s : c.stages)
-    stages.push_back({{"F_ns", s.F_ns}, {"I_ns", s.I_ns}, {"W_ns", s.W_ns}, {"B_ns", s.B_ns}, {"FB_ns", s.FB_ns}});
-  j["stages"] = stages;
+    stages.push_back({{"F_ns", value(s.F_ns)}, {"I_ns", value(s.I_ns)}, {"W_ns", value(s.W_ns)}, {"B_ns", value(s.B_ns)},
+                      {"FB_ns", value(s.FB_ns)}});
+  j["durations"] = stages;
   j["p2p"] = {{"latency_ns", c.p2p_latency_ns}, {"bandwidth_GBps", c.p2p_bandwidth_GBps}};
   j["activation_bytes"] = c.activation_bytes;
   j["overlap_slowdown"] = c.overlap_slowdown;
@@ -91,40 +91,42 @@ nlohmann::ordered_json to_json(const Calibration& c) {
 }
 
 Calibration parse_calibration(const std::string& text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(fmt::format("{}: not valid JSON: {}", source, e.what()));
-  }
+  auto document = parse_json(text, source);
+  JsonReader j(document, source);
+  j.expect_object();
   Calibration c;
-  try {
-    c.schedule = j.at("schedule").get<std::string>();
-    c.ranks = j.at("ranks").get<int>();
-    c.microbatches = j.at("microbatches").get<int>();
-    c.virtual_stages = j.value("virtual_stages", 2);
-    c.steps_used = j.value("steps_used", 0);
-    for (auto& s : j.at("stages"))
-      c.stages.push_back({s.at("F_ns").get<std::int64_t>(), s.at("I_ns").get<std::int64_t>(), s.at("W_ns").get<std::int64_t>(),
-                          s.at("B_ns").get<std::int64_t>(), s.at("FB_ns").get<std::int64_t>()});
-    c.p2p_latency_ns = j.at("p2p").at("latency_ns").get<double>();
-    c.p2p_bandwidth_GBps = j.at("p2p").at("bandwidth_GBps").get<double>();
-    c.activation_bytes = j.at("activation_bytes").get<std::int64_t>();
-    c.overlap_slowdown = j.value("overlap_slowdown", 0.0);
-    c.all_to_all_GBps = j.value("all_to_all_GBps", 0.0);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: missing or mistyped field: {}", source, e.what()));
+  c.schedule = schedule_from_json(j);
+  validate(c.schedule);
+  c.steps_used = j.optional<int>("steps_used", 0);
+  auto duration = [](const JsonReader& stage, const char* key) -> std::optional<std::int64_t> {
+    if (!stage.has(key) || stage.child(key).node().is_null()) return std::nullopt;
+    auto ns = stage.required<std::int64_t>(key);
+    if (ns <= 0) stage.child(key).fail(fmt::format("{} ns; a measured duration must be positive", ns));
+    return ns;
+  };
+  for (auto& stage : j.child("durations").elements()) {
+    stage.expect_object();
+    stage.only_keys({"F_ns", "I_ns", "W_ns", "B_ns", "FB_ns"});
+    c.stages.push_back({duration(stage, "F_ns"), duration(stage, "I_ns"), duration(stage, "W_ns"),
+                        duration(stage, "B_ns"), duration(stage, "FB_ns")});
   }
-  if (c.stages.empty()) throw Error(fmt::format("{}: stages: empty", source));
+  if (c.stages.size() != static_cast<std::size_t>(c.schedule.stages))
+    j.child("durations").fail(fmt::format("{} entries for the {} stages of the schedule", c.stages.size(), c.schedule.stages));
+  auto p2p = j.child("p2p");
+  c.p2p_latency_ns = p2p.required<double>("latency_ns");
+  c.p2p_bandwidth_GBps = p2p.required<double>("bandwidth_GBps");
+  c.activation_bytes = j.required<std::int64_t>("activation_bytes");
+  c.overlap_slowdown = j.optional<double>("overlap_slowdown", 0.0);
+  c.all_to_all_GBps = j.optional<double>("all_to_all_GBps", 0.0);
   return c;
 }
 
 Comparison compare(const RunRecord& measured, const RunRecord& predicted) {
-  if (measured.ranks != predicted.ranks || measured.stages != predicted.stages ||
-      measured.microbatches != predicted.microbatches)
+  auto& ms = measured.schedule;
+  auto& ps = predicted.schedule;
+  if (ms.ranks != ps.ranks || ms.stages != ps.stages || ms.microbatches != ps.microbatches)
     throw Error(fmt::format("compare: the runs differ in shape (ranks {} vs {}, stages {} vs {}, micro-batches {} vs {})",
-                            measured.ranks, predicted.ranks, measured.stages, predicted.stages, measured.microbatches,
-                            predicted.microbatches));
+                            ms.ranks, ps.ranks, ms.stages, ps.stages, ms.microbatches, ps.microbatches));
   Comparison out;
   // The measured step with the median makespan stands for the run.
   std::vector<std::pair<std::int64_t, std::size_t>> spans;
@@ -137,13 +139,13 @@ Comparison compare(const RunRecord& measured, const RunRecord& predicted) {
   out.predicted_makespan_ns = static_cast<double>(makespan(predicted_step));
   out.makespan_error = (out.predicted_makespan_ns - out.measured_makespan_ns) / out.measured_makespan_ns;
   auto busy = [&](const std::vector<Span>& step) {
-    std::vector<double> b(static_cast<std::size_t>(measured.ranks), 0);
+    std::vector<double> b(static_cast<std::size_t>(ms.ranks), 0);
     for (auto& s : step)
       if (s.stream == Stream::Compute && s.action.is_compute()) b[static_cast<std::size_t>(s.rank)] += static_cast<double>(s.end_ns - s.start_ns);
     return b;
   };
   auto bm = busy(typical), bp = busy(predicted_step);
-  for (int r = 0; r < measured.ranks; ++r) {
+  for (int r = 0; r < ms.ranks; ++r) {
     auto i = static_cast<std::size_t>(r);
     out.ranks.push_back({r, 1 - bm[i] / out.measured_makespan_ns, 1 - bp[i] / out.predicted_makespan_ns,
                          bp[i] > 0 ? bm[i] / bp[i] : 0});
@@ -158,7 +160,7 @@ Comparison compare(const RunRecord& measured, const RunRecord& predicted) {
     if (s.stream != Stream::Compute || !s.action.is_compute()) continue;
     auto it = measured_durations.find({s.rank, to_string(s.action)});
     if (it == measured_durations.end() || s.end_ns == s.start_ns) continue;
-    double m = static_cast<double>(median(it->second)), p = static_cast<double>(s.end_ns - s.start_ns);
+    double m = static_cast<double>(*median(it->second)), p = static_cast<double>(s.end_ns - s.start_ns);
     out.deviations.push_back({to_string(s.action), s.rank, m, p, m / p});
   }
   std::sort(out.deviations.begin(), out.deviations.end(), [](const auto& a, const auto& b) {

@@ -1,10 +1,11 @@
 // Calibration from a measured run: per-stage F, I, W, B and F&B durations (medians over the steps after
 // the first, robust to a noisy step), point-to-point latency and bandwidth from the runtime's
 // microbenchmark, and the overlap slowdown (a measured F&B pair over its halves run apart). The file
-// records the run's schedule, ranks and micro-batches, so `simulate --calibration` needs nothing else.
+// carries the run header (the lowered schedule that ran), so `simulate --calibration` needs nothing else.
 // Also the comparison of a measured run with a predicted one.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,14 +15,16 @@
 
 namespace pipesim {
 
+// Medians over the steps used; empty: the run never executed that pass on that stage (FB: the pair whose
+// forward half is the stage).
 struct StageDurations {
-  std::int64_t F_ns = -1, I_ns = -1, W_ns = -1, B_ns = -1, FB_ns = -1;  // -1: not measured
+  std::optional<std::int64_t> F_ns, I_ns, W_ns, B_ns, FB_ns;
 };
 
 struct Calibration {
-  std::string schedule;
-  int ranks = 0, microbatches = 0, virtual_stages = 2, steps_used = 0;
-  std::vector<StageDurations> stages;
+  Schedule schedule;  // the run header: the lowered schedule the run executed
+  int steps_used = 0;
+  std::vector<StageDurations> stages;  // [stage]
   double p2p_latency_ns = 0, p2p_bandwidth_GBps = 0;
   std::int64_t activation_bytes = 0;
   double overlap_slowdown = 0;  // FB / (F + B) of the measured pairs; 0: no pairs

@@ -31,7 +31,7 @@ std::string to_chrome_trace(const Timeline& t) {
   std::string out = fmt::format(
       R"({{"displayTimeUnit":"ns","otherData":{{"generator":"pipesim","schedule":"{}","ranks":{},"stages":{},"microbatches":{}}},)"
       "\n\"traceEvents\":[\n",
-      t.schedule, t.ranks, t.stages, t.microbatches);
+      t.schedule.name, t.schedule.ranks, t.schedule.stages, t.schedule.microbatches);
   bool first = true;
   auto emit = [&](const std::string& event) {
     if (!first) out += ",\n";
@@ -39,7 +39,7 @@ std::string to_chrome_trace(const Timeline& t) {
     out += event;
   };
   // Transfers that overlap in time go to separate lanes so every thread's slices nest.
-  std::vector<std::vector<std::int64_t>> lane_end(static_cast<std::size_t>(t.ranks));
+  std::vector<std::vector<std::int64_t>> lane_end(static_cast<std::size_t>(t.schedule.ranks));
   std::vector<int> lane_of(t.spans.size(), 0);
   for (std::size_t i = 0; i < t.spans.size(); ++i) {
     auto& span = t.spans[i];
@@ -56,7 +56,7 @@ std::string to_chrome_trace(const Timeline& t) {
     has_ep = has_ep || span.stream == Stream::EP;
     has_dp = has_dp || span.stream == Stream::DP;
   }
-  for (int r = 0; r < t.ranks; ++r) {
+  for (int r = 0; r < t.schedule.ranks; ++r) {
     emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"rank {}"}}}})", r, r));
     emit(fmt::format(R"({{"name":"process_sort_index","ph":"M","pid":{},"args":{{"sort_index":{}}}}})", r, r));
     emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":0,"args":{{"name":"compute"}}}})", r));
@@ -74,10 +74,14 @@ std::string to_chrome_trace(const Timeline& t) {
     auto& span = t.spans[i];
     auto name = to_string(span.action);
     auto ts = us(span.start_ns), dur = us(span.end_ns - span.start_ns);
-    if (span.stream == Stream::EP || span.stream == Stream::DP) {
-      emit(fmt::format(R"({{"name":"{}","cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{{"during":"{}"}}}})",
-                       span.label ? span.label : "comm", span.stream == Stream::EP ? "ep" : "dp", ts, dur, span.rank,
-                       span.stream == Stream::EP ? 100 : 101, name));
+    if (span.stream == Stream::EP) {  // inside the compute action it names
+      emit(fmt::format(R"({{"name":"{}","cat":"ep","ph":"X","ts":{},"dur":{},"pid":{},"tid":100,"args":{{"during":"{}"}}}})",
+                       span.label ? span.label : "comm", ts, dur, span.rank, name));
+      continue;
+    }
+    if (span.stream == Stream::DP) {  // after the pipeline: belongs to no action
+      emit(fmt::format(R"({{"name":"{}","cat":"dp","ph":"X","ts":{},"dur":{},"pid":{},"tid":101,"args":{{}}}})",
+                       span.label ? span.label : "comm", ts, dur, span.rank));
       continue;
     }
     if (span.stream == Stream::P2P) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "schedules/summary.hpp"
+
 namespace pipesim {
 
 std::int64_t Metrics::max_idle_ns() const {
@@ -19,12 +21,13 @@ double Metrics::max_peak_activations() const {
 
 Metrics compute_metrics(const Timeline& t) {
   Metrics m;
-  m.ranks.resize(static_cast<std::size_t>(t.ranks));
-  std::vector<bool> seen(static_cast<std::size_t>(t.ranks));
-  for (int r = 0; r < t.ranks; ++r) {
-    m.ranks[static_cast<std::size_t>(r)].rank = r;
-    if (static_cast<std::size_t>(r) < t.parameter_copies.size())
-      m.ranks[static_cast<std::size_t>(r)].parameter_copies = t.parameter_copies[static_cast<std::size_t>(r)];
+  auto ranks = static_cast<std::size_t>(t.schedule.ranks);
+  m.ranks.resize(ranks);
+  std::vector<bool> seen(ranks);
+  auto copies = parameter_copies(t.schedule);
+  for (std::size_t r = 0; r < ranks; ++r) {
+    m.ranks[r].rank = static_cast<int>(r);
+    m.ranks[r].parameter_copies = copies[r];
   }
   for (auto& span : t.spans) {
     auto& rm = m.ranks[static_cast<std::size_t>(span.rank)];

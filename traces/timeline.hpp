@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "schedules/action.hpp"
+#include "schedules/schedule.hpp"
 
 namespace pipesim {
 
@@ -38,12 +38,9 @@ struct MemorySample {
 };
 
 struct Timeline {
-  std::string schedule;
-  int ranks = 0, stages = 0, microbatches = 0;
-  std::vector<int> stage_to_rank;
-  // [rank] -> parameters held, in copies of 1/ranks of the model (a 1F1B stage): 1 for 1F1B, ZB-V and
-  // interleaved; 2 for DualPipe, which holds both directions' chunks.
-  std::vector<double> parameter_copies;
+  // What ran: the lowered schedule (name, sizes, stage -> rank, routes, programs). The same header
+  // travels with run records and calibrations, so any of them can be simulated back.
+  Schedule schedule;
   std::vector<Span> spans;            // sorted by (rank, stream, start)
   std::vector<MemorySample> memory;   // sorted by (rank, time)
 };

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/json.hpp"
+#include "schedules/validate.hpp"
 
 namespace pipesim {
 namespace {
@@ -28,13 +30,7 @@ Stream parse_stream(const std::string& s, const std::string& where) {
 }  // namespace
 
 std::string to_json_text(const RunRecord& r) {
-  nlohmann::ordered_json j;
-  j["schedule"] = r.schedule;
-  j["ranks"] = r.ranks;
-  j["stages"] = r.stages;
-  j["microbatches"] = r.microbatches;
-  j["virtual_stages"] = r.virtual_stages;
-  j["stage_to_rank"] = r.stage_to_rank;
+  nlohmann::ordered_json j = to_json(r.schedule);
   j["source"] = r.source;
   j["workload"] = r.workload;
   j["microbenchmark"] = {{"p2p_latency_ns", r.p2p_latency_ns},
@@ -58,57 +54,45 @@ std::string to_json_text(const RunRecord& r) {
 }
 
 RunRecord parse_run_record(const std::string& text, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(fmt::format("{}: not valid JSON (truncated?): {}", source, e.what()));
-  }
+  auto document = parse_json(text, source);
+  JsonReader j(document, source);
+  j.expect_object();
   RunRecord r;
-  auto field = [&](const char* key) -> const nlohmann::json& {
-    if (!j.is_object() || !j.contains(key)) throw Error(fmt::format("{}: missing field '{}'", source, key));
-    return j[key];
-  };
-  try {
-    r.schedule = field("schedule").get<std::string>();
-    r.ranks = field("ranks").get<int>();
-    r.stages = field("stages").get<int>();
-    r.microbatches = field("microbatches").get<int>();
-    r.virtual_stages = j.value("virtual_stages", 2);
-    r.stage_to_rank = field("stage_to_rank").get<std::vector<int>>();
-    r.source = j.value("source", "");
-    r.workload = j.value("workload", nlohmann::json::object());
-    auto& mb = field("microbenchmark");
-    r.p2p_latency_ns = mb.value("p2p_latency_ns", 0.0);
-    r.p2p_bandwidth_GBps = mb.value("p2p_bandwidth_GBps", 0.0);
-    r.activation_bytes = mb.value("activation_bytes", std::int64_t{0});
-    r.all_to_all_GBps = mb.value("all_to_all_GBps", 0.0);
-  } catch (const nlohmann::json::type_error& e) {
-    throw Error(fmt::format("{}: a field has the wrong type: {}", source, e.what()));
-  }
-  auto& steps = field("steps");
-  if (!steps.is_array() || steps.empty()) throw Error(fmt::format("{}: steps: expected a non-empty list", source));
-  for (std::size_t k = 0; k < steps.size(); ++k) {
+  r.schedule = schedule_from_json(j);
+  validate(r.schedule);
+  r.source = j.optional<std::string>("source", "");
+  r.workload = j.has("workload") ? j.child("workload").node() : nlohmann::json::object();
+  auto mb = j.child("microbenchmark");
+  r.p2p_latency_ns = mb.optional<double>("p2p_latency_ns", 0.0);
+  r.p2p_bandwidth_GBps = mb.optional<double>("p2p_bandwidth_GBps", 0.0);
+  r.activation_bytes = mb.optional<std::int64_t>("activation_bytes", 0);
+  r.all_to_all_GBps = mb.optional<double>("all_to_all_GBps", 0.0);
+  auto steps = j.child("steps").elements();
+  if (steps.empty()) j.child("steps").fail("expected a non-empty list of steps");
+  for (auto& step : steps) {
     std::vector<Span> spans;
-    for (std::size_t i = 0; i < steps[k].size(); ++i) {
-      auto& a = steps[k][i];
-      auto where = fmt::format("{}: steps[{}][{}]", source, k, i);
-      if (!a.is_array() || a.size() != 8 || !a[0].is_number_integer() || !a[1].is_string() || !a[2].is_string() ||
-          !a[3].is_number_integer() || !a[4].is_number_integer())
-        throw Error(fmt::format("{}: expected [rank, stream, action, start_ns, end_ns, bytes, peer, flow], got {}", where,
-                                a.dump()));
+    for (auto& a : step.elements()) {
+      auto fields = a.elements();
+      if (fields.size() != 8) a.fail(fmt::format("expected [rank, stream, action, start_ns, end_ns, bytes, peer, flow], got {}", a.node().dump()));
       Span s;
-      s.rank = a[0].get<int>();
-      if (s.rank < 0 || s.rank >= r.ranks) throw Error(fmt::format("{}: rank {} is not in 0..{}", where, s.rank, r.ranks - 1));
-      s.stream = parse_stream(a[1].get<std::string>(), where);
-      auto text_action = a[2].get<std::string>();
-      if (!text_action.empty()) s.action = parse_action(text_action);
-      s.start_ns = a[3].get<std::int64_t>();
-      s.end_ns = a[4].get<std::int64_t>();
-      if (s.end_ns < s.start_ns) throw Error(fmt::format("{}: ends before it starts", where));
-      s.bytes = a[5].get<std::int64_t>();
-      s.peer = a[6].get<int>();
-      s.flow = a[7].get<std::int64_t>();
+      s.rank = fields[0].get<int>();
+      if (s.rank < 0 || s.rank >= r.schedule.ranks)
+        fields[0].fail(fmt::format("rank {} is not in 0..{}", s.rank, r.schedule.ranks - 1));
+      s.stream = parse_stream(fields[1].get<std::string>(), fields[1].path());
+      auto text_action = fields[2].get<std::string>();
+      if (!text_action.empty()) {
+        try {
+          s.action = parse_action(text_action);
+        } catch (const Error& e) {
+          fields[2].fail(e.what());
+        }
+      }
+      s.start_ns = fields[3].get<std::int64_t>();
+      s.end_ns = fields[4].get<std::int64_t>();
+      if (s.end_ns < s.start_ns) a.fail("ends before it starts");
+      s.bytes = fields[5].get<std::int64_t>();
+      s.peer = fields[6].get<int>();
+      s.flow = fields[7].get<std::int64_t>();
       spans.push_back(s);
     }
     r.steps.push_back(std::move(spans));

@@ -13,9 +13,7 @@
 namespace pipesim {
 
 struct RunRecord {
-  std::string schedule;
-  int ranks = 0, stages = 0, microbatches = 0, virtual_stages = 2;
-  std::vector<int> stage_to_rank;
+  Schedule schedule;                  // the lowered schedule that ran: the run header (schedules/schedule.hpp)
   std::string source;                 // "measured" or "predicted"
   nlohmann::json workload;            // free-form: model, sizes, precision
   double p2p_latency_ns = 0;          // from the runtime's ping-pong microbenchmark

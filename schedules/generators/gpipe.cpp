@@ -8,8 +8,8 @@
 namespace pipesim {
 
 Schedule gpipe(const GeneratorOptions& o) {
-  require_basic("gpipe", o);
-  auto s = start_schedule("gpipe", o, o.ranks, loop_placement(o.ranks, o.ranks));
+  require("gpipe", basic_support(o));
+  auto s = start_schedule("gpipe", o, loop_layout(o.ranks, o.ranks));
   for (int r = 0; r < o.ranks; ++r) {
     auto& program = s.programs[static_cast<std::size_t>(r)];
     for (int mb = 0; mb < o.microbatches; ++mb) program.push_back(Action::single(Op::F, r, mb));

@@ -17,16 +17,26 @@
 
 namespace pipesim {
 
-Schedule interleaved_1f1b(const GeneratorOptions& o) {
-  require_basic("interleaved-1f1b", o);
+Support interleaved_1f1b_supports(const GeneratorOptions& o) {
+  if (auto problem = basic_support(o)) return problem;
   int p = o.ranks, m = o.microbatches, v = o.virtual_stages;
   if (v < 1 || v > 64)
-    throw Error(fmt::format("interleaved-1f1b: --virtual-stages is {}; use 1 to 64 model chunks per rank", v));
+    return SizeProblem{"virtual_stages", fmt::format("virtual_stages {} must be 1 to 64 model chunks per rank", v)};
   if (m % p != 0)
-    throw Error(fmt::format("interleaved-1f1b (Megatron order) needs the micro-batches to be a multiple of the "
-                            "ranks: --microbatches {} with --pp {}; try --microbatches {} or {}",
-                            m, p, std::max(p, m / p * p), (m / p + 1) * p));
-  auto s = start_schedule("interleaved-1f1b", o, p * v, loop_placement(p, p * v));
+    return SizeProblem{"microbatches", fmt::format("microbatches {} must be a multiple of ranks {} (Megatron order: "
+                                                   "the last group of p micro-batches must be full); try {} or {}",
+                                                   m, p, std::max(p, m / p * p), (m / p + 1) * p)};
+  return std::nullopt;
+}
+
+Layout interleaved_1f1b_layout(const GeneratorOptions& o) {
+  return loop_layout(o.ranks, o.ranks * o.virtual_stages);
+}
+
+Schedule interleaved_1f1b(const GeneratorOptions& o) {
+  require("interleaved-1f1b", interleaved_1f1b_supports(o));
+  int p = o.ranks, m = o.microbatches, v = o.virtual_stages;
+  auto s = start_schedule("interleaved-1f1b", o, interleaved_1f1b_layout(o));
   struct Entry {
     int microbatch, chunk;
   };

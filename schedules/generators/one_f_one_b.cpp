@@ -11,8 +11,8 @@
 namespace pipesim {
 
 Schedule one_f_one_b(const GeneratorOptions& o) {
-  require_basic("1f1b", o);
-  auto s = start_schedule("1f1b", o, o.ranks, loop_placement(o.ranks, o.ranks));
+  require("1f1b", basic_support(o));
+  auto s = start_schedule("1f1b", o, loop_layout(o.ranks, o.ranks));
   for (int r = 0; r < o.ranks; ++r) {
     auto& program = s.programs[static_cast<std::size_t>(r)];
     int warmup = std::min(o.ranks - 1 - r, o.microbatches);

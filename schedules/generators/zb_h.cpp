@@ -1,6 +1,6 @@
 // ZeroBubble ZB-H1 and ZB-H2 (Qi et al., ICLR 2024, arXiv 2401.10241), the handcrafted schedules:
 // 1F1B with the backward split into I (input gradient) and W (weight gradient), W deferred to fill
-// bubbles. Rank i of p, m micro-batches (REFERENCE.md §1):
+// bubbles. Rank i of p, m micro-batches (docs/schedules.md §7):
 //   warm-up of min(depth·(p-1-i), m) forwards; then for each remaining forward, F then I; then the
 //   remaining I. After every I, run the oldest pending W if (#I done - #W done) > depth·i; finally the
 //   W still pending. ZB-H1 has depth 1, ZB-H2 depth 2.
@@ -17,8 +17,8 @@ namespace pipesim {
 namespace {
 
 Schedule zb_h(std::string_view name, const GeneratorOptions& o, int depth) {
-  require_basic(name, o);
-  auto s = start_schedule(name, o, o.ranks, loop_placement(o.ranks, o.ranks));
+  require(name, basic_support(o));
+  auto s = start_schedule(name, o, loop_layout(o.ranks, o.ranks));
   for (int r = 0; r < o.ranks; ++r) {
     auto& program = s.programs[static_cast<std::size_t>(r)];
     int forward = 0, input = 0, weight = 0;

@@ -12,9 +12,9 @@
 namespace pipesim {
 
 Schedule zb_v(const GeneratorOptions& o) {
-  require_basic("zb-v", o);
+  require("zb-v", basic_support(o));
   int p = o.ranks, m = o.microbatches, n = std::max(2 * p - 1, m);
-  auto s = start_schedule("zb-v", o, 2 * p, v_placement(p));
+  auto s = start_schedule("zb-v", o, v_layout(p));
   for (int r = 0; r < p; ++r) {
     auto& program = s.programs[static_cast<std::size_t>(r)];
     int chunk0 = r, chunk1 = 2 * p - 1 - r;

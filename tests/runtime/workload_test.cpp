@@ -3,7 +3,7 @@
 // the unsplit model's losses bit for bit and its gradients to 1e-12; B is I then W; misuse is refused.
 // Mixture of experts: gradients against finite differences, and EP = 2 (two threads trading rows through
 // an in-process all-to-all) against one EP = 1 model running every micro-batch.
-#include "runtime/workload.hpp"
+#include "runtime/stage_model.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,8 @@
 // The simulator against the published closed forms, to the nanosecond, under uniform costs and zero
-// communication (REFERENCE.md §1 and §4), with each formula's stated conditions on F, I, W and m, and the
+// communication (docs/closed-forms.md), with each formula's stated conditions on F, I, W and m, and the
 // published peak activation counts. Idle is makespan minus a rank's busy time.
+#include <optional>
+
 #include <gtest/gtest.h>
 
 #include "schedules/registry.hpp"
@@ -14,14 +16,15 @@ struct Ratio {
   std::int64_t F, I, W;
 };
 
-Metrics run(const char* name, int p, int m, Ratio c, std::int64_t FB = -1, int v = 2, double w_fraction = 0.25) {
+Metrics run(const char* name, int p, int m, Ratio c, std::optional<std::int64_t> FB = {}, int v = 2,
+            double w_fraction = 0.25) {
   auto s = generate_schedule(name, {p, m, v});
-  StageCost stage;
+  StageCostSpec stage;
   stage.F_ns = c.F;
   stage.I_ns = c.I;
   stage.W_ns = c.W;
   stage.FB_ns = FB;
-  Costs costs;
+  CostSpec costs;
   costs.stages.assign(static_cast<std::size_t>(s.stages), stage);
   costs.rank_slowdown.assign(static_cast<std::size_t>(p), 1.0);
   costs.w_memory_fraction = w_fraction;
@@ -82,7 +85,7 @@ TEST(Formulas, InterleavedBubbleIsOneOverVOfOneFOneB) {
     for (int p : {2, 3, 4, 8})
       for (int v : {2, 3, 4})
         for (int m : {p, 2 * p, 4 * p}) {
-          auto metrics = run("interleaved-1f1b", p, m, c, -1, v);
+          auto metrics = run("interleaved-1f1b", p, m, c, {}, v);
           auto ideal = static_cast<std::int64_t>(m) * v * (c.F + c.I + c.W);
           for (auto& r : metrics.ranks) {
             ASSERT_EQ(r.busy_ns, ideal);
@@ -92,7 +95,7 @@ TEST(Formulas, InterleavedBubbleIsOneOverVOfOneFOneB) {
 }
 
 TEST(Formulas, DualPipeLargestIdleIsHalfPMinusOneTimesFBPlusBMinusThreeW) {
-  // Holds exactly when F = I, max(F, B) < F&B < F + B and W < I (REFERENCE.md §4). B = I + W.
+  // Holds exactly when F = I, max(F, B) < F&B < F + B and W < I (docs/closed-forms.md §7). B = I + W.
   int checked = 0;
   for (std::int64_t F : {1000, 1500})
     for (std::int64_t W : {100, 400, 900}) {
@@ -126,7 +129,7 @@ TEST(Formulas, PeakActivationsMatchThePublishedCounts) {
   for (int p : {2, 3, 4, 6, 8}) {
     int m = 4 * p;
     Ratio c{1000, 1000, 500};
-    auto peak = [&](const char* name, double w) { return run(name, p, m, c, -1, 2, w).ranks; };
+    auto peak = [&](const char* name, double w) { return run(name, p, m, c, {}, 2, w).ranks; };
     for (auto& r : peak("1f1b", 0.25)) EXPECT_DOUBLE_EQ(r.peak_activations, p - r.rank);
     // ZeroBubble Table 2 and per-worker memory: ZB-H1 (p-i+1)M_B + (i-1)M_W, ZB-H2 (2p-2i+1)M_B + (2i-2)M_W
     // with i 1-indexed and M_W = w·M_B.

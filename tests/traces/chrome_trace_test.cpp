@@ -16,7 +16,7 @@
 namespace pipesim {
 namespace {
 
-Costs costs_for(const Schedule& s, std::int64_t latency_ns, double gbps, std::int64_t bytes) {
+CostSpec costs_for(const Schedule& s, std::int64_t latency_ns, double gbps, std::int64_t bytes) {
   auto c = uniform_costs("F=1ms,I=1ms,W=0.5ms", s.stages, s.ranks);
   c.p2p.latency_ns = latency_ns;
   c.p2p.bandwidth_bytes_per_ns = gbps;

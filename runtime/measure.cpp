@@ -1,0 +1,122 @@
+// Link microbenchmarks, clock alignment and timeline gathering (see measure.hpp).
+#include "runtime/measure.hpp"
+
+#include <algorithm>
+#include <climits>
+
+#include <nlohmann/json.hpp>
+
+namespace pipesim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t ns_since(Clock::time_point origin) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - origin).count();
+}
+
+// Spans travel as JSON text: [rank, stream, action, start, end, bytes, peer, flow] each.
+std::string spans_text(const std::vector<Span>& spans, std::int64_t offset) {
+  auto out = nlohmann::json::array();
+  for (auto& s : spans)
+    out.push_back({s.rank, static_cast<int>(s.stream), to_string(s.action), s.start_ns + offset, s.end_ns + offset,
+                   s.bytes, s.peer, s.flow});
+  return out.dump();
+}
+
+std::vector<Span> parse_spans(const std::string& text) {
+  std::vector<Span> out;
+  for (auto& a : nlohmann::json::parse(text))
+    out.push_back({a[0].get<int>(), static_cast<Stream>(a[1].get<int>()), parse_action(a[2].get<std::string>()),
+                   a[3].get<std::int64_t>(), a[4].get<std::int64_t>(), a[5].get<std::int64_t>(), a[6].get<int>(),
+                   a[7].get<std::int64_t>()});
+  return out;
+}
+
+}  // namespace
+
+std::pair<double, double> ping_pong(Comm& comm, std::size_t bytes) {
+  if (comm.size() < 2) return {0, 0};
+  std::vector<char> buffer(std::max<std::size_t>(bytes, 8));
+  auto round_trip = [&](std::size_t n, int reps) {
+    double best = 1e300;
+    for (int i = 0; i < reps; ++i) {
+      auto t0 = Clock::now();
+      if (comm.rank() == 0) {
+        comm.wait(comm.isend(1, 7, buffer.data(), n));
+        comm.wait(comm.irecv(1, 7, buffer.data(), n));
+      } else if (comm.rank() == 1) {
+        comm.wait(comm.irecv(0, 7, buffer.data(), n));
+        comm.wait(comm.isend(0, 7, buffer.data(), n));
+      }
+      best = std::min(best, static_cast<double>(ns_since(t0)) / 2);
+    }
+    return best;
+  };
+  double latency = round_trip(8, 50);
+  double large = round_trip(buffer.size(), 10);
+  double values[2] = {latency, large > latency ? static_cast<double>(buffer.size()) / (large - latency) : 0};
+  comm.broadcast(values, sizeof(values), 0);
+  return {values[0], values[1]};
+}
+
+double all_to_all_rate(Comm& comm, int pipeline_ranks, std::size_t bytes) {
+  auto group = comm.split(comm.rank() % pipeline_ranks, comm.rank() / pipeline_ranks);
+  std::vector<std::vector<char>> send(static_cast<std::size_t>(group->size()), std::vector<char>(bytes));
+  double best = 1e300;
+  for (int i = 0; i < 5; ++i) {
+    group->barrier();
+    auto t0 = Clock::now();
+    group->all_to_all_v(send);
+    best = std::min(best, static_cast<double>(ns_since(t0)));
+  }
+  double rate = static_cast<double>(bytes) * (group->size() - 1) / best;  // GB/s = bytes per ns
+  comm.broadcast(&rate, sizeof(rate), 0);
+  return rate;
+}
+
+std::int64_t clock_offset(Comm& comm, Clock::time_point origin) {
+  std::int64_t offset = 0;
+  for (int r = 1; r < comm.size(); ++r) {
+    if (comm.rank() == 0) {
+      for (int i = 0; i < 10; ++i) {
+        std::int64_t dummy = 0;
+        comm.wait(comm.irecv(r, 11, &dummy, sizeof(dummy)));
+        std::int64_t t = ns_since(origin);
+        comm.wait(comm.isend(r, 11, &t, sizeof(t)));
+      }
+    } else if (comm.rank() == r) {
+      std::int64_t best_rtt = INT64_MAX;
+      for (int i = 0; i < 10; ++i) {
+        std::int64_t t0 = ns_since(origin), remote = 0;
+        comm.wait(comm.isend(0, 11, &t0, sizeof(t0)));
+        comm.wait(comm.irecv(0, 11, &remote, sizeof(remote)));
+        std::int64_t t2 = ns_since(origin);
+        if (t2 - t0 < best_rtt) {
+          best_rtt = t2 - t0;
+          offset = remote - (t0 + t2) / 2;
+        }
+      }
+    }
+  }
+  return offset;
+}
+
+std::vector<Span> gather_step(Comm& comm, const std::vector<Span>& spans, std::int64_t offset, int pipeline_ranks) {
+  auto gathered = comm.gather(spans_text(spans, offset));
+  std::vector<Span> all;
+  if (comm.rank() != 0) return all;
+  for (int r = 0; r < pipeline_ranks; ++r) {
+    auto mine = parse_spans(gathered[static_cast<std::size_t>(r)]);
+    all.insert(all.end(), mine.begin(), mine.end());
+  }
+  std::int64_t first = INT64_MAX;
+  for (auto& s : all) first = std::min(first, s.start_ns);
+  for (auto& s : all) {
+    s.start_ns -= first;
+    s.end_ns -= first;
+  }
+  return all;
+}
+
+}  // namespace pipesim

@@ -1,0 +1,166 @@
+// The mixture-of-experts MLP (see moe_mlp.hpp).
+#include "runtime/moe_mlp.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/ops.hpp"
+#include "runtime/tensor_math.hpp"
+
+namespace pipesim {
+
+using detail::input_grad;
+using detail::matmul;
+using detail::release;
+using detail::weight_grad;
+using std::size_t;
+
+template <class T>
+typename MoeMlp<T>::Params MoeMlp<T>::init(int layer) const {
+  const size_t H = size_t(spec_.hidden), E = size_t(spec_.experts), FE = size_t(spec_.expert_ffn);
+  const double in_h = 1 / std::sqrt(double(H)), in_fe = 1 / std::sqrt(double(FE));
+  using detail::Purpose;
+  using detail::Stream;
+  Params p;
+  p.router = detail::random_tensor<T>(Stream(spec_.seed, Purpose::Router, std::uint64_t(layer), 0), H * E, 0.0, in_h);
+  for (int e = exchange_.first_expert(); e < exchange_.first_expert() + exchange_.local_experts(); ++e) {
+    auto expert = [&](std::uint64_t which, size_t size, double scale) {
+      Stream stream(spec_.seed, Purpose::Expert, std::uint64_t(layer), std::uint64_t(e) * 3 + which);
+      return detail::random_tensor<T>(stream, size, 0.0, scale);
+    };
+    p.experts.push_back({expert(0, H * FE, in_h), expert(1, H * FE, in_h), expert(2, FE * H, in_fe)});
+  }
+  return p;
+}
+
+// Route each token to its top-k experts, run them where they live, and combine their outputs in slot order.
+template <class T>
+std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Saved& s) const {
+  const int R = spec_.micro_batch * spec_.seq, H = spec_.hidden, E = spec_.experts, K = spec_.experts_per_token,
+            FE = spec_.expert_ffn;
+  const size_t row = size_t(H);
+  auto logits = matmul(x, p.router, R, H, E);
+  s.probs.resize(size_t(R) * size_t(E));
+  kernels::softmax_forward(R, E, logits.data(), s.probs.data(), false);
+  s.expert.resize(size_t(R) * size_t(K));
+  s.gates.resize(size_t(R) * size_t(K));
+  kernels::top_k(R, E, K, s.probs.data(), s.expert.data(), s.gates.data());
+  for (size_t t = 0; t < size_t(R); ++t) {
+    T* g = &s.gates[t * size_t(K)];
+    T sum = 0;
+    for (int j = 0; j < K; ++j) sum += g[j];
+    for (int j = 0; j < K; ++j) g[j] /= sum;
+  }
+
+  std::vector<T> rows(size_t(R) * size_t(K) * row);  // each slot carries its token's row
+  for (size_t t = 0; t < size_t(R); ++t)
+    for (size_t j = 0; j < size_t(K); ++j) std::copy_n(&x[t * row], row, &rows[(t * size_t(K) + j) * row]);
+  s.local.assign(size_t(exchange_.local_experts()), {});
+  auto expert = [&](int i, std::vector<T> in) {
+    ExpertRows& r = s.local[size_t(i)];
+    const Expert& w = p.experts[size_t(i)];
+    const int n = int(in.size() / row);
+    r.x = std::move(in);
+    r.gate = matmul(r.x, w.w_gate, n, H, FE);
+    r.up = matmul(r.x, w.w_up, n, H, FE);
+    r.act.resize(size_t(n) * size_t(FE));
+    kernels::swiglu_forward(n * FE, r.gate.data(), r.up.data(), r.act.data());
+    return matmul(r.act, w.w_down, n, FE, H);
+  };
+  s.out = exchange_.round_trip(s.expert, rows, H, s.routing, true, expert, "MoE");
+
+  // y_t = Σ_j gate_tj · out_tj, slots in order; out is kept for the gates' gradient.
+  std::vector<T> y(size_t(R) * row, T(0));
+  for (size_t t = 0; t < size_t(R); ++t)
+    for (size_t j = 0; j < size_t(K); ++j) {
+      const size_t slot = t * size_t(K) + j;
+      const T* o = &s.out[slot * row];
+      const T g = s.gates[slot];
+      for (size_t c = 0; c < row; ++c) y[t * row + c] += g * o[c];
+    }
+  return y;
+}
+
+// The reverse of forward: gate · dy to each slot's expert, the experts' input gradients back, summed over
+// slots; and dy · out through the renormalised top-k softmax into the router.
+template <class T>
+std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& dy, Saved& s) const {
+  const int R = spec_.micro_batch * spec_.seq, H = spec_.hidden, E = spec_.experts, K = spec_.experts_per_token,
+            FE = spec_.expert_ffn;
+  const size_t row = size_t(H);
+  std::vector<T> rows(size_t(R) * size_t(K) * row), dgates(size_t(R) * size_t(K));
+  for (size_t t = 0; t < size_t(R); ++t)
+    for (size_t j = 0; j < size_t(K); ++j) {
+      const size_t slot = t * size_t(K) + j;
+      const T* d_out = &dy[t * row];
+      const T* o = &s.out[slot * row];
+      const T g = s.gates[slot];
+      T d = 0;
+      for (size_t c = 0; c < row; ++c) {
+        d += d_out[c] * o[c];
+        rows[slot * row + c] = g * d_out[c];
+      }
+      dgates[slot] = d;
+    }
+  auto expert = [&](int i, std::vector<T> in) {
+    ExpertRows& r = s.local[size_t(i)];
+    const Expert& w = p.experts[size_t(i)];
+    const int n = int(in.size() / row);
+    r.dout = std::move(in);
+    std::vector<T> dact, dx;
+    input_grad(r.dout, w.w_down, n, FE, H, dact, false);
+    r.dgate.resize(size_t(n) * size_t(FE));
+    r.dup.resize(size_t(n) * size_t(FE));
+    kernels::swiglu_backward(n * FE, r.gate.data(), r.up.data(), dact.data(), r.dgate.data(), r.dup.data());
+    input_grad(r.dgate, w.w_gate, n, H, FE, dx, false);
+    input_grad(r.dup, w.w_up, n, H, FE, dx, true);
+    release(r.gate);
+    release(r.up);
+    return dx;
+  };
+  auto returned = exchange_.round_trip(s.expert, rows, H, s.routing, false, expert, "MoE backward");
+
+  std::vector<T> dx(size_t(R) * row, T(0));
+  for (size_t t = 0; t < size_t(R); ++t)
+    for (size_t j = 0; j < size_t(K); ++j) {
+      const T* d = &returned[(t * size_t(K) + j) * row];
+      for (size_t c = 0; c < row; ++c) dx[t * row + c] += d[c];
+    }
+
+  // gate_j = p_j / S over the chosen p: dp_j = (dgate_j - Σ_i gate_i · dgate_i) / S; unchosen dp = 0.
+  std::vector<T> dprobs(size_t(R) * size_t(E), T(0));
+  for (size_t t = 0; t < size_t(R); ++t) {
+    const int* chosen = &s.expert[t * size_t(K)];
+    const T *pr = &s.probs[t * size_t(E)], *g = &s.gates[t * size_t(K)], *dg = &dgates[t * size_t(K)];
+    T sum = 0, mean = 0;
+    for (int j = 0; j < K; ++j) sum += pr[chosen[j]];
+    for (int j = 0; j < K; ++j) mean += g[j] * dg[j];
+    for (int j = 0; j < K; ++j) dprobs[t * size_t(E) + size_t(chosen[j])] = (dg[j] - mean) / sum;
+  }
+  s.dlogits.resize(size_t(R) * size_t(E));
+  kernels::softmax_backward(R, E, s.probs.data(), dprobs.data(), s.dlogits.data());
+  input_grad(s.dlogits, p.router, R, H, E, dx, true);
+  release(s.probs);
+  release(s.out);
+  return dx;
+}
+
+template <class T>
+void MoeMlp<T>::backward_weight(const Saved& s, const std::vector<T>& x, Params& g) const {
+  const int R = spec_.micro_batch * spec_.seq, H = spec_.hidden, FE = spec_.expert_ffn;
+  for (int i = 0; i < exchange_.local_experts(); ++i) {
+    const ExpertRows& r = s.local[size_t(i)];
+    const int n = int(s.routing.from[size_t(i)].size());
+    if (n == 0) continue;
+    Expert& ge = g.experts[size_t(i)];
+    weight_grad(r.act, r.dout, n, FE, H, ge.w_down);
+    weight_grad(r.x, r.dgate, n, H, FE, ge.w_gate);
+    weight_grad(r.x, r.dup, n, H, FE, ge.w_up);
+  }
+  weight_grad(x, s.dlogits, R, H, spec_.experts, g.router);
+}
+
+template class MoeMlp<float>;
+template class MoeMlp<double>;
+
+}  // namespace pipesim

@@ -1,0 +1,71 @@
+// One run of a lowered schedule on this rank (see run.hpp). Losses and gradients of the checked step travel
+// to rank 0 as JSON text, the same way timelines do.
+#include "runtime/run.hpp"
+
+#include <chrono>
+#include <tuple>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/measure.hpp"
+
+namespace pipesim {
+namespace {
+
+// Rank 0: every rank's losses and gradients of the step just run, merged.
+template <class T>
+std::optional<StepValues> gather_values(Comm& comm, Executor<T>& executor) {
+  nlohmann::json mine;
+  for (auto& [mb, loss] : executor.losses()) mine["losses"][std::to_string(mb)] = static_cast<double>(loss);
+  for (auto& [name, values] : executor.gradients()) mine["grads"][name] = values;
+  auto parts = comm.gather(mine.dump());
+  if (comm.rank() != 0) return std::nullopt;
+  StepValues out;
+  for (auto& part : parts) {
+    auto j = nlohmann::json::parse(part);
+    if (j.contains("losses"))
+      for (auto& [mb, loss] : j["losses"].items()) out.losses[std::stoi(mb)] = loss.template get<double>();
+    if (j.contains("grads"))
+      for (auto& [name, values] : j["grads"].items()) out.gradients[name] = values.template get<std::vector<double>>();
+  }
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device,
+                       const RunOptions& options) {
+  if (options.steps < 1) throw Error(fmt::format("--steps is {}; run at least 1", options.steps));
+  Executor<T> executor(lowered, spec, comm, device);
+  RunResult result;
+  auto& links = result.links;
+  links.activation_bytes = static_cast<std::int64_t>(static_cast<std::size_t>(spec.micro_batch) * spec.seq * spec.hidden *
+                                                     sizeof(T));
+  auto bytes = static_cast<std::size_t>(links.activation_bytes);
+  std::tie(links.p2p_latency_ns, links.p2p_bandwidth_GBps) = ping_pong(comm, bytes);
+  if (spec.ep > 1) links.all_to_all_GBps = all_to_all_rate(comm, lowered.ranks, bytes);
+  auto origin = std::chrono::steady_clock::now();
+  comm.barrier();
+  auto offset = clock_offset(comm, origin);
+  for (int step = 0; step < options.steps; ++step) {
+    executor.zero_gradients();
+    comm.barrier();
+    auto spans = executor.run_step(origin);
+    auto gathered = gather_step(comm, spans, offset, lowered.ranks);
+    if (comm.rank() == 0) result.steps.push_back(std::move(gathered));
+    if (!options.check || step > 0) continue;
+    auto got = gather_values(comm, executor);
+    if (got) result.check = compare_with_reference(*got, reference_step<T>(spec, lowered.microbatches),
+                                                   check_tolerance<T>());
+  }
+  return result;
+}
+
+template RunResult run_pipeline<double>(const Schedule&, const WorkloadSpec&, Comm&, Device<double>&, const RunOptions&);
+template RunResult run_pipeline<float>(const Schedule&, const WorkloadSpec&, Comm&, Device<float>&, const RunOptions&);
+
+}  // namespace pipesim

@@ -1,0 +1,45 @@
+// A whole run of a lowered schedule, what `pipesim run` does on every rank and the in-process tests do on
+// threads: measure the links, align the clocks, run `steps` timed training steps and gather each step's
+// timeline on rank 0, and with `check` compare the first step with the single-process reference step.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "runtime/comm.hpp"
+#include "runtime/device.hpp"
+#include "runtime/reference.hpp"
+#include "schedules/schedule.hpp"
+#include "traces/timeline.hpp"
+
+namespace pipesim {
+
+struct RunOptions {
+  int steps = 3;       // timed training steps, at least 1
+  bool check = false;  // compare the first step with reference_step()
+};
+
+// The runtime's microbenchmarks (measure.hpp), the same on every rank.
+struct LinkFigures {
+  double p2p_latency_ns = 0;          // ping-pong between ranks 0 and 1
+  double p2p_bandwidth_GBps = 0;      // activation-sized messages
+  std::int64_t activation_bytes = 0;  // one hand-off: micro_batch · seq · hidden elements of T
+  double all_to_all_GBps = 0;         // the EP group's all-to-all, bytes each rank sends per ns; 0 without EP
+};
+
+struct RunResult {
+  // Rank 0 only: per step, the first replica's spans on rank 0's clock, each step starting at 0.
+  std::vector<std::vector<Span>> steps;
+  LinkFigures links;
+  std::optional<CheckResult> check;  // rank 0 only, with options.check
+};
+
+// Called by every rank of `comm` (MPI ranks = pipeline ranks × spec.ep, or threads); `device` makes the
+// stages this rank holds. Throws Error on any rank that fails; a caller with several ranks then aborts
+// the others through comm.abort().
+template <class T>
+RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device,
+                       const RunOptions& options);
+
+}  // namespace pipesim

@@ -1,0 +1,123 @@
+// What the workload's layers share (internal to runtime/): deterministic random tensors from our own
+// splitmix64 streams keyed by (seed, purpose, index, tensor), never <random>'s distributions, whose output
+// differs between standard libraries; and the three GEMM shapes of a linear layer (y = x·W, its input
+// gradient, its weight gradient) over kernels/cpu, which sum in a fixed order, so a stage computes the
+// same bits on any rank.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/gemm.hpp"
+
+namespace pipesim::detail {
+
+inline constexpr double kNormEps = 1e-5;  // RMSNorm's epsilon
+inline constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+
+// What a random stream is for; part of its key, so inputs never share numbers with weights. Router and
+// experts have their own purposes, so an expert's weights are keyed by (seed, layer, expert) alone,
+// whichever EP rank holds it.
+enum class Purpose : std::uint64_t { Weights = 1, FinalNorm = 2, Input = 3, Target = 4, Router = 5, Expert = 6 };
+
+inline std::uint64_t finalize(std::uint64_t z) {  // splitmix64's output function
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+class Stream {
+ public:
+  Stream(std::uint64_t seed, Purpose purpose, std::uint64_t index, std::uint64_t tensor)
+      : state_(finalize(finalize(finalize(seed + kGolden * std::uint64_t(purpose)) + kGolden * index) +
+                        kGolden * tensor)) {}
+  double uniform() {  // in [-1, 1), from the top 53 bits
+    state_ += kGolden;
+    return double(finalize(state_) >> 11) * 0x1p-53 * 2.0 - 1.0;
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+template <class T>
+std::vector<T> random_tensor(Stream stream, std::size_t size, double offset, double scale) {
+  std::vector<T> t(size);
+  for (auto& x : t) x = T(offset + scale * stream.uniform());
+  return t;
+}
+
+// One layer's weights in the order they are drawn: the k-th tensor of layer l comes from stream
+// (seed, Weights, l, k), so how the model is split never changes a weight.
+class LayerWeights {
+ public:
+  LayerWeights(std::uint64_t seed, int layer) : seed_(seed), layer_(layer) {}
+  template <class T>
+  std::vector<T> next(std::size_t size, double offset, double scale) {
+    return random_tensor<T>(Stream(seed_, Purpose::Weights, std::uint64_t(layer_), tensor_++), size, offset, scale);
+  }
+
+ private:
+  std::uint64_t seed_;
+  int layer_;
+  std::uint64_t tensor_ = 0;
+};
+
+template <class T>
+void release(std::vector<T>& t) {
+  std::vector<T>().swap(t);
+}
+
+// c = a · b, with a [rows x inner] and b [inner x cols]: the forward y = x·W.
+template <class T>
+std::vector<T> matmul(const std::vector<T>& a, const std::vector<T>& b, int rows, int inner, int cols) {
+  std::vector<T> c(std::size_t(rows) * std::size_t(cols));
+  kernels::gemm<T>({.m = rows,
+                    .n = cols,
+                    .k = inner,
+                    .a = a.data(),
+                    .lda = inner,
+                    .b = b.data(),
+                    .ldb = cols,
+                    .c = c.data(),
+                    .ldc = cols});
+  return c;
+}
+
+// c (+)= dy · Wᵀ, with dy [rows x out] and W [in x out]: an input gradient.
+template <class T>
+void input_grad(const std::vector<T>& dy, const std::vector<T>& w, int rows, int in, int out, std::vector<T>& c,
+                bool accumulate) {
+  c.resize(std::size_t(rows) * std::size_t(in));
+  kernels::gemm<T>({.m = rows,
+                    .n = in,
+                    .k = out,
+                    .trans_b = true,
+                    .a = dy.data(),
+                    .lda = out,
+                    .b = w.data(),
+                    .ldb = out,
+                    .beta = T(accumulate ? 1 : 0),
+                    .c = c.data(),
+                    .ldc = in});
+}
+
+// dW += xᵀ · dy, with x [rows x in] and dy [rows x out]: a weight gradient. gemm forms the micro-batch's
+// whole product before adding it, so what is added never depends on what dW already held.
+template <class T>
+void weight_grad(const std::vector<T>& x, const std::vector<T>& dy, int rows, int in, int out, std::vector<T>& dw) {
+  kernels::gemm<T>({.m = in,
+                    .n = out,
+                    .k = rows,
+                    .trans_a = true,
+                    .a = x.data(),
+                    .lda = in,
+                    .b = dy.data(),
+                    .ldb = out,
+                    .beta = T(1),
+                    .c = dw.data(),
+                    .ldc = out});
+}
+
+}  // namespace pipesim::detail
