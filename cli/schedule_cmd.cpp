@@ -60,13 +60,13 @@ std::string list_schedules() {
 
 std::string compare_schedules(const ScheduleArgs& args) {
   std::string out = fmt::format("Schedules for --pp {} --microbatches {} (interleaved-1f1b: --virtual-stages {})\n\n",
-                                args.source.ranks, args.source.microbatches, args.source.virtual_stages.value_or(2));
+                                args.source.ranks, args.source.microbatches, args.source.generator_options().virtual_stages);
   std::string table = fmt::format("{:<17} {:>6} {:>11} {:>8} {:>10} {:>11}  {}\n", "schedule", "stages",
                                   "params/rank", "actions", "F&B pairs", "split I/W", "peak in-flight forwards by rank");
   for (auto& info : schedule_registry()) {
-    GeneratorOptions options{args.source.ranks, args.source.microbatches, args.source.virtual_stages.value_or(2)};
     try {
-      auto s = info.generate(options);
+      require_supported(info, args.source.generator_options());
+      auto s = info.generate(args.source.generator_options());
       validate(s);
       out += fmt::format("== {}: {}\n{}\n", info.name, info.description, format_grid(s));
       auto sum = summarize(s);

@@ -11,7 +11,7 @@
 namespace pipesim {
 namespace {
 
-constexpr int F = 0, I = 1, W = 2;
+constexpr PassKind F = PassKind::F, I = PassKind::I, W = PassKind::W;
 
 class Builder {
  public:
@@ -193,9 +193,9 @@ LayerCost with_recompute(LayerCost layer, const Shape& sh, double h) {
 
 }  // namespace
 
-double LayerCost::flops(Pass3 pass) const {
+double LayerCost::flops(PassKind pass) const {
   double sum = 0;
-  for (auto& op : ops) sum += op.flops[static_cast<int>(pass)];
+  for (auto& op : ops) sum += op.flops[pass];
   return sum;
 }
 double LayerCost::saved_until_I() const {
@@ -268,7 +268,7 @@ ModelTotals model_totals(const ModelSpec& m, const Shape& sh) {
       t.params += layer.params_total;
       t.active_params += layer.params_active;
     }
-    t.flops_per_token += (layer.flops(Pass3::F) + layer.flops(Pass3::I) + layer.flops(Pass3::W)) / sh.tokens();
+    t.flops_per_token += (layer.flops(F) + layer.flops(I) + layer.flops(W)) / sh.tokens();
   }
   return t;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/pass_kind.hpp"
 #include "models/model.hpp"
 
 namespace pipesim {
@@ -32,14 +33,13 @@ struct Shape {
 };
 
 enum class Part { Attention, Mlp, Router, Experts, SharedExperts, Embedding, Head, MtpProjection };
-enum class Pass3 { F = 0, I = 1, W = 2 };
 
 struct OpCost {
   std::string name;
   Part part = Part::Attention;
   double m = 0, n = 0, k = 0;     // GEMM shape (rows = tokens, out, in); 0 for memory-bound operators
-  double flops[3] = {};           // F, I, W
-  double bytes[3] = {};           // HBM traffic
+  PerPass<double> flops;          // F, I, W
+  PerPass<double> bytes;          // HBM traffic
   double saved_until_I = 0;       // activation bytes kept from F until I
   double saved_until_W = 0;       // of those, bytes still kept from I until W (includes output gradients)
   double params = 0;              // weights this GPU holds
@@ -53,7 +53,7 @@ struct LayerCost {
   double dispatch_bytes = 0;      // MoE all-to-all bytes one GPU sends per micro-batch, forward
   double combine_bytes = 0;
 
-  double flops(Pass3 pass) const;
+  double flops(PassKind pass) const;
   double saved_until_I() const;
   double saved_until_W() const;
   double params() const;          // this GPU's

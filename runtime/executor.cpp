@@ -125,14 +125,20 @@ struct Executor<T>::State {
       outbox[{direction, from_stage, mb}] = std::move(data);
   }
 
-  void compute(const Pass& p, std::map<int, T>& losses) {
+  // The input a pass consumes from a neighbouring stage (waited on now; empty at a route's end).
+  std::vector<T> input(const Pass& p) {
+    int mb = p.microbatch;
+    if (p.op == Op::F && s.stage_before(p.stage, mb) >= 0) return take({0, p.stage, mb});
+    if ((p.op == Op::I || p.op == Op::B) && s.stage_after(p.stage, mb) >= 0) return take({1, p.stage, mb});
+    return {};
+  }
+
+  void compute(const Pass& p, std::vector<T> in, std::map<int, T>& losses) {
     auto& model = *models.at(p.stage);
     int mb = p.microbatch, id = data_id(mb);
     switch (p.op) {
       case Op::F: {
-        std::vector<T> input;
-        if (s.stage_before(p.stage, mb) >= 0) input = take({0, p.stage, mb});
-        auto out = model.forward(id, input);
+        auto out = model.forward(id, in);
         int next = s.stage_after(p.stage, mb);
         if (next < 0) losses[id] = model.loss(id);
         give(0, p.stage, next, mb, std::move(out));
@@ -140,9 +146,7 @@ struct Executor<T>::State {
       }
       case Op::I:
       case Op::B: {
-        std::vector<T> grad;
-        if (s.stage_after(p.stage, mb) >= 0) grad = take({1, p.stage, mb});
-        auto input_grad = model.backward_input(id, grad);
+        auto input_grad = model.backward_input(id, in);
         if (p.op == Op::B) model.backward_weight(id);
         give(1, p.stage, s.stage_before(p.stage, mb), mb, std::move(input_grad));
         break;
@@ -212,12 +216,17 @@ std::vector<Span> Executor<T>::run_step(std::chrono::steady_clock::time_point or
       case Op::RecvF:
       case Op::RecvB: st.receive(action); break;
       default: {
+        // A pass starts once its inputs are here: waiting shows in the RECV's span, not in the pass's (an
+        // overlapped pair needs both halves' inputs before it starts).
+        bool pair = action.op == Op::OverlapFB;
+        auto first = st.input(action.pass[0]);
+        auto second = pair ? st.input(action.pass[1]) : std::vector<T>{};
         auto start = st.now();
-        st.compute(action.pass[0], losses_);
-        if (action.op == Op::OverlapFB) {
+        st.compute(action.pass[0], std::move(first), losses_);
+        if (pair) {
           st.comm.progress();  // let the transfers move between the halves
           st.finish_sends(false);
-          st.compute(action.pass[1], losses_);
+          st.compute(action.pass[1], std::move(second), losses_);
         }
         st.spans.push_back({st.rank, Stream::Compute, action, start, st.now(), 0, -1, -1});
         st.finish_sends(false);

@@ -1,9 +1,10 @@
 // The runtime's interpreter of the schedule IR: walks programs[rank] of a lowered schedule and dispatches
 // each action to the stage models this rank holds and to the communication backend; knows no schedule
 // names. F/I/W/B run the stage's layers; SEND posts a non-blocking send of the stage's output (or input
-// gradient); RECV posts a non-blocking receive that the consuming pass waits on; hand-offs between stages
-// on one rank stay in memory. An overlapped F&B pair runs its forward half, lets communication progress,
-// then its backward half. Every action is timed on the monotonic clock.
+// gradient); RECV posts a non-blocking receive that the consuming pass waits on before it starts (the wait
+// ends the RECV's span); hand-offs between stages on one rank stay in memory. An overlapped F&B pair waits
+// for both halves' inputs, runs its forward half, lets communication progress, then its backward half.
+// Every action is timed on the monotonic clock; routes and neighbours come from the Schedule's queries.
 #pragma once
 
 #include <chrono>

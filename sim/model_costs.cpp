@@ -16,7 +16,7 @@ namespace {
 std::int64_t ns(double seconds_e9) { return static_cast<std::int64_t>(std::ceil(seconds_e9)); }
 
 // Time of one operator pass on the GPU (nanoseconds), with `sm_share` of the SMs.
-double op_ns(const OpCost& op, int pass, const GpuSpec& gpu, bool fp8, double sm_share) {
+double op_ns(const OpCost& op, PassKind pass, const GpuSpec& gpu, bool fp8, double sm_share) {
   double flops = op.flops[pass], bytes = op.bytes[pass];
   if (flops == 0 && bytes == 0) return 0;
   double efficiency = gpu.gemm_efficiency_max;
@@ -64,11 +64,11 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out[static_cast<std::size_t>(s)];
     int pp_rank = rp.stage_to_rank[static_cast<std::size_t>(s)];
-    double compute[3] = {};
+    PerPass<double> compute;
     for (int index : rp.stage_layers[static_cast<std::size_t>(s)]) {
       auto& layer = layers[static_cast<std::size_t>(index)];
       for (auto& op : layer.ops) {
-        for (int pass = 0; pass < 3; ++pass) {
+        for (auto pass : kPassKinds) {
           compute[pass] += op_ns(op, pass, cluster.gpu, fp8, 1.0);
           work.flops[pass] += op.flops[pass];
         }
@@ -78,13 +78,13 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
       work.activation_bytes += layer.saved_until_I();
       work.activation_w_bytes += layer.saved_until_W();
       if (layer.dispatch_bytes > 0 && p.ep > 1) {
-        work.ep_ns[0] += all_to_all(pp_rank, layer.dispatch_bytes) + all_to_all(pp_rank, layer.combine_bytes);
-        work.ep_ns[1] += all_to_all(pp_rank, layer.combine_bytes) +
+        work.ep_ns[PassKind::F] += all_to_all(pp_rank, layer.dispatch_bytes) + all_to_all(pp_rank, layer.combine_bytes);
+        work.ep_ns[PassKind::I] += all_to_all(pp_rank, layer.combine_bytes) +
                          all_to_all(pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
                                                  shape.combine_bytes_per_element);
       }
     }
-    for (int pass = 0; pass < 3; ++pass) work.compute_ns[pass] = ns(compute[pass]);
+    for (auto pass : kPassKinds) work.compute_ns[pass] = ns(compute[pass]);
   }
   return out;
 }
@@ -109,9 +109,9 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
     auto& c = costs.stages[static_cast<std::size_t>(s)];
-    c.F_ns = std::max<std::int64_t>(1, work.compute_ns[0] + work.ep_ns[0]);
-    c.I_ns = std::max<std::int64_t>(1, work.compute_ns[1] + work.ep_ns[1]);
-    c.W_ns = std::max<std::int64_t>(1, work.compute_ns[2]);
+    c.F_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::F] + work.ep_ns[PassKind::F]);
+    c.I_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::I] + work.ep_ns[PassKind::I]);
+    c.W_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::W]);
     c.activation_bytes = static_cast<std::int64_t>(boundary);
     c.activation_memory = static_cast<std::int64_t>(work.activation_bytes);
     c.activation_memory_w = static_cast<std::int64_t>(std::min(work.activation_w_bytes, work.activation_bytes));
@@ -120,8 +120,9 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     auto& mates = held[static_cast<std::size_t>(rp.stage_to_rank[static_cast<std::size_t>(s)])];
     if (mates.size() != 2) continue;
     auto& other = out.stages[static_cast<std::size_t>(mates[0] == s ? mates[1] : mates[0])];
-    double pair_compute = static_cast<double>(work.compute_ns[0] + other.compute_ns[1] + other.compute_ns[2]);
-    double pair_comm = static_cast<double>(work.ep_ns[0] + other.ep_ns[1]);
+    double pair_compute = static_cast<double>(work.compute_ns[PassKind::F] + other.compute_ns[PassKind::I] +
+                                              other.compute_ns[PassKind::W]);
+    double pair_comm = static_cast<double>(work.ep_ns[PassKind::F] + other.ep_ns[PassKind::I]);
     if (pair_comm <= 0) continue;
     c.FB_ns = ns(std::max(pair_compute / sm_share, pair_comm));
     work.pair_exposed_ns = ns(std::max(0.0, pair_comm - pair_compute / sm_share));

@@ -19,10 +19,10 @@ namespace pipesim {
 
 // Per stage, per micro-batch, on one GPU: what the costs were built from.
 struct StageWork {
-  std::int64_t compute_ns[3] = {};  // F, I, W, on all SMs, without EP communication
-  std::int64_t ep_ns[2] = {};       // all-to-all in F (dispatch + combine) and in I (their gradients)
+  PerPass<std::int64_t> compute_ns; // on all SMs, without EP communication
+  PerPass<std::int64_t> ep_ns;      // all-to-all in F (dispatch + combine) and in I (their gradients); W has none
   std::int64_t pair_exposed_ns = 0; // in a pair with this stage's forward: communication not hidden by compute
-  double flops[3] = {};             // F, I, W (recomputation included in I)
+  PerPass<double> flops;            // recomputation included in I
   double params = 0;                // this GPU's share of the stage's weights
   double expert_params = 0;         // of which routed experts (reduced over dp / ep GPUs)
   double activation_bytes = 0;      // kept from F until I

@@ -88,10 +88,10 @@ std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<Stage
     auto& mine = work[static_cast<std::size_t>(span.action.stage())];
     std::int64_t comm = 0, start = span.start_ns;
     if (span.action.op == Op::OverlapFB) {  // hidden behind the pair's compute from its start
-      comm = mine.ep_ns[0] + work[static_cast<std::size_t>(span.action.pass[1].stage)].ep_ns[1];
+      comm = mine.ep_ns[PassKind::F] + work[static_cast<std::size_t>(span.action.pass[1].stage)].ep_ns[PassKind::I];
       exposed[static_cast<std::size_t>(span.rank)] += mine.pair_exposed_ns;
     } else {  // in line: the end of the action waits for it
-      comm = mine.ep_ns[span.action.op == Op::F ? 0 : 1];
+      comm = mine.ep_ns[span.action.op == Op::F ? PassKind::F : PassKind::I];
       exposed[static_cast<std::size_t>(span.rank)] += comm;
       start = span.end_ns - comm;
     }
@@ -168,9 +168,9 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
     report.timeline = std::move(timeline);
     double compute = 0, comm = 0;  // over the stages with expert layers, forward and backward together
     for (auto& w : mc.stages)
-      if (w.ep_ns[0] > 0) {
-        compute += static_cast<double>(w.compute_ns[0] + w.compute_ns[1] + w.compute_ns[2]);
-        comm += static_cast<double>(w.ep_ns[0] + w.ep_ns[1]);
+      if (w.ep_ns[PassKind::F] > 0) {
+        compute += static_cast<double>(w.compute_ns.sum());
+        comm += static_cast<double>(w.ep_ns.sum());
       }
     report.compute_comm_ratio = comm > 0 ? compute / comm : 0;
   }

@@ -30,9 +30,9 @@ TEST(Accounting, GptLayerMatchesZeroBubbleFormulas) {
     auto layers = model_layers(gpt(2, h, a, 50257), sh);
     auto& layer = layers[1];
     double sbh = 1.0 * s * b * h;
-    EXPECT_DOUBLE_EQ(layer.flops(Pass3::F), sbh * (24.0 * h + 4.0 * s));
-    EXPECT_DOUBLE_EQ(layer.flops(Pass3::I), sbh * (24.0 * h + 8.0 * s));
-    EXPECT_DOUBLE_EQ(layer.flops(Pass3::W), sbh * 24.0 * h);
+    EXPECT_DOUBLE_EQ(layer.flops(PassKind::F), sbh * (24.0 * h + 4.0 * s));
+    EXPECT_DOUBLE_EQ(layer.flops(PassKind::I), sbh * (24.0 * h + 8.0 * s));
+    EXPECT_DOUBLE_EQ(layer.flops(PassKind::W), sbh * 24.0 * h);
     // Activation memory (bytes, 16-bit): sb(34h + 5as) needed by I, 32sbh by W.
     EXPECT_DOUBLE_EQ(layer.saved_until_I(), 1.0 * s * b * (34.0 * h + 5.0 * a * s));
     EXPECT_DOUBLE_EQ(layer.saved_until_W(), 32.0 * sbh);
@@ -44,7 +44,7 @@ TEST(Accounting, CausalConventionHalvesAttentionScores) {
   full.causal = false;
   full.seq = causal.seq = 4096;
   auto m = gpt(1, 4096, 32, 50257);
-  double diff = model_layers(m, full)[1].flops(Pass3::F) - model_layers(m, causal)[1].flops(Pass3::F);
+  double diff = model_layers(m, full)[1].flops(PassKind::F) - model_layers(m, causal)[1].flops(PassKind::F);
   // 4bs²h non-causal; causal counts (s+1)/2 keys per query.
   EXPECT_DOUBLE_EQ(diff, 4.0 * 4096 * 4096 * 4096 - 4.0 * 4096 * (4097 / 2.0) * 4096);
 }
@@ -59,7 +59,7 @@ TEST(Accounting, MegatronIterationFlopsWithRecomputation) {
     sh.recompute = true;
     double total = 0;
     for (auto& layer : model_layers(m, sh))
-      total += layer.flops(Pass3::F) + layer.flops(Pass3::I) + layer.flops(Pass3::W);
+      total += layer.flops(PassKind::F) + layer.flops(PassKind::I) + layer.flops(PassKind::W);
     double B = sh.micro_batch, s = m.seq, l = m.layers, h = m.hidden, V = m.vocab;
     EXPECT_NEAR(total / (96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h))), 1.0, 1e-12) << name;
   }

@@ -137,6 +137,49 @@ TEST(Registry, ValidateAgreesWithReferenceOnDamagedSchedules) {
   EXPECT_GT(accepted, 50);
 }
 
+// A schedule's declared sizes and layout are what its generator does: supports() agrees with the
+// reference implementations' asserts (and with the generator, which refuses with the same message), and
+// layout() gives the generated placement and routes without generating.
+TEST(Registry, SupportsAndLayoutAgreeWithTheGenerator) {
+  for (auto& info : schedule_registry()) {
+    for (auto [p, m, v] : sizes()) {
+      if (!info.uses_virtual_stages && v != 2) continue;
+      SCOPED_TRACE(fmt::format("{} p={} m={} v={}", info.name, p, m, v));
+      GeneratorOptions o{p, m, v};
+      auto problem = info.supports(o);
+      EXPECT_EQ(!problem, supported(info.name, p, m, v)) << (problem ? problem->message : "");
+      if (problem) {
+        EXPECT_TRUE(problem->field == "ranks" || problem->field == "microbatches" || problem->field == "virtual_stages");
+        try {
+          info.generate(o);
+          ADD_FAILURE() << "generated an unsupported size";
+        } catch (const Error& e) {
+          EXPECT_EQ(std::string(e.what()), fmt::format("{}: {}", info.name, problem->message));
+        }
+        continue;
+      }
+      auto s = info.generate(o);
+      auto layout = info.layout(o);
+      EXPECT_EQ(layout.stages, s.stages);
+      EXPECT_EQ(layout.stage_to_rank, s.stage_to_rank);
+      EXPECT_EQ(layout.routes, s.routes);
+    }
+  }
+}
+
+// The library speaks its own vocabulary (the CLI adds the flag): sizes every schedule refuses.
+TEST(Registry, BasicSizesAreRefusedInTheLibrarysWords) {
+  auto problem = basic_support({4, 0, 2});
+  ASSERT_TRUE(problem);
+  EXPECT_EQ(problem->field, "microbatches");
+  EXPECT_EQ(problem->message, "microbatches 0 must be >= 1 (a step needs a micro-batch)");
+  problem = basic_support({0, 8, 2});
+  ASSERT_TRUE(problem);
+  EXPECT_EQ(problem->field, "ranks");
+  EXPECT_FALSE(basic_support({4096, 1024, 2}));
+  EXPECT_TRUE(basic_support({4096, 1025, 2}));  // beyond 2^22 rank x micro-batch pairs
+}
+
 TEST(Registry, UnknownNameListsTheKnownOnes) {
   try {
     generate_schedule("zb-h3", {});

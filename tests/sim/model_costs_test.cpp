@@ -98,22 +98,22 @@ TEST(ModelCosts, StageWorkOfTwoStagesByHand) {
   ASSERT_EQ(work.size(), 2u);
 
   // Stage 0: embedding + layer. F 400 + 10880, I 600 + 12880, W 0 + 7760.
-  EXPECT_EQ(work[0].compute_ns[0], 11280);
-  EXPECT_EQ(work[0].compute_ns[1], 13480);
-  EXPECT_EQ(work[0].compute_ns[2], 7760);
+  EXPECT_EQ(work[0].compute_ns[PassKind::F], 11280);
+  EXPECT_EQ(work[0].compute_ns[PassKind::I], 13480);
+  EXPECT_EQ(work[0].compute_ns[PassKind::W], 7760);
   // Stage 1: layer + head. F 10880 + 3000, I 12880 + 3700, W 7760 + 1600.
-  EXPECT_EQ(work[1].compute_ns[0], 13880);
-  EXPECT_EQ(work[1].compute_ns[1], 16580);
-  EXPECT_EQ(work[1].compute_ns[2], 9360);
+  EXPECT_EQ(work[1].compute_ns[PassKind::F], 13880);
+  EXPECT_EQ(work[1].compute_ns[PassKind::I], 16580);
+  EXPECT_EQ(work[1].compute_ns[PassKind::W], 9360);
 
   // FLOPs (docs/cost-model.md §2, causal): layer F = 24sbh² + 4sbh·(s+1)/2 = 1920000 + 204000 = 2124000,
   // I = 1920000 + 408000 = 2328000, W = 24sbh² = 1920000; head 2ThV = 400000 per pass; embedding none.
-  EXPECT_DOUBLE_EQ(work[0].flops[0], 2124000);
-  EXPECT_DOUBLE_EQ(work[0].flops[1], 2328000);
-  EXPECT_DOUBLE_EQ(work[0].flops[2], 1920000);
-  EXPECT_DOUBLE_EQ(work[1].flops[0], 2524000);
-  EXPECT_DOUBLE_EQ(work[1].flops[1], 2728000);
-  EXPECT_DOUBLE_EQ(work[1].flops[2], 2320000);
+  EXPECT_DOUBLE_EQ(work[0].flops[PassKind::F], 2124000);
+  EXPECT_DOUBLE_EQ(work[0].flops[PassKind::I], 2328000);
+  EXPECT_DOUBLE_EQ(work[0].flops[PassKind::W], 1920000);
+  EXPECT_DOUBLE_EQ(work[1].flops[PassKind::F], 2524000);
+  EXPECT_DOUBLE_EQ(work[1].flops[PassKind::I], 2728000);
+  EXPECT_DOUBLE_EQ(work[1].flops[PassKind::W], 2320000);
 
   // Parameters: 4000 + 19280 and 19280 + 4040; no experts.
   EXPECT_DOUBLE_EQ(work[0].params, 23280);
@@ -130,8 +130,8 @@ TEST(ModelCosts, StageWorkOfTwoStagesByHand) {
 
   // A dense model has no expert all-to-all and nothing for a pair to hide.
   for (auto& w : work) {
-    EXPECT_EQ(w.ep_ns[0], 0);
-    EXPECT_EQ(w.ep_ns[1], 0);
+    EXPECT_EQ(w.ep_ns[PassKind::F], 0);
+    EXPECT_EQ(w.ep_ns[PassKind::I], 0);
     EXPECT_EQ(w.pair_exposed_ns, 0);
   }
 }
@@ -175,7 +175,7 @@ TEST(ModelCosts, CostSpecOfTwoStagesByHand) {
 
   // The stage work model_costs() reports is stage_work()'s.
   ASSERT_EQ(mc.stages.size(), 2u);
-  EXPECT_EQ(mc.stages[1].compute_ns[1], 16580);
+  EXPECT_EQ(mc.stages[1].compute_ns[PassKind::I], 16580);
 }
 
 TEST(ModelCosts, PipelineLinksFollowPlacementAndSlowdownFollowsGpus) {
@@ -220,9 +220,9 @@ TEST(ModelCosts, WholeModelOnOneStageAtMicroBatchTwo) {
   ASSERT_EQ(rp.stage_layers[0], (std::vector<int>{0, 1, 2, 3}));
   auto mc = model_costs(model, topology, rp, 0);
   auto& w = mc.stages[0];
-  EXPECT_EQ(w.compute_ns[0], 50320);
-  EXPECT_EQ(w.compute_ns[1], 60120);
-  EXPECT_EQ(w.compute_ns[2], 33920);
+  EXPECT_EQ(w.compute_ns[PassKind::F], 50320);
+  EXPECT_EQ(w.compute_ns[PassKind::I], 60120);
+  EXPECT_EQ(w.compute_ns[PassKind::W], 33920);
   // Parameters do not depend on the shape: 4000 + 2·19280 + 4040.
   EXPECT_DOUBLE_EQ(w.params, 46600);
   // Activations at T = 100: layer 32·T·h = 128000 each; head 2Th + 2Th + 2TV = 8000 + 8000 + 20000.

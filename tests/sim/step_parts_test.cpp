@@ -189,9 +189,9 @@ TEST(StepParts, OverlayEpPlacesAllToAllsAndCountsExposure) {
   // Two ranks in a V: rank 0 holds stages 0 and 3, rank 1 stages 1 and 2. Hand-made EP costs:
   //   stage 0: F 30, I 40, pair-exposed 25; stage 1: F 50, I 60; stage 2: none; stage 3: F 70, I 80, pair-exposed 5.
   std::vector<StageWork> work(4);
-  work[0].ep_ns[0] = 30, work[0].ep_ns[1] = 40, work[0].pair_exposed_ns = 25;
-  work[1].ep_ns[0] = 50, work[1].ep_ns[1] = 60;
-  work[3].ep_ns[0] = 70, work[3].ep_ns[1] = 80, work[3].pair_exposed_ns = 5;
+  work[0].ep_ns[PassKind::F] = 30, work[0].ep_ns[PassKind::I] = 40, work[0].pair_exposed_ns = 25;
+  work[1].ep_ns[PassKind::F] = 50, work[1].ep_ns[PassKind::I] = 60;
+  work[3].ep_ns[PassKind::F] = 70, work[3].ep_ns[PassKind::I] = 80, work[3].pair_exposed_ns = 5;
   Timeline t;
   t.schedule.ranks = 2;
   auto pair_a = Action::overlap({Op::F, 0, 1}, {Op::B, 3, 0});
@@ -377,10 +377,10 @@ TEST(StepParts, DualPipeDensePairCostsFPlusB) {
   p.microbatches = 8;
   auto report = simulate_step(model, topology, p);
   auto work = stage_work(model, topology, report.plan, 0);
-  auto F = [&](int s) { return std::max<std::int64_t>(1, work[static_cast<std::size_t>(s)].compute_ns[0]); };
+  auto F = [&](int s) { return std::max<std::int64_t>(1, work[static_cast<std::size_t>(s)].compute_ns[PassKind::F]); };
   auto B = [&](int s) {
     auto& w = work[static_cast<std::size_t>(s)];
-    return std::max<std::int64_t>(1, w.compute_ns[1]) + std::max<std::int64_t>(1, w.compute_ns[2]);
+    return std::max<std::int64_t>(1, w.compute_ns[PassKind::I]) + std::max<std::int64_t>(1, w.compute_ns[PassKind::W]);
   };
   int pairs = 0;
   for (auto& span : report.timeline.spans) {

@@ -80,5 +80,29 @@ TEST(ChromeTrace, WellFormedAndDeterministic) {
   }
 }
 
+// EP spans name the action they run inside; DP spans (gradient reduce-scatter, optimizer, all-gather) run
+// after the pipeline and belong to no action, so they carry none (they used to show as "during":"0F0").
+TEST(ChromeTrace, DataParallelSpansNameNoAction) {
+  auto s = generate_schedule("1f1b", {2, 2, 2});
+  auto t = simulate(s, costs_for(s, 0, 0, 0));
+  t.spans.push_back({0, Stream::EP, Action::single(Op::F, 0, 1), 100, 200, 0, -1, -1, "dispatch + combine"});
+  t.spans.push_back({1, Stream::DP, Action{}, 5'000'000, 6'000'000, 0, -1, -1, "optimizer step"});
+  auto json = nlohmann::json::parse(to_chrome_trace(t));
+  int ep = 0, dp = 0;
+  for (auto& e : json["traceEvents"]) {
+    if (e.value("cat", "") == "ep") {
+      ++ep;
+      EXPECT_EQ(e["args"]["during"], "0F1");
+    }
+    if (e.value("cat", "") == "dp") {
+      ++dp;
+      EXPECT_EQ(e["name"], "optimizer step");
+      EXPECT_FALSE(e["args"].contains("during")) << e.dump();
+    }
+  }
+  EXPECT_EQ(ep, 1);
+  EXPECT_EQ(dp, 1);
+}
+
 }  // namespace
 }  // namespace pipesim
