@@ -92,7 +92,7 @@ int split(int value, int parts, const char* what) {
 double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
   double T = sh.tokens(), h = m.hidden;
   b.elementwise("attention.norm", Part::Attention, T, h, h, h);
-  if (m.attention == "mla") {
+  if (m.attention == AttentionKind::Mla) {
     auto& a = *m.mla;
     double H = split(m.heads, sh.tp, "heads"), dqk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     double params = 0;
@@ -129,9 +129,9 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
 }
 
 // A dense MLP of width `ffn` (already split by TP) over `tokens`; returns its full parameter count.
-double mlp(const std::string& kind, Part part, double tokens, double h, double ffn, double held, Builder& b,
+double mlp(MlpKind kind, Part part, double tokens, double h, double ffn, double held, Builder& b,
            double gemm_rows = -1) {
-  if (kind == "swiglu") {
+  if (kind == MlpKind::SwiGLU) {
     b.linear("mlp.gate_up", part, tokens, h, 2 * ffn, held, gemm_rows);
     b.elementwise("mlp.swiglu", part, tokens, 2 * ffn, 2 * ffn);
     b.linear("mlp.down", part, tokens, ffn, h, held, gemm_rows);
@@ -151,21 +151,21 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   b.elementwise("mlp.norm", Part::Mlp, T, h, h, h);
   if (sh.dropout) b.elementwise("mlp.dropout", Part::Mlp, T, h, h / 2);  // 1-byte mask
   if (!m.is_moe_layer(layer)) {
-    out.kind = "dense";
+    out.kind = LayerKind::Dense;
     double params = mlp(m.mlp, Part::Mlp, T, h, split(m.ffn_hidden, sh.tp, "ffn_hidden"), 1.0, b) * sh.tp;
     out.params_total = out.params_active = attention_params + params + h;
     return out;
   }
   auto& moe = *m.moe;
-  out.kind = "moe";
+  out.kind = LayerKind::Moe;
   b.linear("moe.router", Part::Router, T, h, moe.routed_experts);
   double fe = split(moe.expert_ffn_hidden, sh.tp, "expert_ffn_hidden");
   if (moe.shared_experts > 0)
-    mlp("swiglu", Part::SharedExperts, T, h, fe * moe.shared_experts, 1.0, b);
+    mlp(MlpKind::SwiGLU, Part::SharedExperts, T, h, fe * moe.shared_experts, 1.0, b);
   // Balanced routing: this GPU's experts see T·k token copies from its EP group; each of its
   // routed_experts/ep experts runs a GEMM over T·k·ep/routed_experts rows.
   double local = static_cast<double>(split(moe.routed_experts, sh.ep, "routed_experts")), routed = T * moe.experts_per_token;
-  mlp("swiglu", Part::Experts, routed, h, fe, local, b, routed / local);
+  mlp(MlpKind::SwiGLU, Part::Experts, routed, h, fe, local, b, routed / local);
   double expert = 3.0 * h * moe.expert_ffn_hidden;
   out.params_total = attention_params + h * moe.routed_experts + expert * (moe.routed_experts + moe.shared_experts) + h;
   out.params_active =
@@ -222,7 +222,7 @@ std::vector<LayerCost> model_layers(const ModelSpec& m, const Shape& sh) {
   double T = sh.tokens(), h = m.hidden, V = split(m.vocab + (m.vocab % sh.tp ? sh.tp - m.vocab % sh.tp : 0), sh.tp, "vocab");
 
   LayerCost embedding;
-  embedding.kind = "embedding";
+  embedding.kind = LayerKind::Embedding;
   Builder(sh, embedding).elementwise("embedding", Part::Embedding, T, h, 0, V * h);
   embedding.params_total = embedding.params_active = static_cast<double>(m.vocab) * h;
   layers.push_back(embedding);
@@ -236,7 +236,7 @@ std::vector<LayerCost> model_layers(const ModelSpec& m, const Shape& sh) {
     b.elementwise("head.cross_entropy", Part::Head, T, V, V);
   };
   LayerCost out_head;
-  out_head.kind = "head";
+  out_head.kind = LayerKind::Head;
   head(out_head, !m.tied_embeddings);
   out_head.params_total = out_head.params_active = (m.tied_embeddings ? 0.0 : static_cast<double>(m.vocab) * h) + h;
   layers.push_back(out_head);
@@ -244,7 +244,7 @@ std::vector<LayerCost> model_layers(const ModelSpec& m, const Shape& sh) {
   for (int k = 0; k < m.mtp_modules; ++k) {  // DeepSeek-V3 MTP: norms, projection 2h -> h, one layer, shared head
     auto block = transformer_layer(m, m.layers - 1, sh);
     LayerCost mtp;
-    mtp.kind = "mtp";
+    mtp.kind = LayerKind::Mtp;
     Builder b(sh, mtp);
     b.elementwise("mtp.norms", Part::MtpProjection, T, 2 * h, 2 * h, 2 * h);
     b.linear("mtp.projection", Part::MtpProjection, T, 2 * h, h);
@@ -264,7 +264,7 @@ std::vector<LayerCost> model_layers(const ModelSpec& m, const Shape& sh) {
 ModelTotals model_totals(const ModelSpec& m, const Shape& sh) {
   ModelTotals t;
   for (auto& layer : model_layers(m, sh)) {
-    if (layer.kind != "mtp") {
+    if (layer.kind != LayerKind::Mtp) {
       t.params += layer.params_total;
       t.active_params += layer.params_active;
     }

@@ -45,8 +45,10 @@ struct OpCost {
   double params = 0;              // weights this GPU holds
 };
 
+enum class LayerKind { Embedding, Dense, Moe, Head, Mtp };
+
 struct LayerCost {
-  std::string kind;               // "embedding", "dense", "moe", "head", "mtp"
+  LayerKind kind = LayerKind::Dense;
   std::vector<OpCost> ops;
   double params_total = 0;        // the whole layer, unsharded
   double params_active = 0;       // used per token (MoE: k routed + shared experts)

@@ -65,8 +65,9 @@ ModelSpec parse_model(std::string_view json_text, std::string_view source) {
   m.kv_heads = count(r, "kv_heads", m.heads);
   m.head_dim = count(r, "head_dim", m.heads > 0 ? m.hidden / m.heads : 0);
   m.ffn_hidden = count(r, "ffn_hidden", 4 * m.hidden);
-  m.mlp = choice(r, "mlp", "gelu", {"gelu", "swiglu"});
-  m.attention = choice(r, "attention", m.kv_heads == m.heads ? "mha" : "gqa", {"mha", "gqa", "mla"});
+  m.mlp = choice(r, "mlp", "gelu", {"gelu", "swiglu"}) == "swiglu" ? MlpKind::SwiGLU : MlpKind::Gelu;
+  auto attention = choice(r, "attention", m.kv_heads == m.heads ? "mha" : "gqa", {"mha", "gqa", "mla"});
+  m.attention = attention == "mla" ? AttentionKind::Mla : attention == "gqa" ? AttentionKind::Gqa : AttentionKind::Mha;
   m.vocab = count(r, "vocab");
   m.tied_embeddings = r.optional<bool>("tied_embeddings", false);
   m.seq = count(r, "seq", 2048);
@@ -98,7 +99,7 @@ ModelSpec parse_model(std::string_view json_text, std::string_view source) {
     r.fail("layers, hidden, heads, vocab and seq must be positive");
   if (m.kv_heads < 1 || m.heads % m.kv_heads != 0)
     r.fail(fmt::format("kv_heads {} must divide heads {}", m.kv_heads, m.heads));
-  if (m.attention == "mla" && !m.mla) r.fail("attention is \"mla\" but the \"mla\" object is missing");
+  if (m.attention == AttentionKind::Mla && !m.mla) r.fail("attention is \"mla\" but the \"mla\" object is missing");
   if (m.moe) {
     if (m.moe->experts_per_token < 1 || m.moe->experts_per_token > m.moe->routed_experts)
       r.fail(fmt::format("moe.experts_per_token {} must lie in 1..routed_experts ({})", m.moe->experts_per_token,

@@ -37,6 +37,9 @@ struct MoeSpec {
   int max_nodes_per_token = 0;  // node-limited routing; 0: unlimited
 };
 
+enum class MlpKind { Gelu, SwiGLU };         // 2 matrices, or 3 (gate, up, down)
+enum class AttentionKind { Mha, Gqa, Mla };  // MLA: DeepSeek's low-rank latent attention
+
 struct PublishedFigures {
   double total_params = 0;               // 0: not published
   double active_params = 0;
@@ -51,8 +54,8 @@ struct ModelSpec {
   int kv_heads = 0;     // = heads for MHA
   int head_dim = 0;     // default hidden / heads
   int ffn_hidden = 0;   // dense MLP
-  std::string mlp = "gelu";       // "gelu" (2 matrices) or "swiglu" (3)
-  std::string attention = "mha";  // "mha", "gqa", "mla"
+  MlpKind mlp = MlpKind::Gelu;              // JSON "gelu" | "swiglu"
+  AttentionKind attention = AttentionKind::Mha;  // JSON "mha" | "gqa" | "mla"
   int vocab = 0;
   bool tied_embeddings = false;
   int seq = 2048;

@@ -92,7 +92,7 @@ TEST(Accounting, DeepSeekV3TrainingFlopsPerToken) {
   sh.ep = 64;
   auto layers = model_layers(m, sh);
   auto& moe = layers[5];
-  ASSERT_EQ(moe.kind, "moe");
+  ASSERT_EQ(moe.kind, LayerKind::Moe);
   for (auto& op : moe.ops)
     if (op.part == Part::Experts && op.k > 0) {
       EXPECT_DOUBLE_EQ(op.m, 4096.0 * 8 * 64 / 256);
@@ -110,7 +110,7 @@ TEST(Accounting, RefusesBadSpecs) {
     }
     return std::string("accepted");
   };
-  EXPECT_NE(refused(R"({"layers": 2})").find("bad.json.hidden: missing"), std::string::npos);
+  EXPECT_NE(refused(R"({"layers": 2})").find("bad.json: hidden: missing"), std::string::npos);
   EXPECT_NE(refused(R"({"layers": 2, "hidden": -4, "heads": 2, "vocab": 10})").find("hidden: expected a non-negative integer"),
             std::string::npos);
   EXPECT_NE(refused(R"({"layers": 2, "hidden": 8, "heads": 2, "vocab": 10, "mlp": "relu"})").find("'relu' is not one of"),
