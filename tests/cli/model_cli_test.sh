@@ -6,24 +6,8 @@ bin=$1
 mpiexec=${2:-}
 . "$(dirname "$0")/lib.sh"
 
-# run_json NAME ARGS...: pipesim ARGS must exit 0; its standard output is kept as $work/NAME.json.
-run_json() {
-  name=$1; shift
-  "$bin" "$@" >"$work/$name.json" 2>"$work/err" || fail "pipesim $* exited $?: $(head -c 400 "$work/err")"
-}
-# check NAME PYTHON: runs PYTHON with j = the JSON of $work/NAME.json (other files under `work`);
-# eq(got, want, what), near(got, want, what) and ok(condition, what) stop at the first mismatch, which
-# fails the test naming it; step(report, what) checks what a step report must satisfy by itself.
-checker='
-import json, math, os, sys, textwrap
-work = os.path.dirname(sys.argv[1])
-j = json.load(open(sys.argv[1]))
-def eq(got, want, what):
-    if got != want: sys.exit(f"{what}: got {got!r}, expected {want!r}")
-def near(got, want, what, rel=1e-9):
-    if not math.isclose(got, want, rel_tol=rel, abs_tol=1e-9): sys.exit(f"{what}: got {got!r}, expected {want!r}")
-def ok(condition, what):
-    if not condition: sys.exit(what)
+# step(report, what): what a step report must satisfy by itself.
+checker_extra='
 def step(s, what):
     p = s["plan"]
     eq(p["global_batch"], p["dp"] * p["microbatches"] * p["micro_batch_size"], what + ": global batch = dp x m x mbs")
@@ -38,11 +22,7 @@ def step(s, what):
         m = r["memory_bytes"]
         near(m["total"], m["params"] + m["grads"] + m["optimizer"] + m["activations"], what + ": rank %d memory" % r["rank"])
     eq(s["fits"], all(r["memory_bytes"]["total"] <= s["capacity_bytes"] for r in s["ranks"]), what + ": fits")
-exec(textwrap.dedent(sys.argv[2]))
 '
-check() {
-  python3 -c "$checker" "$work/$1.json" "$2" 2>"$work/check.err" || fail "$1: $(tail -c 600 "$work/check.err")"
-}
 
 # DeepSeek-V3 on its 2048 H800s (256 nodes x 8). Reports are checked against themselves: the batch, the
 # throughput and the memory must add up; the table must say what the JSON says.

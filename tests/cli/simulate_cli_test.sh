@@ -6,27 +6,6 @@ bin=$1
 data=$2
 . "$(dirname "$0")/lib.sh"
 
-# run_json NAME ARGS...: pipesim ARGS must exit 0; its standard output is kept as $work/NAME.json.
-run_json() {
-  name=$1; shift
-  "$bin" "$@" >"$work/$name.json" 2>"$work/err" || fail "pipesim $* exited $?: $(head -c 400 "$work/err")"
-}
-# check NAME PYTHON: runs PYTHON with j = the JSON of $work/NAME.json; eq(got, want, what), near(got, want,
-# what) and ok(condition, what) stop at the first mismatch, which fails the test naming it.
-checker='
-import json, math, sys, textwrap
-j = json.load(open(sys.argv[1]))
-def eq(got, want, what):
-    if got != want: sys.exit(f"{what}: got {got!r}, expected {want!r}")
-def near(got, want, what, rel=1e-9):
-    if not math.isclose(got, want, rel_tol=rel, abs_tol=1e-9): sys.exit(f"{what}: got {got!r}, expected {want!r}")
-def ok(condition, what):
-    if not condition: sys.exit(what)
-exec(textwrap.dedent(sys.argv[2]))
-'
-check() {
-  python3 -c "$checker" "$work/$1.json" "$2" 2>"$work/check.err" || fail "$1: $(tail -c 600 "$work/check.err")"
-}
 
 # Uniform costs, no communication. Every number below is a schedule's closed form (the generator's header
 # comment) evaluated here, never a value copied from an earlier run: p = 4, m = 8, F = I = 1 ms,
