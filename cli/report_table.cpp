@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/report_csv.hpp"
 #include "common/units.hpp"
 
 namespace pipesim::cli {
@@ -102,6 +103,27 @@ std::string step_comparison_table(const std::vector<StepReport>& reports) {
     out += fmt::format("{:<17} {:>12} {:>10} {:>7.1f}% {:>8.4f} {:>8.2f} {:>11.1f}  {}\n", r.plan.plan.schedule,
                        format_duration(r.step_ns), si(r.tokens_per_s), 100 * r.mfu_causal, r.bubble_rate,
                        r.compute_comm_ratio, gib(peak), r.fits ? "yes" : "NO");
+  }
+  return out;
+}
+
+std::string rows_table(const std::vector<nlohmann::ordered_json>& rows, const std::vector<std::string>& columns) {
+  std::string out;
+  std::vector<std::size_t> widths;
+  for (auto& c : columns) {
+    std::size_t w = c.size();
+    for (auto& r : rows) w = std::max(w, r.contains(c) ? cell_text(r[c]).size() : 0);
+    widths.push_back(std::min<std::size_t>(w, 60));
+  }
+  for (std::size_t i = 0; i < columns.size(); ++i) out += fmt::format("{:<{}} ", columns[i], widths[i]);
+  out += "\n";
+  for (auto& r : rows) {
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      auto text = r.contains(columns[i]) ? cell_text(r[columns[i]]) : "";
+      if (text.size() > 60) text = text.substr(0, 57) + "...";
+      out += fmt::format("{:<{}} ", text, widths[i]);
+    }
+    out += "\n";
   }
   return out;
 }

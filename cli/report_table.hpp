@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "schedules/schedule.hpp"
 #include "sim/step.hpp"
 #include "traces/metrics.hpp"
@@ -17,5 +19,7 @@ std::string schedule_comparison_table(const std::vector<Schedule>& schedules, co
 std::string describe_plan(const StepReport& r, bool with_schedule = true);
 std::string step_report_table(const StepReport& r);
 std::string step_comparison_table(const std::vector<StepReport>& reports);
+// Rows of named values (a sweep's points) in aligned columns, long cells cut at 60 characters.
+std::string rows_table(const std::vector<nlohmann::ordered_json>& rows, const std::vector<std::string>& columns);
 
 }  // namespace pipesim::cli

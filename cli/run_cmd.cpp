@@ -153,6 +153,9 @@ void add_run_command(CLI::App& app) {
       "share each MoE layer's experts through all-to-all dispatch and combine, and all-reduce their other gradients.\n"
       "--check exits 1 when the losses are not bit-identical or a gradient is off by more than 1e-12 (fp32: 1e-5).");
   args->source.add_options(*cmd, false);
+  args->source.ranks_option->description("Pipeline ranks; optional, as MPI ranks / --ep decide them (a --pp that differs "
+                                         "is refused)");
+  args->source.ranks_option->default_str("MPI ranks / --ep");
   cmd->add_option("--model", args->model,
                   "Workload: tiny (dense), tiny-moe (MoE MLPs, experts over --ep ranks), or a preset scaled down by the "
                   "size flags (deepseek-v3 gives MoE with its top-8, capped by --experts)")

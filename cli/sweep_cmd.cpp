@@ -3,19 +3,22 @@
 // Points run on all cores; under mpirun they are split across ranks and gathered on rank 0.
 #include <atomic>
 #include <charconv>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
-#include <mpi.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/plan_options.hpp"
+#include "cli/report_csv.hpp"
+#include "cli/report_table.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "common/units.hpp"
+#include "runtime/comm.hpp"
 #include "schedules/registry.hpp"
 
 namespace pipesim::cli {
@@ -147,48 +150,7 @@ std::string render(const std::vector<nlohmann::ordered_json>& rows, const std::v
   for (auto& a : axes) columns.push_back(a.field);
   for (auto c : {"step_s", "tokens_per_s", "mfu", "bubble_rate", "peak_memory_gib", "fits", "pareto", "error"})
     columns.emplace_back(c);
-  auto cell = [](const nlohmann::ordered_json& v) -> std::string {
-    if (v.is_null()) return "";
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
-    if (v.is_number_float()) return fmt::format("{:.6g}", v.get<double>());
-    return v.dump();
-  };
-  std::string out;
-  if (format == "csv") {
-    out += fmt::format("{}\n", fmt::join(columns, ","));
-    for (auto& r : rows) {
-      std::vector<std::string> cells;
-      for (auto& c : columns) {
-        auto text = r.contains(c) ? cell(r[c]) : "";
-        if (text.find_first_of(",\"\n") != std::string::npos) {
-          std::string quoted = "\"";
-          for (char ch : text) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-          text = quoted + "\"";
-        }
-        cells.push_back(text);
-      }
-      out += fmt::format("{}\n", fmt::join(cells, ","));
-    }
-    return out;
-  }
-  std::vector<std::size_t> widths;
-  for (auto& c : columns) {
-    std::size_t w = c.size();
-    for (auto& r : rows) w = std::max(w, r.contains(c) ? cell(r[c]).size() : 0);
-    widths.push_back(std::min<std::size_t>(w, 60));
-  }
-  for (std::size_t i = 0; i < columns.size(); ++i) out += fmt::format("{:<{}} ", columns[i], widths[i]);
-  out += "\n";
-  for (auto& r : rows) {
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      auto text = r.contains(columns[i]) ? cell(r[columns[i]]) : "";
-      if (text.size() > 60) text = text.substr(0, 57) + "...";
-      out += fmt::format("{:<{}} ", text, widths[i]);
-    }
-    out += "\n";
-  }
-  return out;
+  return format == "csv" ? rows_csv(rows, columns) : rows_table(rows, columns);
 }
 
 bool launched_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE"); }
@@ -201,13 +163,11 @@ void run(const SweepArgs& args) {
   for (auto& a : axes) points *= a.values.size();
   if (points > 1'000'000) throw Error(fmt::format("sweep: {} points is too many (at most 1000000)", points));
 
-  int rank = 0, size = 1;
-  bool mpi = launched_by_mpirun();
-  if (mpi) {
-    MPI_Init(nullptr, nullptr);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-  }
+  // Under mpirun the points are dealt round-robin over the ranks and gathered on rank 0 through the
+  // runtime's Comm; without it one process does them all and MPI is never started.
+  std::unique_ptr<Comm> comm;
+  if (launched_by_mpirun()) comm = make_mpi_comm();
+  int rank = comm ? comm->rank() : 0, size = comm ? comm->size() : 1;
   std::vector<std::size_t> mine;
   for (std::size_t i = static_cast<std::size_t>(rank); i < points; i += static_cast<std::size_t>(size)) mine.push_back(i);
   std::vector<std::string> results(mine.size());
@@ -237,32 +197,32 @@ void run(const SweepArgs& args) {
   for (unsigned t = 0; t < std::min<unsigned>(jobs, static_cast<unsigned>(std::max<std::size_t>(1, mine.size()))); ++t)
     threads.emplace_back(worker);
   for (auto& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
+  if (failure) {
+    if (size > 1) {  // the other ranks would wait in the gather forever: stop them all with the message
+      try {
+        std::rethrow_exception(failure);
+      } catch (const Error& e) {
+        comm->abort(e.what(), e.exit_code());
+      } catch (const std::exception& e) {
+        comm->abort(fmt::format("internal error: {}", e.what()), 1);
+      }
+    }
+    std::rethrow_exception(failure);
+  }
 
   std::vector<nlohmann::ordered_json> rows(points);
-  if (mpi) {  // gather every rank's rows on rank 0, as one newline-separated buffer each
+  if (comm) {  // every rank's rows on rank 0, as one newline-separated buffer per rank
     std::string buffer;
     for (auto& r : results) buffer += r + "\n";
-    int length = static_cast<int>(buffer.size());
-    std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
-    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-    std::string all;
-    if (rank == 0) {
-      int total = 0;
-      for (int r = 0; r < size; ++r) {
-        offsets[static_cast<std::size_t>(r)] = total;
-        total += lengths[static_cast<std::size_t>(r)];
-      }
-      all.resize(static_cast<std::size_t>(total));
-    }
-    MPI_Gatherv(buffer.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
-    MPI_Finalize();
+    auto all = comm->gather(buffer);
+    comm.reset();  // MPI ends here, on every rank
     if (rank != 0) return;
     for (int r = 0; r < size; ++r) {
-      std::size_t at = static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]);
+      auto& text = all[static_cast<std::size_t>(r)];
+      std::size_t at = 0;
       for (std::size_t i = static_cast<std::size_t>(r); i < points; i += static_cast<std::size_t>(size)) {
-        auto end = all.find('\n', at);
-        rows[i] = nlohmann::ordered_json::parse(all.substr(at, end - at));
+        auto end = text.find('\n', at);
+        rows[i] = nlohmann::ordered_json::parse(text.substr(at, end - at));
         at = end + 1;
       }
     }

@@ -1,6 +1,7 @@
 // Communication behind one interface, shaped like NCCL's (non-blocking tagged point-to-point handles that
 // complete later, collectives over the world), so the CUDA + NCCL backend slots in without touching the
-// executor. MPI implements it today (comm_mpi.cpp).
+// executor. MPI implements it (comm_mpi.cpp: one process per rank), and so do threads of one process
+// (comm_threads.hpp: in-process runs and tests).
 #pragma once
 
 #include <cstddef>
@@ -32,7 +33,9 @@ class Comm {
   virtual std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) = 0;
   // The ranks with the same color, ordered by key (a sub-group such as an expert-parallel group).
   virtual std::unique_ptr<Comm> split(int color, int key) = 0;
-  [[noreturn]] virtual void abort(const std::string& message, int code) = 0;  // stops every rank
+  // Stops every rank with `message` (code: an exit code, 2 for bad input): MPI ends every process, the
+  // threaded Comm throws Error in every rank's thread.
+  [[noreturn]] virtual void abort(const std::string& message, int code) = 0;
 };
 
 // MPI_COMM_WORLD; initialises MPI on construction, finalises on destruction.

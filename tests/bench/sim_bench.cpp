@@ -19,7 +19,7 @@ struct Size {
 constexpr Size kSizes[] = {{"1f1b", 64, 4096}, {"dualpipe", 16, 1024}, {"zb-v", 64, 4096}, {"dualpipe", 64, 4096},
                            {"1f1b", 64, 256},   {"1f1b", 8, 1024},     {"1f1b", 8, 65536}};
 
-Costs bench_costs(const Schedule& s) {
+CostSpec bench_costs(const Schedule& s) {
   auto c = uniform_costs("F=1.2ms,I=1.3ms,W=0.7ms,FB=2.4ms", s.stages, s.ranks);
   c.p2p.latency_ns = 20'000;
   c.p2p.bandwidth_bytes_per_ns = 50.0;
@@ -30,7 +30,7 @@ Costs bench_costs(const Schedule& s) {
 void Engine(benchmark::State& state) {
   auto& size = kSizes[state.range(0)];
   auto lowered = lower(generate_schedule(size.name, {size.ranks, size.microbatches, 2}));
-  auto costs = bench_costs(lowered);
+  auto costs = resolve_costs(bench_costs(lowered), lowered);
   for (auto _ : state) benchmark::DoNotOptimize(simulate_lowered(lowered, costs));
   state.SetLabel(fmt::format("{} p={} m={}", size.name, size.ranks, size.microbatches));
   state.counters["actions"] = static_cast<double>(lowered.action_count());
@@ -55,7 +55,7 @@ void DeepSeekStep(benchmark::State& state) {
   p.pp = 16;
   p.ep = 64;
   p.microbatches = 120;
-  p.precision = "fp8";
+  p.precision = Precision::FP8;
   p.selective_recompute = true;
   p.full = state.range(0) != 0;
   for (auto _ : state) benchmark::DoNotOptimize(simulate_step(model, topology, p));
