@@ -13,8 +13,12 @@
 namespace pipesim::cli {
 
 struct ScheduleSize {
-  int ranks = 4;         // --pp
-  int microbatches = 8;  // --microbatches
+  // A command's defaults: `schedule` and `simulate` 4 ranks x 8 micro-batches; `study` DeepSeek-V3's.
+  explicit ScheduleSize(int default_ranks = 4, int default_microbatches = 8)
+      : ranks(default_ranks), microbatches(default_microbatches) {}
+
+  int ranks;         // --pp
+  int microbatches;  // --microbatches
   std::optional<int> virtual_stages;
   CLI::Option* ranks_option = nullptr;
   CLI::Option* microbatches_option = nullptr;
