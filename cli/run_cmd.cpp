@@ -65,7 +65,7 @@ void report(const RunArgs& args, const Schedule& lowered, const RunResult& resul
   if (!args.timeline.empty()) write_file_atomically(args.timeline, to_json_text(record));
   if (!args.trace.empty()) {
     Timeline t;
-    t.schedule = lowered;
+    t.schedule = std::make_shared<const Schedule>(lowered);
     t.spans = result.steps.back();
     write_file_atomically(args.trace, to_chrome_trace(t));
   }

@@ -47,7 +47,9 @@ class EventQueue {
 
 class Engine {
  public:
-  Engine(const Schedule& s, const Costs& c) : s_(s), c_(c), index_(s) {
+  Engine(std::shared_ptr<const Schedule> lowered, const Costs& c)
+      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), index_(s_) {
+    auto& s = s_;
     auto n = static_cast<std::size_t>(s.ranks);
     pc_.assign(n, 0);
     busy_.assign(n, false);
@@ -81,7 +83,7 @@ class Engine {
   }
 
   Timeline run() {
-    out_.schedule = s_;
+    out_.schedule = schedule_;
     for (int r = 0; r < s_.ranks; ++r) {
       sample(r, 0);
       advance(r, 0);
@@ -206,6 +208,7 @@ class Engine {
         static_cast<double>(bytes_[static_cast<std::size_t>(r)])};
   }
 
+  std::shared_ptr<const Schedule> schedule_;
   const Schedule& s_;
   const Costs& c_;
   PassIndex index_;
@@ -225,14 +228,15 @@ class Engine {
 
 }  // namespace
 
-Timeline simulate_lowered(const Schedule& lowered, const Costs& costs) { return Engine(lowered, costs).run(); }
+Timeline simulate_lowered(std::shared_ptr<const Schedule> lowered, const Costs& costs) {
+  return Engine(std::move(lowered), costs).run();
+}
 
 Timeline simulate(const Schedule& schedule, const CostSpec& spec) {
   validate(schedule);
   auto costs = resolve_costs(spec, schedule);
-  if (schedule.lowered()) return Engine(schedule, costs).run();
-  auto lowered = lower(schedule);
-  return Engine(lowered, costs).run();
+  auto lowered = std::make_shared<const Schedule>(schedule.lowered() ? schedule : lower(schedule));
+  return Engine(std::move(lowered), costs).run();
 }
 
 }  // namespace pipesim

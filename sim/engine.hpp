@@ -6,6 +6,8 @@
 // every run is identical.
 #pragma once
 
+#include <memory>
+
 #include "schedules/schedule.hpp"
 #include "sim/costs.hpp"
 #include "traces/timeline.hpp"
@@ -19,6 +21,6 @@ Timeline simulate(const Schedule& schedule, const CostSpec& costs);
 
 // The engine alone, for callers that simulate one schedule many times (sweeps, benchmarks): `lowered`
 // must already be validated and lowered, and `costs` resolved for it.
-Timeline simulate_lowered(const Schedule& lowered, const Costs& costs);
+Timeline simulate_lowered(std::shared_ptr<const Schedule> lowered, const Costs& costs);
 
 }  // namespace pipesim

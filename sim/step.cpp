@@ -81,7 +81,7 @@ GpuMemory gpu_memory(const ResolvedPlan& rp, const std::vector<StageWork>& work,
 }
 
 std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<StageWork>& work) {
-  std::vector<std::int64_t> exposed(static_cast<std::size_t>(timeline.schedule.ranks), 0);
+  std::vector<std::int64_t> exposed(static_cast<std::size_t>(timeline.schedule->ranks), 0);
   for (std::size_t i = 0, n = timeline.spans.size(); i < n; ++i) {
     auto span = timeline.spans[i];
     if (span.stream != Stream::Compute || !span.action.is_compute() || span.action.op == Op::W) continue;
@@ -128,14 +128,14 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
   auto& p = rp.plan;
   if (!gpu_slowdown.empty() && static_cast<int>(gpu_slowdown.size()) != topology.spec().total_gpus())
     throw Error("stragglers: one slowdown per GPU expected", Error::Kind::Internal);
-  auto lowered = plan_schedule(rp);
+  auto lowered = std::make_shared<const Schedule>(plan_schedule(rp));
   report.model = model.name;
   report.cluster = topology.spec().name;
   report.simulated_replicas = p.full ? p.dp : 1;
 
   for (int d = 0; d < report.simulated_replicas; ++d) {
     auto mc = model_costs(model, topology, rp, d, gpu_slowdown);
-    auto timeline = simulate_lowered(lowered, resolve_costs(mc.spec, lowered));
+    auto timeline = simulate_lowered(lowered, resolve_costs(mc.spec, *lowered));
     auto metrics = compute_metrics(timeline);
     // Each GPU starts its data-parallel work when its own pipeline work ends.
     std::vector<GpuMemory> memory;

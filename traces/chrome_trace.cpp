@@ -31,7 +31,7 @@ std::string to_chrome_trace(const Timeline& t) {
   std::string out = fmt::format(
       R"({{"displayTimeUnit":"ns","otherData":{{"generator":"pipesim","schedule":"{}","ranks":{},"stages":{},"microbatches":{}}},)"
       "\n\"traceEvents\":[\n",
-      t.schedule.name, t.schedule.ranks, t.schedule.stages, t.schedule.microbatches);
+      t.schedule->name, t.schedule->ranks, t.schedule->stages, t.schedule->microbatches);
   bool first = true;
   auto emit = [&](const std::string& event) {
     if (!first) out += ",\n";
@@ -39,7 +39,7 @@ std::string to_chrome_trace(const Timeline& t) {
     out += event;
   };
   // Transfers that overlap in time go to separate lanes so every thread's slices nest.
-  std::vector<std::vector<std::int64_t>> lane_end(static_cast<std::size_t>(t.schedule.ranks));
+  std::vector<std::vector<std::int64_t>> lane_end(static_cast<std::size_t>(t.schedule->ranks));
   std::vector<int> lane_of(t.spans.size(), 0);
   for (std::size_t i = 0; i < t.spans.size(); ++i) {
     auto& span = t.spans[i];
@@ -56,7 +56,7 @@ std::string to_chrome_trace(const Timeline& t) {
     has_ep = has_ep || span.stream == Stream::EP;
     has_dp = has_dp || span.stream == Stream::DP;
   }
-  for (int r = 0; r < t.schedule.ranks; ++r) {
+  for (int r = 0; r < t.schedule->ranks; ++r) {
     emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"rank {}"}}}})", r, r));
     emit(fmt::format(R"({{"name":"process_sort_index","ph":"M","pid":{},"args":{{"sort_index":{}}}}})", r, r));
     emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":0,"args":{{"name":"compute"}}}})", r));

@@ -21,10 +21,10 @@ double Metrics::max_peak_activations() const {
 
 Metrics compute_metrics(const Timeline& t) {
   Metrics m;
-  auto ranks = static_cast<std::size_t>(t.schedule.ranks);
+  auto ranks = static_cast<std::size_t>(t.schedule->ranks);
   m.ranks.resize(ranks);
   std::vector<bool> seen(ranks);
-  auto copies = parameter_copies(t.schedule);
+  auto copies = parameter_copies(*t.schedule);
   for (std::size_t r = 0; r < ranks; ++r) {
     m.ranks[r].rank = static_cast<int>(r);
     m.ranks[r].parameter_copies = copies[r];

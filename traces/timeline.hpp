@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,9 @@ struct MemorySample {
 
 struct Timeline {
   // What ran: the lowered schedule (name, sizes, stage -> rank, routes, programs). The same header
-  // travels with run records and calibrations, so any of them can be simulated back.
-  Schedule schedule;
+  // travels with run records and calibrations, so any of them can be simulated back. Shared, not copied:
+  // every replica of a step and every timeline of a sweep point refer to one lowered schedule.
+  std::shared_ptr<const Schedule> schedule;
   std::vector<Span> spans;            // sorted by (rank, stream, start)
   std::vector<MemorySample> memory;   // sorted by (rank, time)
 };

@@ -29,13 +29,13 @@ CostSpec bench_costs(const Schedule& s) {
 
 void Engine(benchmark::State& state) {
   auto& size = kSizes[state.range(0)];
-  auto lowered = lower(generate_schedule(size.name, {size.ranks, size.microbatches, 2}));
-  auto costs = resolve_costs(bench_costs(lowered), lowered);
+  auto lowered = std::make_shared<const Schedule>(lower(generate_schedule(size.name, {size.ranks, size.microbatches, 2})));
+  auto costs = resolve_costs(bench_costs(*lowered), *lowered);
   for (auto _ : state) benchmark::DoNotOptimize(simulate_lowered(lowered, costs));
   state.SetLabel(fmt::format("{} p={} m={}", size.name, size.ranks, size.microbatches));
-  state.counters["actions"] = static_cast<double>(lowered.action_count());
+  state.counters["actions"] = static_cast<double>(lowered->action_count());
   state.counters["actions/s"] = benchmark::Counter(
-      static_cast<double>(lowered.action_count()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+      static_cast<double>(lowered->action_count()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void WholeRun(benchmark::State& state) {

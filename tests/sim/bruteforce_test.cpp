@@ -272,7 +272,7 @@ TEST(BruteForce, EngineMatchesListSchedulerOnRandomSchedules) {
     ASSERT_NO_THROW(validate(s)) << to_text(s);
     auto numbers = random_numbers(rng, s);
     auto lowered = lower(s);
-    auto timeline = simulate_lowered(lowered, to_costs(numbers));
+    auto timeline = simulate_lowered(std::make_shared<const Schedule>(lowered), to_costs(numbers));
     auto want = brute_force(lowered, numbers);
     auto metrics = compute_metrics(timeline);
     ASSERT_EQ(metrics.makespan_ns, want.makespan) << to_text(s);

@@ -193,7 +193,9 @@ TEST(StepParts, OverlayEpPlacesAllToAllsAndCountsExposure) {
   work[1].ep_ns[PassKind::F] = 50, work[1].ep_ns[PassKind::I] = 60;
   work[3].ep_ns[PassKind::F] = 70, work[3].ep_ns[PassKind::I] = 80, work[3].pair_exposed_ns = 5;
   Timeline t;
-  t.schedule.ranks = 2;
+  Schedule two_ranks;
+  two_ranks.ranks = 2;
+  t.schedule = std::make_shared<const Schedule>(two_ranks);
   auto pair_a = Action::overlap({Op::F, 0, 1}, {Op::B, 3, 0});
   auto pair_b = Action::overlap({Op::F, 3, 0}, {Op::B, 0, 1});
   t.spans = {
@@ -361,7 +363,7 @@ TEST(StepParts, GlobalBatchDerivesMicrobatches) {
     EXPECT_EQ(plan.microbatches, 1024 / (plan.dp * plan.micro_batch_size)) << schedule;
     EXPECT_EQ(plan.microbatches, 8) << schedule;
     EXPECT_EQ(plan.global_batch, 1024) << schedule;
-    EXPECT_EQ(report.timeline.schedule.microbatches, 8) << schedule;
+    EXPECT_EQ(report.timeline.schedule->microbatches, 8) << schedule;
     EXPECT_GT(report.step_ns, 0) << schedule;
   }
 }

@@ -52,7 +52,7 @@ Schedule hand_1f1b() {
 //           P 1SEND_B0 [850,900] 2000 B   P 1SEND_B1 [1450,1500] 2000 B
 Timeline hand_timeline() {
   Timeline t;
-  t.schedule = hand_1f1b();
+  t.schedule = std::make_shared<const Schedule>(hand_1f1b());
   t.spans = {
       span(0, Stream::Compute, "0F0", 100, 300),
       span(0, Stream::Compute, "0F1", 300, 500),
@@ -153,7 +153,7 @@ TEST(Metrics, ExpertAndDataParallelSpansAreNotCompute) {
 
 TEST(Metrics, EmptyTimeline) {
   Timeline t;
-  t.schedule = hand_1f1b();
+  t.schedule = std::make_shared<const Schedule>(hand_1f1b());
   auto m = compute_metrics(t);
   EXPECT_EQ(m.makespan_ns, 0);
   EXPECT_EQ(m.bubble_rate, 0.0);  // cost 0: no division
@@ -183,7 +183,7 @@ TEST(Metrics, ParameterCopiesFromChunkShares) {
            Case{"interleaved-1f1b", {2, 4, 2}, 1.0},
        }) {
     Timeline t;
-    t.schedule = generate_schedule(name, options);
+    t.schedule = std::make_shared<const Schedule>(generate_schedule(name, options));
     auto m = compute_metrics(t);
     ASSERT_EQ(m.ranks.size(), static_cast<std::size_t>(options.ranks)) << name;
     for (auto& r : m.ranks) EXPECT_DOUBLE_EQ(r.parameter_copies, copies) << name << " p=" << options.ranks << " rank " << r.rank;
