@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "models/layer_split.hpp"
+#include "schedules/dependencies.hpp"
 
 namespace pipesim {
 
@@ -36,6 +37,7 @@ struct Executor<T>::State {
   };
 
   const Schedule& s;
+  PassIndex index;  // the data dependencies, as the validator and the engine read them
   WorkloadSpec spec;
   Comm& comm;
   int rank;     // pipeline rank
@@ -50,7 +52,7 @@ struct Executor<T>::State {
   std::size_t message_elements;
 
   State(const Schedule& schedule, const WorkloadSpec& w, Comm& c, Device<T>& device)
-      : s(schedule), spec(w), comm(c), rank(c.rank() % schedule.ranks), replica(c.rank() / schedule.ranks) {
+      : s(schedule), index(schedule), spec(w), comm(c), rank(c.rank() % schedule.ranks), replica(c.rank() / schedule.ranks) {
     if (comm.size() != s.ranks * spec.ep)
       throw Error(fmt::format("the schedule has {} ranks and --ep is {}, so {} processes are needed, but {} were started; "
                               "run mpirun -n {}",
@@ -125,11 +127,16 @@ struct Executor<T>::State {
       outbox[{direction, from_stage, mb}] = std::move(data);
   }
 
-  // The input a pass consumes from a neighbouring stage (waited on now; empty at a route's end).
+  // The input a pass consumes from a neighbouring stage (waited on now; empty at a route's end): whatever
+  // producers() names besides the pass's own stage (a RECV here, or the neighbour's pass on this rank)
+  // has left it in the inbox under (direction, this stage, micro-batch).
   std::vector<T> input(const Pass& p) {
-    int mb = p.microbatch;
-    if (p.op == Op::F && s.stage_before(p.stage, mb) >= 0) return take({0, p.stage, mb});
-    if ((p.op == Op::I || p.op == Op::B) && s.stage_after(p.stage, mb) >= 0) return take({1, p.stage, mb});
+    Pass needs[2];
+    int n = producers(s, index, p, needs);
+    for (int j = 0; j < n; ++j) {
+      bool from_neighbour = needs[j].stage != p.stage || needs[j].op == Op::RecvF || needs[j].op == Op::RecvB;
+      if (from_neighbour) return take({p.op == Op::F ? 0 : 1, p.stage, p.microbatch});
+    }
     return {};
   }
 
