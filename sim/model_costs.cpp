@@ -6,9 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include <fmt/format.h>
 
-#include "common/error.hpp"
 
 namespace pipesim {
 namespace {
