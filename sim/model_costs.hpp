@@ -2,9 +2,9 @@
 // max(FLOPs / (peak x GEMM efficiency), bytes / (HBM bandwidth x efficiency)) on the GPU; MoE layers add
 // their expert all-to-all (dispatch FP8, combine BF16; backward both in BF16) over the topology, in line
 // for plain chunks. An overlapped F&B pair (DualPipe) runs the two chunks' compute on the SMs the
-// communication kernels leave free and their all-to-alls on a communication stream: per layer pair,
-// max(compute x SMs / (SMs - comm SMs), communication) - communication hides behind compute, as in
-// DeepSeek-V3 §3.2.1. Pipeline hand-offs cross the topology between the stages' GPUs.
+// communication kernels leave free and their all-to-alls on a communication stream: over the two stages'
+// totals, max(compute x SMs / (SMs - comm SMs), communication) - communication hides behind compute, as in
+// DeepSeek-V3 §3.2.1 (docs/cost-model.md §7). Pipeline hand-offs cross the topology between the stages' GPUs.
 #pragma once
 
 #include <vector>

@@ -1,5 +1,5 @@
 // The result both interpreters return, simulated or measured: what ran where and when. Metrics, the
-// Chrome trace and (later) comparison read only this.
+// Chrome trace and comparison read only this.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
-// Timelines on disk (the file `pipesim run --timeline` writes and `simulate --timeline` predicts): the
-// schedule, the workload, the runtime's microbenchmark, and one list of spans per step. Both interpreters
-// write it, so calibrate and compare read measured and predicted runs alike.
+// Timelines on disk (the file `pipesim run --timeline` writes and `simulate --timeline` predicts): the run
+// header (the lowered schedule that ran, in `pipesim schedule --format json`'s form), the workload, the
+// runtime's microbenchmark, and one list of spans per step. Both interpreters write it, so calibrate and
+// compare read measured and predicted runs alike.
 #pragma once
 
 #include <string>
