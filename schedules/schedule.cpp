@@ -37,6 +37,20 @@ std::vector<int> v_placement(int ranks) {
   return placement;
 }
 
+std::vector<int> pair_partners(const std::vector<int>& stage_to_rank, int ranks) {
+  std::vector<std::vector<int>> held(static_cast<std::size_t>(ranks));
+  for (std::size_t s = 0; s < stage_to_rank.size(); ++s)
+    held[static_cast<std::size_t>(stage_to_rank[s])].push_back(static_cast<int>(s));
+  std::vector<int> partner(stage_to_rank.size(), -1);
+  for (auto& mates : held) {
+    if (mates.size() == 1) partner[static_cast<std::size_t>(mates[0])] = mates[0];
+    if (mates.size() != 2) continue;
+    partner[static_cast<std::size_t>(mates[0])] = mates[1];
+    partner[static_cast<std::size_t>(mates[1])] = mates[0];
+  }
+  return partner;
+}
+
 int Schedule::neighbour(int stage, int microbatch, int step) const {
   auto& path = route(microbatch);
   long k = static_cast<long>(position(stage)) + step;

@@ -54,6 +54,10 @@ void set_routes(Schedule& schedule, std::vector<std::vector<int>> routes, std::v
 std::vector<int> loop_placement(int ranks, int stages);
 std::vector<int> v_placement(int ranks);
 
+// [stage] -> its partner in an overlapped F&B pair: the other stage on its rank when the rank holds exactly
+// two (DualPipe and the V placements), itself when the rank holds only it, -1 when the rank holds more.
+std::vector<int> pair_partners(const std::vector<int>& stage_to_rank, int ranks);
+
 // Every micro-batch visits stages 0..stages-1 in order.
 void set_single_route(Schedule& schedule);
 

@@ -74,8 +74,7 @@ Costs resolve_costs(const CostSpec& spec, const Schedule& schedule) {
   out.p2p = spec.p2p;
   out.w_memory_fraction = spec.w_memory_fraction;
   out.stages.resize(spec.stages.size());
-  std::vector<std::vector<int>> held(static_cast<std::size_t>(ranks));
-  for (int s = 0; s < stages; ++s) held[static_cast<std::size_t>(schedule.stage_to_rank[static_cast<std::size_t>(s)])].push_back(s);
+  auto partners = pair_partners(schedule.stage_to_rank, ranks);
   // Two passes: a pair's default reads its partner's backward, which must be resolved first.
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     auto& in = spec.stages[s];
@@ -89,8 +88,7 @@ Costs resolve_costs(const CostSpec& spec, const Schedule& schedule) {
     c.activation_memory_w = in.activation_memory_w.value_or(
         in.activation_memory -
         static_cast<std::int64_t>(std::llround((1.0 - spec.w_memory_fraction) * static_cast<double>(in.activation_memory))));
-    auto& mates = held[static_cast<std::size_t>(schedule.stage_to_rank[s])];
-    c.pair_partner = mates.size() == 1 ? mates[0] : mates.size() == 2 ? mates[mates[0] == static_cast<int>(s) ? 1 : 0] : -1;
+    c.pair_partner = partners[s];
   }
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     auto& c = out.stages[s];

@@ -6,8 +6,6 @@
 #include <cmath>
 #include <map>
 
-
-
 namespace pipesim {
 namespace {
 
@@ -102,8 +100,7 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
                         ? static_cast<double>(cluster.gpu.sms - cluster.comm_sms) / cluster.gpu.sms
                         : 1.0;
   double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * plan_shape(rp).bytes_per_element / p.tp;
-  std::vector<std::vector<int>> held(static_cast<std::size_t>(p.pp));
-  for (int s = 0; s < rp.stages; ++s) held[static_cast<std::size_t>(rp.stage_to_rank[static_cast<std::size_t>(s)])].push_back(s);
+  auto partners = pair_partners(rp.stage_to_rank, p.pp);
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
     auto& c = costs.stages[static_cast<std::size_t>(s)];
@@ -115,9 +112,9 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     c.activation_memory_w = static_cast<std::int64_t>(std::min(work.activation_w_bytes, work.activation_bytes));
     // The pair this stage's forward forms with the other stage on its rank (DualPipe's F&B); without EP
     // communication there is nothing to hide, and resolve_costs() prices it F + B.
-    auto& mates = held[static_cast<std::size_t>(rp.stage_to_rank[static_cast<std::size_t>(s)])];
-    if (mates.size() != 2) continue;
-    auto& other = out.stages[static_cast<std::size_t>(mates[0] == s ? mates[1] : mates[0])];
+    int partner = partners[static_cast<std::size_t>(s)];
+    if (partner < 0 || partner == s) continue;
+    auto& other = out.stages[static_cast<std::size_t>(partner)];
     double pair_compute = static_cast<double>(work.compute_ns[PassKind::F] + other.compute_ns[PassKind::I] +
                                               other.compute_ns[PassKind::W]);
     double pair_comm = static_cast<double>(work.ep_ns[PassKind::F] + other.ep_ns[PassKind::I]);
