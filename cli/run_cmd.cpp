@@ -1,4 +1,4 @@
-// `pipesim run` (under mpirun, one process per pipeline rank): parses the flags, runs the schedule with
+// `pipesim run` (under mpirun, one process per pipeline rank and expert-parallel replica): parses the flags, runs the schedule with
 // run_pipeline() (runtime/run.hpp: links measured, clocks aligned, every action timed, the timeline gathered
 // on rank 0, and with --check the step compared with a plain single-process step) and prints and writes what
 // came back. Any failure on any rank stops every rank with its message; a failed check is an error too.
@@ -43,10 +43,7 @@ RunRecord make_run_record(const RunArgs& args, const Schedule& lowered, const Ru
                      {"hidden", args.workload.hidden}, {"heads", args.workload.heads},
                      {"ffn", args.workload.ffn},       {"seq", args.workload.seq},
                      {"micro_batch", args.workload.micro_batch}, {"precision", args.precision}};
-  record.p2p_latency_ns = result.links.p2p_latency_ns;
-  record.p2p_bandwidth_GBps = result.links.p2p_bandwidth_GBps;
-  record.activation_bytes = result.links.activation_bytes;
-  record.all_to_all_GBps = result.links.all_to_all_GBps;
+  record.links = result.links;
   record.steps = result.steps;
   return record;
 }
@@ -89,7 +86,6 @@ void check_arguments(const RunArgs& args, Comm& comm) {
                             "or start {} ranks (mpirun -n {})",
                             args.source.ranks, comm.size(), args.workload.ep, pipeline, pipeline,
                             args.source.ranks * args.workload.ep, args.source.ranks * args.workload.ep));
-  if (args.options.steps < 1) throw Error(fmt::format("--steps is {}; run at least 1", args.options.steps));
   // Every rank must run the same thing: compare the arguments' fingerprint with rank 0's.
   auto& w = args.workload;
   auto fingerprint = std::hash<std::string>{}(fmt::format(
@@ -164,7 +160,9 @@ void add_run_command(CLI::App& app) {
                                              "their own micro-batches")
       ->capture_default_str();
   cmd->add_option("--experts", args->workload.experts, "Routed experts per MoE layer (tiny-moe; default 8)");
-  cmd->add_option("--experts-per-token", args->workload.experts_per_token, "Top-k")->capture_default_str();
+  auto* top_k = cmd->add_option("--experts-per-token", args->workload.experts_per_token,
+                                "Top-k (a MoE preset: its own, capped by --experts)")
+                    ->capture_default_str();
   cmd->add_option("--expert-ffn", args->workload.expert_ffn, "Expert MLP width")->capture_default_str();
   cmd->add_option("--layers", args->workload.layers, "Transformer layers")->capture_default_str();
   cmd->add_option("--hidden", args->workload.hidden, "Hidden size")->capture_default_str();
@@ -177,13 +175,17 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");
   cmd->add_option("--timeline", args->timeline, "Write the measured timeline (all steps) here");
   cmd->add_option("--trace", args->trace, "Write a Chrome trace of the last step here");
-  cmd->callback([args] {
+  cmd->callback([args, top_k] {
     // A preset scaled down: its kind of MLP (dense or MoE with its top-k), sizes from the flags.
     if (args->model != "tiny" && args->model != "tiny-moe") {
       auto preset = load_model(args->model);
+      if (!preset.moe && args->workload.experts > 0)
+        throw Error(fmt::format("--experts {}: {} has a dense MLP; use a MoE preset or --model tiny-moe",
+                                args->workload.experts, args->model));
       if (preset.moe) {
         if (args->workload.experts == 0) args->workload.experts = 8;
-        args->workload.experts_per_token = std::min(preset.moe->experts_per_token, args->workload.experts);
+        if (top_k->count() == 0)
+          args->workload.experts_per_token = std::min(preset.moe->experts_per_token, args->workload.experts);
       }
     }
     if (args->model == "tiny-moe" && args->workload.experts == 0) args->workload.experts = 8;

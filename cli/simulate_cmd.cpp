@@ -137,9 +137,7 @@ void run_calibrated(const SimulateArgs& args) {
     record.schedule = s;
     record.source = "predicted";
     record.workload = {{"calibration", args.calibration}};
-    record.p2p_latency_ns = calibration.p2p_latency_ns;
-    record.p2p_bandwidth_GBps = calibration.p2p_bandwidth_GBps;
-    record.activation_bytes = calibration.activation_bytes;
+    record.links = calibration.links;
     record.steps = {timeline.spans};
     write_file_atomically(args.timeline, to_json_text(record));
   }

@@ -1,5 +1,5 @@
 // The one error type of pipesim. Library code throws it with context; only `main` turns it into an
-// exit code (DESIGN.md §4): 2 for bad input (the user can fix it), 1 for an internal failure.
+// exit code: 2 for bad input (the user can fix it), 1 for an internal failure.
 #pragma once
 
 #include <stdexcept>

@@ -1,5 +1,6 @@
 // The CPU device: each stage is a StageModel running kernels/cpu (see device.hpp).
 #include "runtime/device.hpp"
+#include "runtime/stage_model.hpp"
 
 namespace pipesim {
 namespace {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/stage_model.hpp"
+#include "runtime/workload.hpp"
 
 namespace pipesim {
 

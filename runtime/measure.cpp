@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json.hpp"
+#include "traces/timeline_file.hpp"
+
 namespace pipesim {
 namespace {
 
@@ -15,21 +18,21 @@ std::int64_t ns_since(Clock::time_point origin) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - origin).count();
 }
 
-// Spans travel as JSON text: [rank, stream, action, start, end, bytes, peer, flow] each.
+// Spans travel in the run file's form (traces/timeline_file.hpp), shifted onto rank 0's clock.
 std::string spans_text(const std::vector<Span>& spans, std::int64_t offset) {
   auto out = nlohmann::json::array();
-  for (auto& s : spans)
-    out.push_back({s.rank, static_cast<int>(s.stream), to_string(s.action), s.start_ns + offset, s.end_ns + offset,
-                   s.bytes, s.peer, s.flow});
+  for (auto s : spans) {
+    s.start_ns += offset;
+    s.end_ns += offset;
+    out.push_back(span_to_json(s));
+  }
   return out.dump();
 }
 
-std::vector<Span> parse_spans(const std::string& text) {
+std::vector<Span> parse_spans(const std::string& text, int ranks) {
+  auto json = parse_json(text, "gathered spans");
   std::vector<Span> out;
-  for (auto& a : nlohmann::json::parse(text))
-    out.push_back({a[0].get<int>(), static_cast<Stream>(a[1].get<int>()), parse_action(a[2].get<std::string>()),
-                   a[3].get<std::int64_t>(), a[4].get<std::int64_t>(), a[5].get<std::int64_t>(), a[6].get<int>(),
-                   a[7].get<std::int64_t>()});
+  for (auto& a : JsonReader(json, "gathered spans").elements()) out.push_back(span_from_json(a, ranks));
   return out;
 }
 
@@ -107,7 +110,7 @@ std::vector<Span> gather_step(Comm& comm, const std::vector<Span>& spans, std::i
   std::vector<Span> all;
   if (comm.rank() != 0) return all;
   for (int r = 0; r < pipeline_ranks; ++r) {
-    auto mine = parse_spans(gathered[static_cast<std::size_t>(r)]);
+    auto mine = parse_spans(gathered[static_cast<std::size_t>(r)], pipeline_ranks);
     all.insert(all.end(), mine.begin(), mine.end());
   }
   std::int64_t first = INT64_MAX;

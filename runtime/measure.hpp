@@ -23,7 +23,7 @@ std::pair<double, double> ping_pong(Comm& comm, std::size_t bytes);
 // every peer: bytes each rank sends per ns, the best of 5, rank 0's figure on every rank.
 double all_to_all_rate(Comm& comm, int pipeline_ranks, std::size_t bytes);
 
-// This rank's clock minus rank 0's, in ns, both read as time since `origin` (Cristian's algorithm: rank
+// Rank 0's clock minus this rank's (add it to this rank's times to read them on rank 0's clock), in ns, both read as time since `origin` (Cristian's algorithm: rank
 // 0's reply was stamped mid-round-trip; the shortest of 10 round trips wins). 0 on rank 0.
 std::int64_t clock_offset(Comm& comm, std::chrono::steady_clock::time_point origin);
 

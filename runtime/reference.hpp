@@ -1,4 +1,4 @@
-// The oracle every schedule is checked against (DESIGN.md §3.7): the whole model as one stage in one
+// The oracle every schedule is checked against (docs/validation.md §5): the whole model as one stage in one
 // process, micro-batch after micro-batch, with every replica's micro-batches and all experts here; and the
 // comparison of a pipelined step with it: losses bit for bit, weight gradients to a relative tolerance.
 #pragma once

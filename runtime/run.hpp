@@ -11,21 +11,13 @@
 #include "runtime/device.hpp"
 #include "runtime/reference.hpp"
 #include "schedules/schedule.hpp"
-#include "traces/timeline.hpp"
+#include "traces/timeline_file.hpp"
 
 namespace pipesim {
 
 struct RunOptions {
   int steps = 3;       // timed training steps, at least 1
   bool check = false;  // compare the first step with reference_step()
-};
-
-// The runtime's microbenchmarks (measure.hpp), the same on every rank.
-struct LinkFigures {
-  double p2p_latency_ns = 0;          // ping-pong between ranks 0 and 1
-  double p2p_bandwidth_GBps = 0;      // activation-sized messages
-  std::int64_t activation_bytes = 0;  // one hand-off: micro_batch · seq · hidden elements of T
-  double all_to_all_GBps = 0;         // the EP group's all-to-all, bytes each rank sends per ns; 0 without EP
 };
 
 struct RunResult {

@@ -188,8 +188,8 @@ void apply_cost_file(CostSpec& costs, const JsonReader& file) {
 CostSpec calibrated_costs(const Calibration& c, int ranks) {
   CostSpec costs;
   costs.rank_slowdown.assign(static_cast<std::size_t>(ranks), 1.0);
-  costs.p2p.latency_ns = static_cast<std::int64_t>(std::llround(c.p2p_latency_ns));
-  costs.p2p.bandwidth_bytes_per_ns = c.p2p_bandwidth_GBps;
+  costs.p2p.latency_ns = static_cast<std::int64_t>(std::llround(c.links.p2p_latency_ns));
+  costs.p2p.bandwidth_bytes_per_ns = c.links.p2p_bandwidth_GBps;
   for (auto& d : c.stages) {
     StageCostSpec s;
     // A stage that only ran fused backwards still needs I and W: split B evenly (W is not observable alone).
@@ -199,7 +199,7 @@ CostSpec calibrated_costs(const Calibration& c, int ranks) {
     s.I_ns = d.I_ns ? *d.I_ns : std::max<std::int64_t>(1, b / 2);
     s.W_ns = d.W_ns ? *d.W_ns : std::max<std::int64_t>(1, b - b / 2);
     s.FB_ns = d.FB_ns;  // a pair not measured on a stage costs F + B: its halves run back to back
-    s.activation_bytes = c.activation_bytes;
+    s.activation_bytes = c.links.activation_bytes;
     costs.stages.push_back(s);
   }
   return costs;

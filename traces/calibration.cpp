@@ -34,10 +34,7 @@ std::int64_t makespan(const std::vector<Span>& spans) {
 Calibration calibrate(const RunRecord& run) {
   Calibration c;
   c.schedule = run.schedule;
-  c.p2p_latency_ns = run.p2p_latency_ns;
-  c.p2p_bandwidth_GBps = run.p2p_bandwidth_GBps;
-  c.activation_bytes = run.activation_bytes;
-  c.all_to_all_GBps = run.all_to_all_GBps;
+  c.links = run.links;
   auto stages = run.schedule.stages;
   std::vector<std::map<Op, std::vector<std::int64_t>>> durations(static_cast<std::size_t>(stages));
   std::vector<double> pair_ratio;
@@ -83,10 +80,10 @@ nlohmann::ordered_json to_json(const Calibration& c) {
     stages.push_back({{"F_ns", value(s.F_ns)}, {"I_ns", value(s.I_ns)}, {"W_ns", value(s.W_ns)}, {"B_ns", value(s.B_ns)},
                       {"FB_ns", value(s.FB_ns)}});
   j["durations"] = stages;
-  j["p2p"] = {{"latency_ns", c.p2p_latency_ns}, {"bandwidth_GBps", c.p2p_bandwidth_GBps}};
-  j["activation_bytes"] = c.activation_bytes;
+  j["p2p"] = {{"latency_ns", c.links.p2p_latency_ns}, {"bandwidth_GBps", c.links.p2p_bandwidth_GBps}};
+  j["activation_bytes"] = c.links.activation_bytes;
   j["overlap_slowdown"] = c.overlap_slowdown;
-  j["all_to_all_GBps"] = c.all_to_all_GBps;
+  j["all_to_all_GBps"] = c.links.all_to_all_GBps;
   return j;
 }
 
@@ -113,11 +110,11 @@ Calibration parse_calibration(const std::string& text, const std::string& source
   if (c.stages.size() != static_cast<std::size_t>(c.schedule.stages))
     j.child("durations").fail(fmt::format("{} entries for the {} stages of the schedule", c.stages.size(), c.schedule.stages));
   auto p2p = j.child("p2p");
-  c.p2p_latency_ns = p2p.required<double>("latency_ns");
-  c.p2p_bandwidth_GBps = p2p.required<double>("bandwidth_GBps");
-  c.activation_bytes = j.required<std::int64_t>("activation_bytes");
+  c.links.p2p_latency_ns = p2p.required<double>("latency_ns");
+  c.links.p2p_bandwidth_GBps = p2p.required<double>("bandwidth_GBps");
+  c.links.activation_bytes = j.required<std::int64_t>("activation_bytes");
   c.overlap_slowdown = j.optional<double>("overlap_slowdown", 0.0);
-  c.all_to_all_GBps = j.optional<double>("all_to_all_GBps", 0.0);
+  c.links.all_to_all_GBps = j.optional<double>("all_to_all_GBps", 0.0);
   return c;
 }
 

@@ -25,10 +25,8 @@ struct Calibration {
   Schedule schedule;  // the run header: the lowered schedule the run executed
   int steps_used = 0;
   std::vector<StageDurations> stages;  // [stage]
-  double p2p_latency_ns = 0, p2p_bandwidth_GBps = 0;
-  std::int64_t activation_bytes = 0;
+  LinkFigures links;  // the run's microbenchmarks (its F/I/B times already include the EP all-to-all)
   double overlap_slowdown = 0;  // FB / (F + B) of the measured pairs; 0: no pairs
-  double all_to_all_GBps = 0;   // the run's EP all-to-all microbenchmark (its F/I/B times already include it)
 };
 
 Calibration calibrate(const RunRecord& run);

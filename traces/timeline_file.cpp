@@ -29,24 +29,52 @@ Stream parse_stream(const std::string& s, const std::string& where) {
 
 }  // namespace
 
+nlohmann::json span_to_json(const Span& s) {
+  return {s.rank, stream_name(s.stream), s.stream == Stream::DP ? "" : to_string(s.action), s.start_ns, s.end_ns,
+          s.bytes, s.peer, s.flow};
+}
+
+Span span_from_json(const JsonReader& a, int ranks) {
+  auto fields = a.elements();
+  if (fields.size() != 8)
+    a.fail(fmt::format("expected [rank, stream, action, start_ns, end_ns, bytes, peer, flow], got {}", a.node().dump()));
+  Span s;
+  s.rank = fields[0].get<int>();
+  if (s.rank < 0 || s.rank >= ranks) fields[0].fail(fmt::format("rank {} is not in 0..{}", s.rank, ranks - 1));
+  s.stream = parse_stream(fields[1].get<std::string>(), fields[1].path());
+  auto text_action = fields[2].get<std::string>();
+  if (!text_action.empty()) {
+    try {
+      s.action = parse_action(text_action);
+    } catch (const Error& e) {
+      fields[2].fail(e.what());
+    }
+  }
+  s.start_ns = fields[3].get<std::int64_t>();
+  s.end_ns = fields[4].get<std::int64_t>();
+  if (s.end_ns < s.start_ns) a.fail("ends before it starts");
+  s.bytes = fields[5].get<std::int64_t>();
+  s.peer = fields[6].get<int>();
+  s.flow = fields[7].get<std::int64_t>();
+  return s;
+}
+
 std::string to_json_text(const RunRecord& r) {
   nlohmann::ordered_json j = to_json(r.schedule);
   j["source"] = r.source;
   j["workload"] = r.workload;
-  j["microbenchmark"] = {{"p2p_latency_ns", r.p2p_latency_ns},
-                         {"p2p_bandwidth_GBps", r.p2p_bandwidth_GBps},
-                         {"activation_bytes", r.activation_bytes},
-                         {"all_to_all_GBps", r.all_to_all_GBps}};
+  j["microbenchmark"] = {{"p2p_latency_ns", r.links.p2p_latency_ns},
+                         {"p2p_bandwidth_GBps", r.links.p2p_bandwidth_GBps},
+                         {"activation_bytes", r.links.activation_bytes},
+                         {"all_to_all_GBps", r.links.all_to_all_GBps}};
   std::string out = j.dump(1);
   out.pop_back();  // the closing brace; steps follow one span per line
   out += ",\n \"steps\": [";
   for (std::size_t k = 0; k < r.steps.size(); ++k) {
     out += k ? ",\n  [" : "\n  [";
     for (std::size_t i = 0; i < r.steps[k].size(); ++i) {
-      auto& s = r.steps[k][i];
-      out += fmt::format("{}\n   [{},\"{}\",\"{}\",{},{},{},{},{}]", i ? "," : "", s.rank, stream_name(s.stream),
-                         s.stream == Stream::DP ? "" : to_string(s.action), s.start_ns,
-                         s.end_ns, s.bytes, s.peer, s.flow);
+      out += i ? ",\n   " : "\n   ";
+      out += span_to_json(r.steps[k][i]).dump();
     }
     out += "]";
   }
@@ -63,38 +91,15 @@ RunRecord parse_run_record(const std::string& text, const std::string& source) {
   r.source = j.optional<std::string>("source", "");
   r.workload = j.has("workload") ? j.child("workload").node() : nlohmann::json::object();
   auto mb = j.child("microbenchmark");
-  r.p2p_latency_ns = mb.optional<double>("p2p_latency_ns", 0.0);
-  r.p2p_bandwidth_GBps = mb.optional<double>("p2p_bandwidth_GBps", 0.0);
-  r.activation_bytes = mb.optional<std::int64_t>("activation_bytes", 0);
-  r.all_to_all_GBps = mb.optional<double>("all_to_all_GBps", 0.0);
+  r.links.p2p_latency_ns = mb.optional<double>("p2p_latency_ns", 0.0);
+  r.links.p2p_bandwidth_GBps = mb.optional<double>("p2p_bandwidth_GBps", 0.0);
+  r.links.activation_bytes = mb.optional<std::int64_t>("activation_bytes", 0);
+  r.links.all_to_all_GBps = mb.optional<double>("all_to_all_GBps", 0.0);
   auto steps = j.child("steps").elements();
   if (steps.empty()) j.child("steps").fail("expected a non-empty list of steps");
   for (auto& step : steps) {
     std::vector<Span> spans;
-    for (auto& a : step.elements()) {
-      auto fields = a.elements();
-      if (fields.size() != 8) a.fail(fmt::format("expected [rank, stream, action, start_ns, end_ns, bytes, peer, flow], got {}", a.node().dump()));
-      Span s;
-      s.rank = fields[0].get<int>();
-      if (s.rank < 0 || s.rank >= r.schedule.ranks)
-        fields[0].fail(fmt::format("rank {} is not in 0..{}", s.rank, r.schedule.ranks - 1));
-      s.stream = parse_stream(fields[1].get<std::string>(), fields[1].path());
-      auto text_action = fields[2].get<std::string>();
-      if (!text_action.empty()) {
-        try {
-          s.action = parse_action(text_action);
-        } catch (const Error& e) {
-          fields[2].fail(e.what());
-        }
-      }
-      s.start_ns = fields[3].get<std::int64_t>();
-      s.end_ns = fields[4].get<std::int64_t>();
-      if (s.end_ns < s.start_ns) a.fail("ends before it starts");
-      s.bytes = fields[5].get<std::int64_t>();
-      s.peer = fields[6].get<int>();
-      s.flow = fields[7].get<std::int64_t>();
-      spans.push_back(s);
-    }
+    for (auto& a : step.elements()) spans.push_back(span_from_json(a, r.schedule.ranks));
     r.steps.push_back(std::move(spans));
   }
   return r;

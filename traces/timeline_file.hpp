@@ -9,20 +9,33 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json.hpp"
 #include "traces/timeline.hpp"
 
 namespace pipesim {
+
+// The runtime's microbenchmarks, measured before a run (runtime/measure.hpp): what calibration turns into
+// the simulator's link costs.
+struct LinkFigures {
+  double p2p_latency_ns = 0;          // ping-pong between ranks 0 and 1
+  double p2p_bandwidth_GBps = 0;      // activation-sized messages; GB/s = bytes per ns
+  std::int64_t activation_bytes = 0;  // one hand-off
+  double all_to_all_GBps = 0;         // the EP group's all-to-all, bytes each rank sends per ns; 0 without EP
+};
 
 struct RunRecord {
   Schedule schedule;                  // the lowered schedule that ran: the run header (schedules/schedule.hpp)
   std::string source;                 // "measured" or "predicted"
   nlohmann::json workload;            // free-form: model, sizes, precision
-  double p2p_latency_ns = 0;          // from the runtime's ping-pong microbenchmark
-  double p2p_bandwidth_GBps = 0;
-  std::int64_t activation_bytes = 0;  // per hand-off
-  double all_to_all_GBps = 0;         // expert-parallel all-to-all, bytes each rank sends per second (0: no EP)
+  LinkFigures links;
   std::vector<std::vector<Span>> steps;
 };
+
+// One span as the compact array [rank, "stream", "action", start_ns, end_ns, bytes, peer, flow] (DP spans
+// name no action: ""), and back; errors name the array's path. Run files and the runtime's gathering both
+// move spans in this form.
+nlohmann::json span_to_json(const Span& span);
+Span span_from_json(const JsonReader& array, int ranks);
 
 std::string to_json_text(const RunRecord& record);
 // Throws Error naming the file and the field on malformed or truncated input.

@@ -86,6 +86,7 @@ if abs(M - P) > band:
 PY
 expect 0 "makespan: measured" compare "$work/run.json" "$work/pred.json"
 expect 2 "not valid JSON" calibrate "$data/truncated_run.json"
+expect 2 "llama3-70b has a dense MLP" run --model llama3-70b --experts 4 --schedule 1f1b
 
 # The issue's own command (tiny sizes), and a preset scaled down with its experts over two EP ranks.
 mpi -n 4 "$bin" run --model tiny-moe --schedule dualpipe --microbatches 8 --steps 5 $small --timeline "$work/moe.json" \

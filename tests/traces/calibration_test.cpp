@@ -68,10 +68,10 @@ RunRecord record_for(const Schedule& lowered) {
   r.schedule = lowered;
   r.source = "measured";
   r.workload = {{"model", "tiny"}, {"layers", 4}};
-  r.p2p_latency_ns = 15000;
-  r.p2p_bandwidth_GBps = 25;
-  r.activation_bytes = 4 << 20;
-  r.all_to_all_GBps = 0;
+  r.links.p2p_latency_ns = 15000;
+  r.links.p2p_bandwidth_GBps = 25;
+  r.links.activation_bytes = 4 << 20;
+  r.links.all_to_all_GBps = 0;
   return r;
 }
 
@@ -103,11 +103,11 @@ void expect_same_calibration(const Calibration& a, const Calibration& b) {
     EXPECT_EQ(a.stages[s].B_ns, b.stages[s].B_ns) << "stage " << s;
     EXPECT_EQ(a.stages[s].FB_ns, b.stages[s].FB_ns) << "stage " << s;
   }
-  EXPECT_EQ(a.p2p_latency_ns, b.p2p_latency_ns);
-  EXPECT_EQ(a.p2p_bandwidth_GBps, b.p2p_bandwidth_GBps);
-  EXPECT_EQ(a.activation_bytes, b.activation_bytes);
+  EXPECT_EQ(a.links.p2p_latency_ns, b.links.p2p_latency_ns);
+  EXPECT_EQ(a.links.p2p_bandwidth_GBps, b.links.p2p_bandwidth_GBps);
+  EXPECT_EQ(a.links.activation_bytes, b.links.activation_bytes);
   EXPECT_EQ(a.overlap_slowdown, b.overlap_slowdown);
-  EXPECT_EQ(a.all_to_all_GBps, b.all_to_all_GBps);
+  EXPECT_EQ(a.links.all_to_all_GBps, b.links.all_to_all_GBps);
 }
 
 // Calls `f`, which must throw Error with every one of `parts` in its message.
@@ -160,9 +160,9 @@ TEST(Calibration, MediansOverStepsAfterWarmup) {
   }
   EXPECT_EQ(c.overlap_slowdown, 0.0);
   // The microbenchmark is carried over as measured, and so is the run header.
-  EXPECT_EQ(c.p2p_latency_ns, 15000.0);
-  EXPECT_EQ(c.p2p_bandwidth_GBps, 25.0);
-  EXPECT_EQ(c.activation_bytes, 4 << 20);
+  EXPECT_EQ(c.links.p2p_latency_ns, 15000.0);
+  EXPECT_EQ(c.links.p2p_bandwidth_GBps, 25.0);
+  EXPECT_EQ(c.links.activation_bytes, 4 << 20);
   expect_same_schedule(c.schedule, lower(generate_schedule("1f1b", {2, 4, 2})));
 }
 
@@ -294,10 +294,10 @@ TEST(RunRecord, JsonRoundTrip) {
     expect_same_schedule(back.schedule, record.schedule);
     EXPECT_EQ(back.source, "measured");
     EXPECT_EQ(back.workload, record.workload);
-    EXPECT_EQ(back.p2p_latency_ns, 15000.0);
-    EXPECT_EQ(back.p2p_bandwidth_GBps, 25.0);
-    EXPECT_EQ(back.activation_bytes, 4 << 20);
-    EXPECT_EQ(back.all_to_all_GBps, 0.0);
+    EXPECT_EQ(back.links.p2p_latency_ns, 15000.0);
+    EXPECT_EQ(back.links.p2p_bandwidth_GBps, 25.0);
+    EXPECT_EQ(back.links.activation_bytes, 4 << 20);
+    EXPECT_EQ(back.links.all_to_all_GBps, 0.0);
     ASSERT_EQ(back.steps.size(), record.steps.size());
     for (std::size_t k = 0; k < back.steps.size(); ++k) {
       ASSERT_EQ(back.steps[k].size(), record.steps[k].size());
