@@ -80,41 +80,18 @@ bool bookkeeping(std::string_view cell) {
 
 }  // namespace
 
-std::string to_csv(const Schedule& schedule) {
-  std::string out;
-  for (auto& program : schedule.programs) {
-    for (std::size_t i = 0; i < program.size(); ++i) {
-      if (i) out += ',';
-      out += to_string(program[i]);
-    }
-    out += '\n';
-  }
-  return out;
-}
-
-Schedule from_csv(std::string_view text, std::string_view source) {
-  auto rows = split_csv(text, source);
-  if (rows.empty()) throw Error(fmt::format("{}: no rows; expected one row of actions per rank", source));
+Schedule schedule_from_programs(std::vector<std::vector<Action>> programs, std::string_view source) {
   Schedule s;
   s.name = "csv";
-  s.ranks = static_cast<int>(rows.size());
-  s.programs.resize(rows.size());
+  s.ranks = static_cast<int>(programs.size());
+  s.programs = std::move(programs);
   int max_stage = -1, max_microbatch = -1;
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    for (std::size_t c = 0; c < rows[r].size(); ++c) {
-      if (blank(rows[r][c]) || bookkeeping(rows[r][c])) continue;
-      try {
-        auto action = parse_action(rows[r][c]);
-        for (auto& pass : action.passes()) {
-          max_stage = std::max(max_stage, pass.stage);
-          max_microbatch = std::max(max_microbatch, pass.microbatch);
-        }
-        s.programs[r].push_back(action);
-      } catch (const Error& e) {
-        throw Error(fmt::format("{} line {} (rank {}), cell {}: {}", source, r + 1, r, c + 1, e.what()));
+  for (auto& program : s.programs)
+    for (auto& action : program)
+      for (auto& pass : action.passes()) {
+        max_stage = std::max(max_stage, pass.stage);
+        max_microbatch = std::max(max_microbatch, pass.microbatch);
       }
-    }
-  }
   if (max_stage < 0) throw Error(fmt::format("{}: no actions in any row", source));
   if (static_cast<long>(max_stage + 1) * (max_microbatch + 1) > (1L << 24))
     throw Error(fmt::format("{}: {} stages x {} micro-batches is beyond the supported size (16777216 pairs)", source,
@@ -139,6 +116,38 @@ Schedule from_csv(std::string_view text, std::string_view source) {
                               source, st, s.stages - 1, s.stages - 1));
   infer_routes(s);
   return s;
+}
+
+std::string to_csv(const Schedule& schedule) {
+  std::string out;
+  for (auto& program : schedule.programs) {
+    for (std::size_t i = 0; i < program.size(); ++i) {
+      if (i) out += ',';
+      out += to_string(program[i]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+Schedule from_csv(std::string_view text, std::string_view source) {
+  auto rows = split_csv(text, source);
+  if (rows.empty()) throw Error(fmt::format("{}: no rows; expected one row of actions per rank", source));
+  Schedule s;
+  s.name = "csv";
+  s.ranks = static_cast<int>(rows.size());
+  s.programs.resize(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      if (blank(rows[r][c]) || bookkeeping(rows[r][c])) continue;
+      try {
+        s.programs[r].push_back(parse_action(rows[r][c]));
+      } catch (const Error& e) {
+        throw Error(fmt::format("{} line {} (rank {}), cell {}: {}", source, r + 1, r, c + 1, e.what()));
+      }
+    }
+  }
+  return schedule_from_programs(std::move(s.programs), source);
 }
 
 }  // namespace pipesim

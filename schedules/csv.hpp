@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "schedules/schedule.hpp"
 
@@ -16,5 +17,9 @@ std::string to_csv(const Schedule& schedule);
 // `source` names the input in error messages (a file name). Throws Error naming line, cell and value.
 // The result is not validated: call validate().
 Schedule from_csv(std::string_view text, std::string_view source = "csv");
+
+// A schedule from each rank's program in order (what a CSV row or an imported trace holds): stage -> rank
+// from where stages appear, routes inferred. Named "csv"; not validated. Errors name `source`.
+Schedule schedule_from_programs(std::vector<std::vector<Action>> programs, std::string_view source);
 
 }  // namespace pipesim

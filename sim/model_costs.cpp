@@ -11,18 +11,21 @@ namespace {
 
 std::int64_t ns(double seconds_e9) { return static_cast<std::int64_t>(std::ceil(seconds_e9)); }
 
-// Time of one operator pass on the GPU (nanoseconds), with `sm_share` of the SMs.
-double op_ns(const OpCost& op, PassKind pass, const GpuSpec& gpu, bool fp8, double sm_share) {
+// Time of one operator pass on the GPU (nanoseconds), at the rates of the hardware profile
+// (docs/hardware-profiles.md §2): GEMMs by precision and smallest dimension, attention by direction,
+// memory-bound operators at the profile's bandwidth; an operator takes the longer of its FLOP and byte times.
+double op_ns(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
   double flops = op.flops[pass], bytes = op.bytes[pass];
   if (flops == 0 && bytes == 0) return 0;
-  double efficiency = gpu.gemm_efficiency_max;
-  if (op.k > 0) {
-    double smallest = std::min({op.m, op.n, op.k});
-    efficiency *= std::min(1.0, smallest / gpu.gemm_efficiency_knee);
-  }
-  double peak = (fp8 && op.k > 0 ? gpu.fp8_tflops : gpu.bf16_tflops) * 1e3;  // FLOP per ns
-  double compute = flops > 0 ? flops / (peak * efficiency * sm_share) : 0;
-  double memory = bytes / (gpu.hbm_GBps * gpu.memory_efficiency);  // 1 GB/s = 1 byte/ns
+  double tflops = 0;
+  if (op.name == "attention.core")
+    tflops = pass == PassKind::F ? hw.attention_forward_tflops.value : hw.attention_backward_tflops.value;
+  else if (op.k > 0)
+    tflops = gemm_tflops(hw, fp8 ? "fp8" : "bf16", std::min({op.m, op.n, op.k}));
+  else
+    tflops = gemm_tflops(hw, "bf16", 1e300);  // FLOPs outside a GEMM (a recomputed forward): the large-GEMM rate
+  double compute = flops > 0 ? flops / (tflops * 1e3) : 0;  // 1 TFLOP/s = 1e3 FLOP per ns
+  double memory = bytes / hw.memory_GBps.value;             // 1 GB/s = 1 byte/ns
   return std::max(compute, memory);
 }
 
@@ -50,7 +53,11 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
   auto layers = model_layers(model, shape);
   std::vector<StageWork> out(static_cast<std::size_t>(rp.stages));
   std::map<double, std::int64_t> a2a_cache;
-  auto all_to_all = [&](int pp_rank, double bytes) {
+  // EP all-to-all: at the profile's measured bandwidth for the operation and message size when it has one
+  // (docs/hardware-profiles.md §3), else over the topology.
+  auto all_to_all = [&](const char* kind, int pp_rank, double bytes) -> std::int64_t {
+    auto table = cluster.profile.comm_GBps.find(kind);
+    if (table != cluster.profile.comm_GBps.end()) return ns(bytes / table->second.at(bytes));
     auto it = a2a_cache.find(bytes);
     if (it != a2a_cache.end()) return it->second;
     auto t = topology.all_to_all_ns(rp.ep_group(pp_rank, dp_rank), bytes, model.moe ? model.moe->max_nodes_per_token : 0,
@@ -65,7 +72,7 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
       auto& layer = layers[static_cast<std::size_t>(index)];
       for (auto& op : layer.ops) {
         for (auto pass : kPassKinds) {
-          compute[pass] += op_ns(op, pass, cluster.gpu, fp8, 1.0);
+          compute[pass] += op_ns(op, pass, cluster.profile, fp8);
           work.flops[pass] += op.flops[pass];
         }
         work.params += op.params;
@@ -74,10 +81,11 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
       work.activation_bytes += layer.saved_until_I();
       work.activation_w_bytes += layer.saved_until_W();
       if (layer.dispatch_bytes > 0 && p.ep > 1) {
-        work.ep_ns[PassKind::F] += all_to_all(pp_rank, layer.dispatch_bytes) + all_to_all(pp_rank, layer.combine_bytes);
-        work.ep_ns[PassKind::I] += all_to_all(pp_rank, layer.combine_bytes) +
-                         all_to_all(pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
-                                                 shape.combine_bytes_per_element);
+        work.ep_ns[PassKind::F] +=
+            all_to_all("dispatch", pp_rank, layer.dispatch_bytes) + all_to_all("combine", pp_rank, layer.combine_bytes);
+        work.ep_ns[PassKind::I] += all_to_all("combine", pp_rank, layer.combine_bytes) +
+                                   all_to_all("dispatch", pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
+                                                                     shape.combine_bytes_per_element);
       }
     }
     for (auto pass : kPassKinds) work.compute_ns[pass] = ns(compute[pass]);
@@ -96,9 +104,13 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   costs.rank_slowdown.assign(static_cast<std::size_t>(p.pp), 1.0);
   for (int r = 0; r < p.pp; ++r)
     if (!gpu_slowdown.empty()) costs.rank_slowdown[static_cast<std::size_t>(r)] = gpu_slowdown[static_cast<std::size_t>(rp.gpu(r, dp_rank))];
-  double sm_share = cluster.gpu.sms > cluster.comm_sms
-                        ? static_cast<double>(cluster.gpu.sms - cluster.comm_sms) / cluster.gpu.sms
-                        : 1.0;
+  // Compute in a pair runs slower while communication kernels hold SMs: the profile's measured factor, else
+  // the SM count's share (docs/cost-model.md §7).
+  double sm_share = cluster.profile.comm_compute_slowdown.value >= 1
+                        ? 1.0 / cluster.profile.comm_compute_slowdown.value
+                        : cluster.gpu.sms > cluster.comm_sms
+                              ? static_cast<double>(cluster.gpu.sms - cluster.comm_sms) / cluster.gpu.sms
+                              : 1.0;
   double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * plan_shape(rp).bytes_per_element / p.tp;
   auto partners = pair_partners(rp.stage_to_rank, p.pp);
   for (int s = 0; s < rp.stages; ++s) {

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "topologies/hw_profile.hpp"
+
 namespace pipesim {
 
 struct GpuSpec {
@@ -39,6 +41,9 @@ struct ClusterSpec {
   int leaf_switch_ports = 64;     // two-layer fat tree: nodes' NICs on leaves, leaves on spines
   int spine_switches = 0;         // 0: a non-blocking fat tree sized from the node count
   int comm_sms = 20;              // SMs communication kernels (EP all-to-all) take from compute, e.g. 20
+  // What the GPU achieves: the preset or file named by "hw_profile" (topologies/profiles), else the
+  // datasheet default built from `gpu` (default_profile). `--hw-profile` replaces it.
+  HwProfile profile;
   int total_gpus() const { return nodes * gpus_per_node; }
 };
 

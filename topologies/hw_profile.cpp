@@ -1,0 +1,187 @@
+// Hardware profiles: JSON in and out, interpolation, and the datasheet default (see hw_profile.hpp).
+#include "topologies/hw_profile.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/atomic_file.hpp"
+#include "common/error.hpp"
+#include "common/json.hpp"
+#include "common/presets.hpp"
+#include "topologies/cluster.hpp"
+
+namespace pipesim {
+
+double RateTable::at(double x) const {
+  if (points.empty()) return 0;
+  if (x <= points.front().x) return points.front().y;
+  if (x >= points.back().x) return points.back().y;
+  auto hi = std::upper_bound(points.begin(), points.end(), x, [](double v, const RatePoint& p) { return v < p.x; });
+  auto lo = hi - 1;
+  return lo->y + (hi->y - lo->y) * (x - lo->x) / (hi->x - lo->x);
+}
+
+HwProfile default_profile(const GpuSpec& gpu) {
+  HwProfile p;
+  p.name = "default-" + gpu.name;
+  p.gpu = gpu.name;
+  std::string why = fmt::format("default: {} datasheet peak x gemm_efficiency_max {} above smallest dimension {}, "
+                                "linearly less below (assumed, no measurement)",
+                                gpu.name, gpu.gemm_efficiency_max, gpu.gemm_efficiency_knee);
+  p.source = "default: datasheet peaks and pipesim's generic efficiency model";
+  for (auto [precision, peak] : {std::pair{"bf16", gpu.bf16_tflops}, std::pair{"fp8", gpu.fp8_tflops}}) {
+    double top = peak * gpu.gemm_efficiency_max;
+    p.gemm_tflops[precision] = {{{1, top / gpu.gemm_efficiency_knee}, {gpu.gemm_efficiency_knee, top}}, why};
+  }
+  // Attention at the BF16 GEMM rate, as the model has always priced it.
+  double attention = gpu.bf16_tflops * gpu.gemm_efficiency_max;
+  p.attention_forward_tflops = {attention, "default: as a large BF16 GEMM (assumed)"};
+  p.attention_backward_tflops = {attention, "default: as a large BF16 GEMM (assumed)"};
+  p.memory_GBps = {gpu.hbm_GBps * gpu.memory_efficiency,
+                   fmt::format("default: HBM {} GB/s x memory_efficiency {} (assumed)", gpu.hbm_GBps, gpu.memory_efficiency)};
+  p.launch_gap_us = {0, "default: kernels back to back (assumed)"};
+  p.comm_compute_slowdown = {0, "default: compute on the SMs communication leaves, sms / (sms - comm_sms)"};
+  p.pair_stall_fraction = {0, "default: no stalls (assumed)"};
+  return p;
+}
+
+double gemm_tflops(const HwProfile& profile, std::string_view precision, double smallest_dim) {
+  auto it = profile.gemm_tflops.find(precision);
+  if (it == profile.gemm_tflops.end()) it = profile.gemm_tflops.find("bf16");
+  if (it == profile.gemm_tflops.end())
+    throw Error(fmt::format("hardware profile {}: no GEMM table for {} (nor bf16)", profile.name, precision));
+  return it->second.at(smallest_dim);
+}
+
+namespace {
+
+Figure read_figure(const JsonReader& r, std::string_view key, bool allow_zero) {
+  auto f = r.child(key);
+  f.expect_object();
+  f.only_keys({"value", "source", "residual"});
+  Figure out{f.required<double>("value"), f.required<std::string>("source"), f.optional<double>("residual", 0.0)};
+  if (out.value < 0 || (!allow_zero && out.value == 0))
+    f.child("value").fail(fmt::format("expected a {} number, got {}", allow_zero ? "non-negative" : "positive", out.value));
+  if (out.source.empty()) f.child("source").fail("every figure names its source");
+  return out;
+}
+
+RateTable read_table(const JsonReader& t) {
+  t.expect_object();
+  t.only_keys({"points", "source"});
+  RateTable out;
+  out.source = t.required<std::string>("source");
+  if (out.source.empty()) t.child("source").fail("every table names its source");
+  for (auto& p : t.child("points").elements()) {
+    p.expect_object();
+    p.only_keys({"x", "y", "residual"});
+    RatePoint point{p.required<double>("x"), p.required<double>("y"), p.optional<double>("residual", 0.0)};
+    if (!(point.x > 0)) p.child("x").fail(fmt::format("expected a positive number, got {}", point.x));
+    if (!(point.y > 0)) p.child("y").fail(fmt::format("expected a positive number, got {}", point.y));
+    if (!out.points.empty() && point.x <= out.points.back().x)
+      p.child("x").fail(fmt::format("points must be in increasing x; {} follows {}", point.x, out.points.back().x));
+    out.points.push_back(point);
+  }
+  if (out.points.empty()) t.child("points").fail("a table needs at least one point");
+  return out;
+}
+
+std::map<std::string, RateTable, std::less<>> read_tables(const JsonReader& r, std::string_view key,
+                                                          std::initializer_list<std::string_view> known) {
+  std::map<std::string, RateTable, std::less<>> out;
+  if (!r.has(key)) return out;
+  auto tables = r.child(key);
+  tables.expect_object();
+  tables.only_keys(known);
+  for (auto& [name, _] : tables.node().items()) out[name] = read_table(tables.child(name));
+  return out;
+}
+
+nlohmann::ordered_json figure_json(const Figure& f) {
+  nlohmann::ordered_json j{{"value", f.value}, {"source", f.source}};
+  if (f.residual != 0) j["residual"] = f.residual;
+  return j;
+}
+
+nlohmann::ordered_json tables_json(const std::map<std::string, RateTable, std::less<>>& tables) {
+  auto j = nlohmann::ordered_json::object();
+  for (auto& [name, t] : tables) {
+    auto points = nlohmann::ordered_json::array();
+    for (auto& p : t.points) {
+      nlohmann::ordered_json point{{"x", p.x}, {"y", p.y}};
+      if (p.residual != 0) point["residual"] = p.residual;
+      points.push_back(point);
+    }
+    j[name] = {{"points", points}, {"source", t.source}};
+  }
+  return j;
+}
+
+}  // namespace
+
+HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) {
+  auto doc = parse_json(json_text, source);
+  JsonReader r(doc, std::string(source));
+  r.expect_object();
+  r.only_keys({"name", "gpu", "source", "gemm_tflops", "attention_forward_tflops", "attention_backward_tflops",
+               "memory_GBps", "launch_gap_us", "comm_GBps", "comm_compute_slowdown", "pair_stall_fraction", "comment"});
+  HwProfile p;
+  p.name = r.required<std::string>("name");
+  p.gpu = r.required<std::string>("gpu");
+  p.source = r.required<std::string>("source");
+  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32"});
+  if (p.gemm_tflops.empty()) r.child("gemm_tflops").fail("a profile needs at least one GEMM table (bf16 or fp8)");
+  p.attention_forward_tflops = read_figure(r, "attention_forward_tflops", false);
+  p.attention_backward_tflops = read_figure(r, "attention_backward_tflops", false);
+  p.memory_GBps = read_figure(r, "memory_GBps", false);
+  p.launch_gap_us = read_figure(r, "launch_gap_us", true);
+  p.comm_GBps = read_tables(r, "comm_GBps", {"dispatch", "combine", "all_to_all", "all_reduce", "all_gather",
+                                             "reduce_scatter", "p2p"});
+  p.comm_compute_slowdown = read_figure(r, "comm_compute_slowdown", true);
+  if (p.comm_compute_slowdown.value != 0 && p.comm_compute_slowdown.value < 1)
+    r.child("comm_compute_slowdown").child("value").fail(
+        fmt::format("expected 0 (derive from SMs) or a factor >= 1, got {}", p.comm_compute_slowdown.value));
+  p.pair_stall_fraction = read_figure(r, "pair_stall_fraction", true);
+  if (p.pair_stall_fraction.value >= 1)
+    r.child("pair_stall_fraction").child("value").fail(
+        fmt::format("expected a fraction below 1, got {}", p.pair_stall_fraction.value));
+  return p;
+}
+
+nlohmann::ordered_json to_json(const HwProfile& p) {
+  nlohmann::ordered_json j;
+  j["name"] = p.name;
+  j["gpu"] = p.gpu;
+  j["source"] = p.source;
+  j["gemm_tflops"] = tables_json(p.gemm_tflops);
+  j["attention_forward_tflops"] = figure_json(p.attention_forward_tflops);
+  j["attention_backward_tflops"] = figure_json(p.attention_backward_tflops);
+  j["memory_GBps"] = figure_json(p.memory_GBps);
+  j["launch_gap_us"] = figure_json(p.launch_gap_us);
+  j["comm_GBps"] = tables_json(p.comm_GBps);
+  j["comm_compute_slowdown"] = figure_json(p.comm_compute_slowdown);
+  j["pair_stall_fraction"] = figure_json(p.pair_stall_fraction);
+  return j;
+}
+
+std::vector<std::string> hw_profile_presets() {
+  std::vector<std::string> names;
+  for (auto& file : hw_profile_files()) names.emplace_back(file.name);
+  return names;
+}
+
+HwProfile load_hw_profile(std::string_view name_or_path) {
+  for (auto& file : hw_profile_files())
+    if (file.name == name_or_path) return parse_hw_profile(file.text, std::string(name_or_path) + ".json");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(std::filesystem::path(name_or_path), ec))
+    throw Error(fmt::format("unknown hardware profile '{}': not a preset ({}) nor a file", name_or_path,
+                            fmt::join(hw_profile_presets(), ", ")));
+  return parse_hw_profile(read_file(std::string(name_or_path)), name_or_path);
+}
+
+}  // namespace pipesim
