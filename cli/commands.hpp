@@ -12,5 +12,6 @@ void add_study_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_calibrate_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_import_command(CLI::App& app);
 
 }  // namespace pipesim::cli

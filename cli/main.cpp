@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   pipesim::cli::add_run_command(app);       // execute a schedule for real over MPI, timed
   pipesim::cli::add_calibrate_command(app); // measured run -> simulator costs
   pipesim::cli::add_compare_command(app);   // measured run vs prediction
+  pipesim::cli::add_import_command(app);    // PyTorch profiler traces -> timeline, operator table, report
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,5 +13,7 @@ struct PresetFile {
 
 std::span<const PresetFile> model_preset_files();
 std::span<const PresetFile> cluster_preset_files();
+std::span<const PresetFile> kernel_rule_files();      // traces/rules
+std::span<const PresetFile> hw_profile_files();       // topologies/profiles
 
 }  // namespace pipesim

@@ -36,6 +36,31 @@ class Builder {
     op.saved_until_I = tokens * in * cached;               // the input, for W
     op.saved_until_W = tokens * (in * cached + out * e_);  // the input and the output gradient
     op.params = in * out * held;
+    op.kernels = {1, 1, 1};
+    layer_.ops.push_back(op);
+    if (sh_.fp8_linear_inputs) fp8_quantization(name, part, op.m, in, out, held);
+  }
+
+  // FP8 GEMMs with fine-grained scaling (DeepSeek-V3 §3.3): F quantizes its input (read BF16, write FP8);
+  // I quantizes the output gradient and casts the weight transposed for dgrad, and transposes the FP8
+  // input for W's wgrad, so W itself runs GEMMs only (docs/cost-model.md §12).
+  void fp8_quantization(const char* name, Part part, double rows, double in, double out, double held) {
+    OpCost q;
+    q.name = std::string(name) + ".fp8_cast";
+    q.part = part;
+    q.bytes[F] = 3 * rows * in;
+    q.bytes[I] = 3 * rows * out + 3 * in * out * held + 2 * rows * in;
+    q.kernels = {2, 3, 0};
+    layer_.ops.push_back(q);
+  }
+
+  // A memory-bound operator with explicit bytes and kernels per pass and no kept activations.
+  void memory(std::string name, Part part, PerPass<double> bytes, PerPass<double> kernels) {
+    OpCost op;
+    op.name = std::move(name);
+    op.part = part;
+    op.bytes = bytes;
+    op.kernels = kernels;
     layer_.ops.push_back(op);
   }
 
@@ -55,6 +80,7 @@ class Builder {
       op.bytes[I] += op.bytes[F];
     }
     op.params = params;
+    op.kernels = {1, 1, 0};
     layer_.ops.push_back(op);
   }
 
@@ -73,6 +99,7 @@ class Builder {
     if (!sh_.flash_attention)  // softmax output (2 bytes), and with dropout its mask (1) and output (2)
       op.saved_until_I += tokens * heads * sh_.seq * (sh_.dropout ? 5.0 : 2.0) * (e_ / 2);
     if (sh_.dropout) op.saved_until_I += tokens * heads * dv;  // dropout mask after the output projection
+    op.kernels = {1, 3, 0};  // flash backward: preprocess, main, dQ conversion
     layer_.ops.push_back(op);
   }
 
@@ -108,10 +135,13 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
     b.linear("attention.kv_down", Part::Attention, T, h, a.kv_lora_rank + a.qk_rope_head_dim);
     b.elementwise("attention.kv_norm", Part::Attention, T, a.kv_lora_rank, a.kv_lora_rank, a.kv_lora_rank);
     b.linear("attention.kv_up", Part::Attention, T, a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim));
+    // RoPE on the rope part of q and k, then q and k assembled per head at the full head dim.
+    b.memory("attention.rope_assemble", Part::Attention, {4 * T * H * dqk * sh.bytes_per_element,
+             4 * T * H * dqk * sh.bytes_per_element, 0}, {4, 4, 0});
     b.attention_core(T, H, H, dqk, a.v_head_dim);
     if (sh.selective_recompute) {  // keep the latent, rebuild K and V from it in I
       auto& ops = b.ops();
-      auto& up = ops[ops.size() - 2];
+      auto& up = ops[ops.size() - (sh.fp8_linear_inputs ? 4 : 3)];
       up.flops[I] += up.flops[F];
       up.bytes[I] += up.bytes[F];
       ops.back().saved_until_I = T * (H * dqk + a.kv_lora_rank + a.qk_rope_head_dim) * sh.bytes_per_element;
@@ -165,7 +195,11 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   // Balanced routing: this GPU's experts see T·k token copies from its EP group; each of its
   // routed_experts/ep experts runs a GEMM over T·k·ep/routed_experts rows.
   double local = static_cast<double>(split(moe.routed_experts, sh.ep, "routed_experts")), routed = T * moe.experts_per_token;
+  // Received tokens regrouped by expert before the expert GEMMs, and the weighted sum back per token after.
+  double e = sh.bytes_per_element, de = sh.dispatch_bytes_per_element;
+  b.memory("moe.permute", Part::Experts, {2 * routed * h * de, 2 * routed * h * e, 0}, {1, 1, 0});
   mlp(MlpKind::SwiGLU, Part::Experts, routed, h, fe, local, b, routed / local);
+  b.memory("moe.unpermute", Part::Experts, {routed * h * e + T * h * e, routed * h * e + T * h * e, 0}, {1, 1, 0});
   double expert = 3.0 * h * moe.expert_ffn_hidden;
   out.params_total = attention_params + h * moe.routed_experts + expert * (moe.routed_experts + moe.shared_experts) + h;
   out.params_active =

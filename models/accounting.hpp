@@ -5,6 +5,8 @@
 // value products have no weights, so I does their work twice and W none (ZeroBubble §2). Activation
 // memory follows Korthikanti et al. (2022): F keeps what the backward needs (held until I); of that, W
 // needs each linear layer's input and output gradient (held from I until W), 32sbh for a GPT layer.
+// FP8 training adds the quantization kernels around each GEMM, MLA its RoPE and query/key assembly, MoE
+// its token permutation (docs/cost-model.md §12).
 #pragma once
 
 #include <string>
@@ -40,6 +42,7 @@ struct OpCost {
   double m = 0, n = 0, k = 0;     // GEMM shape (rows = tokens, out, in); 0 for memory-bound operators
   PerPass<double> flops;          // F, I, W
   PerPass<double> bytes;          // HBM traffic
+  PerPass<double> kernels;        // GPU kernels launched (each costs the profile's launch gap)
   double saved_until_I = 0;       // activation bytes kept from F until I
   double saved_until_W = 0;       // of those, bytes still kept from I until W (includes output gradients)
   double params = 0;              // weights this GPU holds

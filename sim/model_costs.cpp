@@ -1,6 +1,7 @@
 // Cost model: operators timed on the GPU, EP all-to-all and pipeline links over the topology
 // (see model_costs.hpp).
 #include "sim/model_costs.hpp"
+#include "sim/op_time.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,24 +11,6 @@ namespace pipesim {
 namespace {
 
 std::int64_t ns(double seconds_e9) { return static_cast<std::int64_t>(std::ceil(seconds_e9)); }
-
-// Time of one operator pass on the GPU (nanoseconds), at the rates of the hardware profile
-// (docs/hardware-profiles.md §2): GEMMs by precision and smallest dimension, attention by direction,
-// memory-bound operators at the profile's bandwidth; an operator takes the longer of its FLOP and byte times.
-double op_ns(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
-  double flops = op.flops[pass], bytes = op.bytes[pass];
-  if (flops == 0 && bytes == 0) return 0;
-  double tflops = 0;
-  if (op.name == "attention.core")
-    tflops = pass == PassKind::F ? hw.attention_forward_tflops.value : hw.attention_backward_tflops.value;
-  else if (op.k > 0)
-    tflops = gemm_tflops(hw, fp8 ? "fp8" : "bf16", std::min({op.m, op.n, op.k}));
-  else
-    tflops = gemm_tflops(hw, "bf16", 1e300);  // FLOPs outside a GEMM (a recomputed forward): the large-GEMM rate
-  double compute = flops > 0 ? flops / (tflops * 1e3) : 0;  // 1 TFLOP/s = 1e3 FLOP per ns
-  double memory = bytes / hw.memory_GBps.value;             // 1 GB/s = 1 byte/ns
-  return std::max(compute, memory);
-}
 
 }  // namespace
 

@@ -1,0 +1,262 @@
+// Calibration of a hardware profile from an imported trace (see profile_fit.hpp).
+#include "sim/profile_fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace pipesim {
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+bool is_comm_stream(const ImportedRank& r, int stream) {
+  for (auto& s : r.streams)
+    if (s.stream == stream) return s.communication;
+  return false;
+}
+
+ClassGroup group_of(const ImportedRun& run, const ImportedKernel& k) {
+  return k.op_class >= 0 ? class_group(run.classes[static_cast<std::size_t>(k.op_class)]) : ClassGroup::Memory;
+}
+
+// Per compute kernel, the share of its time some communication kernel of its rank ran.
+std::vector<double> comm_overlap(const ImportedRank& r) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> comm;
+  for (auto& k : r.kernels)
+    if (is_comm_stream(r, k.stream)) {
+      if (!comm.empty() && k.start_ns <= comm.back().second) comm.back().second = std::max(comm.back().second, k.end_ns);
+      else comm.emplace_back(k.start_ns, k.end_ns);
+    }
+  std::vector<double> out(r.kernels.size(), 0);
+  for (std::size_t i = 0; i < r.kernels.size(); ++i) {
+    auto& k = r.kernels[i];
+    if (is_comm_stream(r, k.stream) || k.end_ns <= k.start_ns) continue;
+    auto it = std::lower_bound(comm.begin(), comm.end(), k.start_ns,
+                               [](const auto& c, std::int64_t t) { return c.second <= t; });
+    std::int64_t covered = 0;
+    for (; it != comm.end() && it->first < k.end_ns; ++it)
+      covered += std::min(it->second, k.end_ns) - std::max(it->first, k.start_ns);
+    out[i] = static_cast<double>(covered) / static_cast<double>(k.end_ns - k.start_ns);
+  }
+  return out;
+}
+
+}  // namespace
+
+double measured_slowdown(const ImportedRun& run) {
+  std::map<std::pair<std::size_t, std::uint32_t>, std::pair<std::vector<double>, std::vector<double>>> by_name;
+  for (std::size_t ri = 0; ri < run.ranks.size(); ++ri) {
+    auto& r = run.ranks[ri];
+    auto overlap = comm_overlap(r);
+    for (std::size_t i = 0; i < r.kernels.size(); ++i) {
+      auto& k = r.kernels[i];
+      double dur = static_cast<double>(k.end_ns - k.start_ns);
+      if (is_comm_stream(r, k.stream) || dur < 20e3) continue;
+      auto& slot = by_name[{ri, k.name}];
+      if (overlap[i] >= 0.99) slot.first.push_back(dur);
+      else if (overlap[i] <= 0.01) slot.second.push_back(dur);
+    }
+  }
+  std::vector<double> ratios;
+  for (auto& [_, v] : by_name)
+    if (!v.first.empty() && !v.second.empty()) ratios.push_back(median(v.first) / median(v.second));
+  return median(ratios);
+}
+
+double measured_launch_gap_us(const ImportedRun& run) {
+  std::vector<double> gaps;
+  for (auto& r : run.ranks) {
+    std::map<int, std::int64_t> last_end;
+    for (auto& k : r.kernels) {
+      if (is_comm_stream(r, k.stream)) continue;
+      auto it = last_end.find(k.stream);
+      if (it != last_end.end() && k.start_ns >= it->second) gaps.push_back(static_cast<double>(k.start_ns - it->second) / 1e3);
+      last_end[k.stream] = std::max(it == last_end.end() ? k.end_ns : it->second, k.end_ns);
+    }
+  }
+  return median(gaps);
+}
+
+std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown) {
+  std::vector<PhaseMeasure> out;
+  std::map<std::string, std::size_t> index;
+  double s = slowdown >= 1 ? slowdown : 1;
+  for (auto& r : run.ranks) {
+    auto overlap = comm_overlap(r);
+    std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> busy(r.phases.size());
+    for (std::size_t i = 0; i < r.kernels.size(); ++i) {
+      auto& k = r.kernels[i];
+      if (k.phase < 0) continue;
+      auto& phase = r.phases[static_cast<std::size_t>(k.phase)];
+      auto [it, fresh] = index.try_emplace(phase.name, out.size());
+      if (fresh) out.push_back({phase.name, 0, 0, 0, 0, 0, 0, 0, 0});
+      auto& m = out[it->second];
+      double dur = static_cast<double>(k.end_ns - k.start_ns);
+      busy[static_cast<std::size_t>(k.phase)].emplace_back(k.start_ns, k.end_ns);
+      m.kernels += 1;
+      switch (group_of(run, k)) {
+        case ClassGroup::Comm: m.comm_ns += dur; break;
+        case ClassGroup::Gemm: m.gemm_ns += dur / (1 + (s - 1) * overlap[i]); break;
+        case ClassGroup::Attention: m.attention_ns += dur / (1 + (s - 1) * overlap[i]); break;
+        case ClassGroup::Memory: m.memory_ns += dur / (1 + (s - 1) * overlap[i]); break;
+      }
+    }
+    for (std::size_t p = 0; p < r.phases.size(); ++p) {
+      if (busy[p].empty()) continue;
+      auto& m = out[index[r.phases[p].name]];
+      ++m.instances;
+      m.span_ns += static_cast<double>(r.phases[p].end_ns - r.phases[p].start_ns);
+      auto& v = busy[p];
+      std::sort(v.begin(), v.end());
+      std::int64_t end = v.front().first, union_ns = 0;
+      for (auto& [a, b] : v) {
+        if (b <= end) continue;
+        union_ns += b - std::max(a, end);
+        end = b;
+      }
+      m.busy_ns += static_cast<double>(union_ns);
+    }
+  }
+  for (auto& m : out)
+    if (m.instances > 0)
+      for (auto* v : {&m.span_ns, &m.busy_ns, &m.gemm_ns, &m.attention_ns, &m.memory_ns, &m.comm_ns, &m.kernels})
+        *v /= m.instances;
+  return out;
+}
+
+ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
+                       bool fp8, const std::string& source) {
+  ProfileFit fit;
+  auto& p = fit.profile;
+  p = base;
+  p.source = "calibrated from " + source + " (kernel times only; docs/hardware-profiles.md §3)";
+  double slowdown = measured_slowdown(run);
+  p.comm_compute_slowdown = {std::max(1.0, slowdown),
+                             fmt::format("{}: median over kernel names of duration under communication / alone", source)};
+  p.launch_gap_us = {measured_launch_gap_us(run), fmt::format("{}: median gap between compute-stream kernels", source)};
+  auto measured = measure_phases(run, p.comm_compute_slowdown.value);
+  auto model_of = [&](const std::string& name) -> const PhaseCost* {
+    for (auto& m : model_phases)
+      if (m.name == name) return &m;
+    return nullptr;
+  };
+  struct Pair {
+    const PhaseMeasure* m;
+    const PhaseCost* c;
+  };
+  std::vector<Pair> pairs;
+  for (auto& m : measured)
+    if (auto* c = model_of(m.name)) pairs.push_back({&m, c});
+  if (pairs.empty())
+    throw Error("calibrate: no annotated phase of the trace matches a phase of the model (attn(F), mlp(B), "
+                "dispatch(F), ...)");
+
+  // GEMMs: rate(x) = top * min(1, x / knee) over the smallest dimension x; the knee by search, the top in
+  // closed form, least squares on the phases' relative errors.
+  double best_error = INFINITY, best_top = 0, best_knee = 0;
+  for (double knee = 16; knee <= 65536; knee *= std::pow(2.0, 0.125)) {
+    double num = 0, den = 0;
+    std::vector<double> a(pairs.size(), 0);
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      for (auto [flops, x] : pairs[i].c->gemms) a[i] += flops / std::min(1.0, x / knee) / 1e3;
+      if (pairs[i].m->gemm_ns <= 0 || a[i] <= 0) continue;
+      num += a[i] / pairs[i].m->gemm_ns;
+      den += (a[i] / pairs[i].m->gemm_ns) * (a[i] / pairs[i].m->gemm_ns);
+    }
+    if (den <= 0) break;
+    double u = num / den, error = 0;  // u = 1 / top
+    for (std::size_t i = 0; i < pairs.size(); ++i)
+      if (pairs[i].m->gemm_ns > 0 && a[i] > 0) error += std::pow((a[i] * u - pairs[i].m->gemm_ns) / pairs[i].m->gemm_ns, 2);
+    if (error < best_error - 1e-12) {
+      best_error = error;
+      best_top = 1 / u;
+      best_knee = knee;
+    }
+  }
+  auto precision = fp8 ? "fp8" : "bf16";
+  if (best_top > 0) {
+    p.gemm_tflops[precision] = {{{1, best_top / best_knee}, {best_knee, best_top}},
+                                fmt::format("{}: {} GEMM kernels per phase against the model's GEMM shapes, "
+                                            "top x min(1, smallest dim / knee) by least squares",
+                                            source, precision)};
+    for (auto& [m, c] : pairs) {
+      if (m->gemm_ns <= 0) continue;
+      double t = 0;
+      for (auto [flops, x] : c->gemms) t += flops / (gemm_tflops(p, precision, x) * 1e3);
+      fit.rows.push_back({fmt::format("gemm {}", precision), m->name, m->gemm_ns, t});
+    }
+  }
+  // Attention: forward and backward rates from the phases that run them.
+  double fwd_flops = 0, fwd_ns = 0, bwd_flops = 0, bwd_ns = 0;
+  for (auto& [m, c] : pairs) {
+    if (c->attention_flops <= 0 || m->attention_ns <= 0) continue;
+    bool forward = m->name.ends_with("(F)");
+    (forward ? fwd_flops : bwd_flops) += c->attention_flops;
+    (forward ? fwd_ns : bwd_ns) += m->attention_ns;
+  }
+  if (fwd_ns > 0)
+    p.attention_forward_tflops = {fwd_flops / fwd_ns / 1e3, fmt::format("{}: attention forward kernels", source)};
+  if (bwd_ns > 0)
+    p.attention_backward_tflops = {bwd_flops / bwd_ns / 1e3, fmt::format("{}: attention backward kernels", source)};
+  for (auto& [m, c] : pairs)
+    if (c->attention_flops > 0 && m->attention_ns > 0) {
+      double rate = m->name.ends_with("(F)") ? p.attention_forward_tflops.value : p.attention_backward_tflops.value;
+      fit.rows.push_back({m->name.ends_with("(F)") ? "attention forward" : "attention backward", m->name,
+                          m->attention_ns, c->attention_flops / (rate * 1e3)});
+    }
+  // Memory-bound kernels: one bandwidth over all phases, bytes the model counts per second of kernel time.
+  double bytes = 0, mem_ns = 0;
+  for (auto& [m, c] : pairs)
+    if (!c->communication) {
+      bytes += c->memory_bytes;
+      mem_ns += m->memory_ns;
+    }
+  if (mem_ns > 0 && bytes > 0) {
+    p.memory_GBps = {bytes / mem_ns, fmt::format("{}: memory-bound kernels of all phases against the model's bytes", source)};
+    for (auto& [m, c] : pairs)
+      if (!c->communication && m->memory_ns > 0)
+        fit.rows.push_back({"memory", m->name, m->memory_ns, c->memory_bytes / p.memory_GBps.value});
+  }
+  // All-to-all: bandwidth at each message size the trace ran.
+  for (const char* kind : {"dispatch", "combine"}) {
+    RateTable table;
+    table.source = fmt::format("{}: {} kernels against the model's bytes per GPU", source, kind);
+    for (auto& [m, c] : pairs)
+      if (c->communication && m->name.starts_with(kind) && m->comm_ns > 0)
+        table.points.push_back({c->comm_bytes, c->comm_bytes / m->comm_ns, 0});
+    if (table.points.empty()) continue;
+    std::sort(table.points.begin(), table.points.end(), [](auto& a, auto& b) { return a.x < b.x; });
+    // Equal sizes (F and B of one precision): one point at their mean rate.
+    std::vector<RatePoint> merged;
+    for (auto& pt : table.points) {
+      if (!merged.empty() && merged.back().x == pt.x) merged.back().y = (merged.back().y + pt.y) / 2;
+      else merged.push_back(pt);
+    }
+    table.points = merged;
+    p.comm_GBps[kind] = table;
+    for (auto& [m, c] : pairs)
+      if (c->communication && m->name.starts_with(kind) && m->comm_ns > 0)
+        fit.rows.push_back({kind, m->name, m->comm_ns, c->comm_bytes / table.at(c->comm_bytes)});
+  }
+  // Stalls of the compute stream while communication runs, over the compute span.
+  double stall = 0, span = 0;
+  for (auto& r : run.ranks) {
+    stall += static_cast<double>(r.stall_ns);
+    span += static_cast<double>(r.compute_busy_ns + r.stall_ns);
+  }
+  p.pair_stall_fraction = {span > 0 ? stall / span : 0,
+                           fmt::format("{}: compute idle while communication runs, over the compute span", source)};
+  return fit;
+}
+
+}  // namespace pipesim

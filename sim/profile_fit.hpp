@@ -1,0 +1,52 @@
+// A hardware profile calibrated from an imported profiler trace, kernel by kernel: the model says what
+// each annotated phase computes (FLOPs and GEMM shapes, attention FLOPs, bytes, all-to-all bytes), the
+// trace says how long that phase's GEMM, attention, memory-bound and communication kernels ran. Only
+// kernel times enter the fit; no step or phase wall time does (docs/hardware-profiles.md §3).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sim/phases.hpp"
+#include "traces/trace_import.hpp"
+
+namespace pipesim {
+
+// One annotated phase, mean per instance over instances and ranks. Kernel times are on an idle GPU: a
+// kernel that ran while communication held SMs counts its time divided by the measured slowdown.
+struct PhaseMeasure {
+  std::string name;
+  int instances = 0;
+  double span_ns = 0;        // first kernel start to last kernel end, as it ran
+  double busy_ns = 0;        // the union of its kernels, as it ran
+  double gemm_ns = 0, attention_ns = 0, memory_ns = 0, comm_ns = 0;
+  double kernels = 0;
+};
+
+// The compute slowdown while communication kernels run: per kernel name that ran both under
+// communication and alone (at least 20 us), the ratio of the median durations; the median of those.
+// 0 when no kernel name ran both ways.
+double measured_slowdown(const ImportedRun& run);
+// Median idle time between consecutive kernels of the compute streams, in us.
+double measured_launch_gap_us(const ImportedRun& run);
+std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown);
+
+struct FitRow {
+  std::string figure;   // "gemm fp8", "memory", "attention forward", "dispatch", ...
+  std::string phase;    // the phase the measurement comes from
+  double measured_ns = 0, fitted_ns = 0;
+  double residual() const { return measured_ns > 0 ? (fitted_ns - measured_ns) / measured_ns : 0; }
+};
+
+struct ProfileFit {
+  HwProfile profile;
+  std::vector<FitRow> rows;
+};
+
+// `model_phases`: layer_phases() of the traced layer under the traced plan (any profile: only its counts
+// are read). `base` gives what the trace cannot (the GEMM table of the other precision). `source`: the
+// trace's name and hash, written into every fitted figure.
+ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
+                       bool fp8, const std::string& source);
+
+}  // namespace pipesim
