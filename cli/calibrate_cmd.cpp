@@ -3,14 +3,30 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/phase_table.hpp"
+#include "common/error.hpp"
+#include "sim/profile_fit.hpp"
 #include "common/atomic_file.hpp"
 #include "traces/calibration.hpp"
 
 namespace pipesim::cli {
+namespace {
+
+// FNV-1a 64 of the file's bytes: names the exact trace a calibrated figure comes from.
+std::string file_hash(const std::string& path) {
+  auto data = read_file(path);
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : data) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("fnv1a64 {:016x}", h);
+}
+
+}  // namespace
 
 void add_calibrate_command(CLI::App& app) {
   struct Args {
     std::string run, output;
+    std::vector<std::string> traces;
+    PlanOptions plan;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("calibrate", "Turn a measured run (pipesim run --timeline) into simulator costs");
@@ -18,9 +34,34 @@ void add_calibrate_command(CLI::App& app) {
               "  pipesim simulate --calibration calibration.json --timeline predicted.json\n"
               "  pipesim compare run.json predicted.json\n\n"
               "Durations are medians over the steps after the first (a warm-up), per stage and pass.");
-  cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->required()->check(CLI::ExistingFile);
+  cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->check(CLI::ExistingFile);
+  cmd->add_option("--trace", args->traces,
+                  "PyTorch profiler trace(s) of DeepSeek-style annotated phases: writes a hardware profile instead, "
+                  "fitted from kernel times against --model under the plan flags")
+      ->check(CLI::ExistingFile);
+  args->plan.add_options(*cmd);
   cmd->add_option("--output,-o", args->output, "Calibration file to write (default: standard output)");
   cmd->callback([args] {
+    if (!args->traces.empty()) {
+      if (!args->run.empty()) throw Error("calibrate: give a run timeline or --trace, not both");
+      auto cluster = cluster_of(args->plan);
+      auto phases = model_phases(args->plan, cluster);
+      auto run = import_for_phases(args->traces);
+      std::string source;
+      for (auto& f : args->traces) source += (source.empty() ? "" : ", ") + fmt::format("{} ({})", f, file_hash(f));
+      auto fit = fit_profile(run, phases, cluster.profile, parse_precision(args->plan.precision, "--precision") == Precision::FP8,
+                             cluster.gpu.hbm_GBps, source);
+      fit.profile.name = cluster.gpu.name + "-calibrated";
+      fit.profile.gpu = cluster.gpu.name;
+      auto text = to_json(fit.profile).dump(1) + "\n";
+      print_or_write(text, args->output);
+      fmt::print(stderr, "{:<20} {:<12} {:>12} {:>12} {:>9}\n", "figure", "phase", "measured us", "fitted us", "residual");
+      for (auto& row : fit.rows)
+        fmt::print(stderr, "{:<20} {:<12} {:>12.1f} {:>12.1f} {:>+8.1f}%\n", row.figure, row.phase, row.measured_ns / 1e3,
+                   row.fitted_ns / 1e3, 100 * row.residual());
+      return;
+    }
+    if (args->run.empty()) throw Error("calibrate: give a run timeline (pipesim run --timeline) or --trace FILE");
     auto calibration = calibrate(parse_run_record(read_file(args->run), args->run));
     auto text = to_json(calibration).dump(1) + "\n";
     print_or_write(text, args->output);

@@ -26,6 +26,9 @@ void PlanOptions::add_options(CLI::App& cmd) {
   cmd.add_option("--model", model, "Model preset (deepseek-v3, llama3-70b, gpt3-175b, ...) or a JSON file");
   cmd.add_option("--cluster", cluster, "Cluster preset (deepseek-h800, dgx-a100, dgx-h100, hgx-h200) or a JSON file")
       ->capture_default_str();
+  cmd.add_option("--hw-profile", hw_profile,
+                 "Hardware profile (preset or JSON, e.g. from `pipesim calibrate --trace`): measured GEMM, attention, "
+                 "memory and all-to-all rates instead of the cluster's default");
   cmd.add_option("--tp", plan.tp, "Tensor parallel size")->capture_default_str();
   cmd.add_option("--ep", plan.ep, "Expert parallel size (inside the data-parallel group)")->capture_default_str();
   cmd.add_option("--dp", plan.dp, "Data parallel size (default: all GPUs of the cluster)");

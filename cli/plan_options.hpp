@@ -20,6 +20,7 @@ struct PlanOptions {
   std::string layers_per_stage;          // "4,4,4,3"
   std::string precision = "bf16", placement = "tp-dp-pp";
   std::vector<std::string> stragglers;   // "GPU=FACTOR"
+  std::string hw_profile;                // --hw-profile: a preset or file replacing the cluster's
 
   // Adds the plan flags; --pp, --microbatches and --virtual-stages are the caller's ScheduleSize.
   void add_options(CLI::App& cmd);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/phase_table.hpp"
 #include "cli/plan_options.hpp"
 #include "cli/report_json.hpp"
 #include "cli/report_table.hpp"
@@ -42,6 +43,9 @@ struct SimulateArgs {
   std::string output;
   std::string calibration;
   std::string timeline;
+  bool phases = false;
+  std::vector<std::string> against;
+  int pair_layers = 0;
 };
 
 CostSpec build_costs(const SimulateArgs& args, const Schedule& s) {
@@ -85,7 +89,7 @@ std::string trace_path(const std::string& path, const std::string& schedule, boo
 void run_model(const SimulateArgs& args) {
   if (!args.source.from_csv.empty()) throw Error("--from-csv with --model is not supported yet; name a --schedule");
   auto model = load_model(args.model.model);
-  Topology topology(load_cluster(args.model.cluster));
+  Topology topology(cluster_of(args.model));
   auto base = args.model.resolved_plan(args.source);
   auto slowdowns = args.model.slowdowns(topology.spec().total_gpus());
   std::vector<StepReport> reports;
@@ -232,7 +236,30 @@ void add_simulate_command(CLI::App& app) {
                   "size flags simulate another schedule over the same stages)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--timeline", args->timeline, "With --calibration: write the predicted timeline for `pipesim compare`");
-  cmd->callback([args] { run(*args); });
+  cmd->add_flag("--phases", args->phases,
+                "Print one MoE layer as DeepSeek's phases (attn(F), mlp(B), dispatch(F), ...) and the overlapped "
+                "F&B pair played on a compute and a communication stream, at the hardware profile's rates");
+  cmd->add_option("--against", args->against, "With --phases: profiler trace(s) of that pair; adds measured times and errors")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--pair-layers", args->pair_layers,
+                  "With --phases: MoE layers per chunk in the pair (default: the trace's, else 4)");
+  cmd->callback([args] {
+    if (args->phases) {
+      auto cluster = cluster_of(args->model);
+      auto phases = model_phases(args->model, cluster);
+      std::optional<ImportedRun> measured;
+      if (!args->against.empty()) measured = import_for_phases(args->against);
+      int layers = args->pair_layers;
+      if (layers <= 0 && measured) {
+        for (auto& p : measured->ranks.front().phases) layers += p.name == "attn(F)";
+      }
+      if (layers <= 0) layers = 4;
+      print_or_write(phase_table(phases, cluster, layers, measured ? &*measured : nullptr, args->format == "json"),
+                     args->output);
+      return;
+    }
+    run(*args);
+  });
 }
 
 }  // namespace pipesim::cli

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/phase_table.hpp"
 #include "cli/plan_options.hpp"
 #include "cli/report_table.hpp"
 #include "common/atomic_file.hpp"
@@ -26,7 +27,7 @@ struct StudyArgs {
 
 void run(const StudyArgs& args) {
   auto model = load_model(args.options.model.empty() ? "deepseek-v3" : args.options.model);
-  Topology topology(load_cluster(args.options.cluster));
+  Topology topology(cluster_of(args.options));
   auto base = args.options.resolved_plan(args.size);
   std::vector<StepReport> reports;
   std::vector<std::string> failed;

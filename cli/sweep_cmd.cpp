@@ -109,7 +109,9 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
   }
   try {
     find_schedule(plan.schedule);
-    Topology topology(load_cluster(cluster));
+    auto spec = load_cluster(cluster);
+    if (!args.base.hw_profile.empty()) spec.profile = load_hw_profile(args.base.hw_profile);
+    Topology topology(spec);
     auto r = simulate_step(model, topology, plan);
     double peak = 0;
     for (auto& m : r.memory) peak = std::max(peak, m.total());

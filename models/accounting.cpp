@@ -38,19 +38,24 @@ class Builder {
     op.params = in * out * held;
     op.kernels = {1, 1, 1};
     layer_.ops.push_back(op);
-    if (sh_.fp8_linear_inputs) fp8_quantization(name, part, op.m, in, out, held);
+    if (sh_.fp8_linear_inputs) fp8_quantization(name, part, tokens, in, out, held, gemm_rows >= 0);
   }
 
   // FP8 GEMMs with fine-grained scaling (DeepSeek-V3 §3.3): F quantizes its input (read BF16, write FP8);
-  // I quantizes the output gradient and casts the weight transposed for dgrad, and transposes the FP8
-  // input for W's wgrad, so W itself runs GEMMs only (docs/cost-model.md §12).
-  void fp8_quantization(const char* name, Part part, double rows, double in, double out, double held) {
+  // I quantizes the output gradient and casts the weight transposed for dgrad; wgrad needs the input
+  // transposed and the output gradient cast transposed (docs/cost-model.md §12).
+  // Where W's operands are made differs by kernel library: plain linears fuse the transposed cast of the
+  // output gradient into I's quantization and transpose the input there too, so their W runs GEMMs only;
+  // grouped expert GEMMs prepare both in W (both as DeepSeek's H800 trace shows, docs/cost-model.md §12).
+  void fp8_quantization(const char* name, Part part, double rows, double in, double out, double held, bool grouped) {
     OpCost q;
     q.name = std::string(name) + ".fp8_cast";
     q.part = part;
     q.bytes[F] = 3 * rows * in;
-    q.bytes[I] = 3 * rows * out + 3 * in * out * held + 2 * rows * in;
-    q.kernels = {2, 3, 0};
+    q.bytes[I] = 3 * rows * out + 3 * in * out * held;
+    double wgrad_operands = 2 * rows * in + 3 * rows * out;
+    q.bytes[grouped ? W : I] += wgrad_operands;
+    q.kernels = grouped ? PerPass<double>{{2, 2, 2}} : PerPass<double>{{2, 4, 0}};
     layer_.ops.push_back(q);
   }
 
@@ -195,8 +200,10 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   // Balanced routing: this GPU's experts see T·k token copies from its EP group; each of its
   // routed_experts/ep experts runs a GEMM over T·k·ep/routed_experts rows.
   double local = static_cast<double>(split(moe.routed_experts, sh.ep, "routed_experts")), routed = T * moe.experts_per_token;
-  // Received tokens regrouped by expert before the expert GEMMs, and the weighted sum back per token after.
+  // Received tokens regrouped by expert before the expert GEMMs, and the weighted sum back per token after;
+  // an FP8 dispatch quantizes the tokens first (DeepSeek-V3 §3.3).
   double e = sh.bytes_per_element, de = sh.dispatch_bytes_per_element;
+  if (de < e) b.memory("moe.dispatch_quantize", Part::Router, {T * h * (e + de), 0, 0}, {1, 0, 0});
   b.memory("moe.permute", Part::Experts, {2 * routed * h * de, 2 * routed * h * e, 0}, {1, 1, 0});
   mlp(MlpKind::SwiGLU, Part::Experts, routed, h, fe, local, b, routed / local);
   b.memory("moe.unpermute", Part::Experts, {routed * h * e + T * h * e, routed * h * e + T * h * e, 0}, {1, 1, 0});

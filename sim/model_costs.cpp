@@ -14,8 +14,9 @@ std::int64_t ns(double seconds_e9) { return static_cast<std::int64_t>(std::ceil(
 
 }  // namespace
 
-Shape plan_shape(const ResolvedPlan& rp) {
-  auto& p = rp.plan;
+Shape plan_shape(const ResolvedPlan& rp) { return plan_shape(rp.plan); }
+
+Shape plan_shape(const Plan& p) {
   Shape shape;
   shape.micro_batch = p.micro_batch_size;
   shape.seq = p.seq;
@@ -66,8 +67,8 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
       if (layer.dispatch_bytes > 0 && p.ep > 1) {
         work.ep_ns[PassKind::F] +=
             all_to_all("dispatch", pp_rank, layer.dispatch_bytes) + all_to_all("combine", pp_rank, layer.combine_bytes);
-        work.ep_ns[PassKind::I] += all_to_all("combine", pp_rank, layer.combine_bytes) +
-                                   all_to_all("dispatch", pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
+        work.ep_ns[PassKind::I] += all_to_all("dispatch", pp_rank, layer.combine_bytes) +
+                                   all_to_all("combine", pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
                                                                      shape.combine_bytes_per_element);
       }
     }

@@ -36,6 +36,7 @@ struct ModelCosts {
 
 // The accounting's view of a plan: micro-batch, sequence, tp, ep, recomputation, FP8 inputs.
 Shape plan_shape(const ResolvedPlan& plan);
+Shape plan_shape(const Plan& plan);  // plan.seq already resolved (not 0)
 
 // What the GPUs of the pipeline replica `dp_rank` (gpu(pp_rank, dp_rank)) do per stage; the same for
 // every replica except for their EP groups and links.

@@ -14,11 +14,13 @@ OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
   if (op.name == "attention.core")
     tflops = pass == PassKind::F ? hw.attention_forward_tflops.value : hw.attention_backward_tflops.value;
   else if (op.k > 0)
-    tflops = gemm_tflops(hw, fp8 ? "fp8" : "bf16", std::min({op.m, op.n, op.k}));
+    tflops = gemm_tflops(hw, fp8 ? "fp8" : "bf16", std::min({op.m, op.n, op.k}),
+                         pass == PassKind::F ? GemmKind::Forward : pass == PassKind::I ? GemmKind::Dgrad : GemmKind::Wgrad);
   else
     tflops = gemm_tflops(hw, "bf16", 1e300);  // FLOPs outside a GEMM (a recomputed forward): the large-GEMM rate
   double compute = flops > 0 ? flops / (tflops * 1e3) : 0;  // 1 TFLOP/s = 1e3 FLOP per ns
   double memory = bytes / hw.memory_GBps.value;             // 1 GB/s = 1 byte/ns
+  if (compute == 0) memory += op.kernels[pass] * hw.memory_kernel_us.value * 1e3;  // memory-bound kernels' fixed time
   t.memory_bound = memory > compute;
   t.compute_ns = std::max(compute, memory);
   return t;

@@ -54,6 +54,7 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
         p.gemm_ns += t.compute_ns;  // a recomputed forward outside GEMM shapes
       } else {
         p.memory_bytes += op.bytes[pass];
+        p.memory_kernels += op.kernels[pass];
         p.memory_ns += t.compute_ns;
       }
     }
@@ -71,10 +72,12 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
     out.push_back(p);
   };
   double backward_dispatch = layer.dispatch_bytes / shape.dispatch_bytes_per_element * shape.combine_bytes_per_element;
+  // The backward of a combine scatters gradients along the dispatch routes, the backward of a dispatch
+  // gathers them as a combine does: each is priced as the transfer it is (docs/hardware-profiles.md §3).
   comm("dispatch(F)", "dispatch", layer.dispatch_bytes);
   comm("combine(F)", "combine", layer.combine_bytes);
-  comm("dispatch(B)", "dispatch", backward_dispatch);
-  comm("combine(B)", "combine", layer.combine_bytes);
+  comm("dispatch(B)", "combine", backward_dispatch);
+  comm("combine(B)", "dispatch", layer.combine_bytes);
   return out;
 }
 

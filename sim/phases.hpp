@@ -21,6 +21,7 @@ struct PhaseCost {
   std::vector<std::pair<double, double>> gemms;  // (FLOPs, smallest dimension) per GEMM
   double attention_flops = 0;
   double memory_bytes = 0;      // memory-bound operators
+  double memory_kernels = 0;
   double kernels = 0;
   double comm_bytes = 0;        // per GPU
   // Its time on an otherwise idle GPU at the profile's rates, in ns.

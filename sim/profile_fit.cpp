@@ -51,6 +51,38 @@ std::vector<double> comm_overlap(const ImportedRank& r) {
   return out;
 }
 
+// The transfer a phase runs: forward dispatch and the backward of combine scatter tokens ("dispatch");
+// forward combine and the backward of dispatch gather them ("combine").
+std::string transfer_of(const std::string& phase) {
+  if (phase == "dispatch(F)" || phase == "combine(B)") return "dispatch";
+  if (phase == "combine(F)" || phase == "dispatch(B)") return "combine";
+  return "";
+}
+
+// Per compute kernel, its share of the GPU: time divided among the compute kernels running at once on
+// different streams, so two kernels that shared the SMs count the wall time once between them.
+std::vector<double> compute_share(const ImportedRank& r) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> bounds;  // (time, +(i+1) start / -(i+1) end)
+  for (std::size_t i = 0; i < r.kernels.size(); ++i) {
+    if (is_comm_stream(r, r.kernels[i].stream)) continue;
+    auto id = static_cast<std::int64_t>(i) + 1;
+    bounds.emplace_back(r.kernels[i].start_ns, id);
+    bounds.emplace_back(r.kernels[i].end_ns, -id);
+  }
+  std::sort(bounds.begin(), bounds.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first < b.first : a.second > b.second; });  // starts first
+  std::vector<double> share(r.kernels.size(), 0);
+  std::vector<std::size_t> active;
+  std::int64_t t = bounds.empty() ? 0 : bounds.front().first;
+  for (auto& [time, id] : bounds) {
+    if (!active.empty() && time > t)
+      for (auto k : active) share[k] += static_cast<double>(time - t) / static_cast<double>(active.size());
+    t = time;
+    if (id > 0) active.push_back(static_cast<std::size_t>(id - 1));
+    else active.erase(std::find(active.begin(), active.end(), static_cast<std::size_t>(-id - 1)));
+  }
+  return share;
+}
+
 }  // namespace
 
 double measured_slowdown(const ImportedRun& run) {
@@ -93,6 +125,7 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
   double s = slowdown >= 1 ? slowdown : 1;
   for (auto& r : run.ranks) {
     auto overlap = comm_overlap(r);
+    auto share = compute_share(r);
     std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> busy(r.phases.size());
     for (std::size_t i = 0; i < r.kernels.size(); ++i) {
       auto& k = r.kernels[i];
@@ -101,7 +134,7 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
       auto [it, fresh] = index.try_emplace(phase.name, out.size());
       if (fresh) out.push_back({phase.name, 0, 0, 0, 0, 0, 0, 0, 0});
       auto& m = out[it->second];
-      double dur = static_cast<double>(k.end_ns - k.start_ns);
+      double dur = is_comm_stream(r, k.stream) ? static_cast<double>(k.end_ns - k.start_ns) : share[i];
       busy[static_cast<std::size_t>(k.phase)].emplace_back(k.start_ns, k.end_ns);
       m.kernels += 1;
       switch (group_of(run, k)) {
@@ -135,7 +168,7 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
 }
 
 ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
-                       bool fp8, const std::string& source) {
+                       bool fp8, double peak_GBps, const std::string& source) {
   ProfileFit fit;
   auto& p = fit.profile;
   p = base;
@@ -161,40 +194,50 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
     throw Error("calibrate: no annotated phase of the trace matches a phase of the model (attn(F), mlp(B), "
                 "dispatch(F), ...)");
 
-  // GEMMs: rate(x) = top * min(1, x / knee) over the smallest dimension x; the knee by search, the top in
-  // closed form, least squares on the phases' relative errors.
-  double best_error = INFINITY, best_top = 0, best_knee = 0;
+  // GEMMs: rate(x) = top_kind * min(1, x / knee) over the smallest dimension x, one top per GEMM kind
+  // (forward, dgrad, wgrad: the phase's pass) and one knee; the knee by search, each top in closed form,
+  // least squares on the phases' relative errors.
+  auto kind_of = [](const std::string& phase) {
+    return phase.ends_with("(F)") ? GemmKind::Forward : phase.ends_with("(B)") ? GemmKind::Dgrad : GemmKind::Wgrad;
+  };
+  double best_error = INFINITY, best_knee = 0;
+  std::map<GemmKind, double> best_top;
   for (double knee = 16; knee <= 65536; knee *= std::pow(2.0, 0.125)) {
-    double num = 0, den = 0;
+    std::map<GemmKind, std::pair<double, double>> sums;  // kind -> (sum a/m, sum (a/m)^2)
     std::vector<double> a(pairs.size(), 0);
     for (std::size_t i = 0; i < pairs.size(); ++i) {
       for (auto [flops, x] : pairs[i].c->gemms) a[i] += flops / std::min(1.0, x / knee) / 1e3;
       if (pairs[i].m->gemm_ns <= 0 || a[i] <= 0) continue;
-      num += a[i] / pairs[i].m->gemm_ns;
-      den += (a[i] / pairs[i].m->gemm_ns) * (a[i] / pairs[i].m->gemm_ns);
+      auto& s = sums[kind_of(pairs[i].m->name)];
+      s.first += a[i] / pairs[i].m->gemm_ns;
+      s.second += (a[i] / pairs[i].m->gemm_ns) * (a[i] / pairs[i].m->gemm_ns);
     }
-    if (den <= 0) break;
-    double u = num / den, error = 0;  // u = 1 / top
-    for (std::size_t i = 0; i < pairs.size(); ++i)
-      if (pairs[i].m->gemm_ns > 0 && a[i] > 0) error += std::pow((a[i] * u - pairs[i].m->gemm_ns) / pairs[i].m->gemm_ns, 2);
+    if (sums.empty()) break;
+    double error = 0;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if (pairs[i].m->gemm_ns <= 0 || a[i] <= 0) continue;
+      auto& s = sums[kind_of(pairs[i].m->name)];
+      error += std::pow((a[i] * s.first / s.second - pairs[i].m->gemm_ns) / pairs[i].m->gemm_ns, 2);
+    }
     if (error < best_error - 1e-12) {
       best_error = error;
-      best_top = 1 / u;
       best_knee = knee;
+      best_top.clear();
+      for (auto& [kind, s] : sums) best_top[kind] = s.second / s.first;  // top = 1 / u
     }
   }
   auto precision = fp8 ? "fp8" : "bf16";
-  if (best_top > 0) {
-    p.gemm_tflops[precision] = {{{1, best_top / best_knee}, {best_knee, best_top}},
-                                fmt::format("{}: {} GEMM kernels per phase against the model's GEMM shapes, "
-                                            "top x min(1, smallest dim / knee) by least squares",
-                                            source, precision)};
-    for (auto& [m, c] : pairs) {
-      if (m->gemm_ns <= 0) continue;
-      double t = 0;
-      for (auto [flops, x] : c->gemms) t += flops / (gemm_tflops(p, precision, x) * 1e3);
-      fit.rows.push_back({fmt::format("gemm {}", precision), m->name, m->gemm_ns, t});
-    }
+  for (auto& [kind, top] : best_top)
+    p.gemm_tflops[gemm_table_name(precision, kind)] = {
+        {{1, top / best_knee}, {best_knee, top}},
+        fmt::format("{}: {} GEMM kernels of the {} phases against the model's GEMM shapes; top x min(1, smallest "
+                    "dim / knee), one knee for all kinds, by least squares",
+                    source, precision, kind == GemmKind::Forward ? "(F)" : kind == GemmKind::Dgrad ? "(B)" : "(W)")};
+  for (auto& [m, c] : pairs) {
+    if (m->gemm_ns <= 0 || best_top.empty()) continue;
+    double t = 0;
+    for (auto [flops, x] : c->gemms) t += flops / (gemm_tflops(p, precision, x, kind_of(m->name)) * 1e3);
+    fit.rows.push_back({fmt::format("gemm {}", gemm_table_name(precision, kind_of(m->name))), m->name, m->gemm_ns, t});
   }
   // Attention: forward and backward rates from the phases that run them.
   double fwd_flops = 0, fwd_ns = 0, bwd_flops = 0, bwd_ns = 0;
@@ -214,25 +257,51 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
       fit.rows.push_back({m->name.ends_with("(F)") ? "attention forward" : "attention backward", m->name,
                           m->attention_ns, c->attention_flops / (rate * 1e3)});
     }
-  // Memory-bound kernels: one bandwidth over all phases, bytes the model counts per second of kernel time.
-  double bytes = 0, mem_ns = 0;
-  for (auto& [m, c] : pairs)
-    if (!c->communication) {
-      bytes += c->memory_bytes;
-      mem_ns += m->memory_ns;
+  // Memory-bound kernels: time = bytes / bandwidth + kernels x fixed time, one bandwidth and one fixed time
+  // over all phases, least squares on relative errors (a negative fixed time refits the bandwidth alone).
+  {
+    double sbb = 0, sbk = 0, skk = 0, sb = 0, sk = 0;  // normal equations in (1 / bandwidth, fixed)
+    for (auto& [m, c] : pairs) {
+      if (c->communication || m->memory_ns <= 0) continue;
+      double b = c->memory_bytes / m->memory_ns, k = c->memory_kernels / m->memory_ns;
+      sbb += b * b, sbk += b * k, skk += k * k, sb += b, sk += k;
     }
-  if (mem_ns > 0 && bytes > 0) {
-    p.memory_GBps = {bytes / mem_ns, fmt::format("{}: memory-bound kernels of all phases against the model's bytes", source)};
-    for (auto& [m, c] : pairs)
-      if (!c->communication && m->memory_ns > 0)
-        fit.rows.push_back({"memory", m->name, m->memory_ns, c->memory_bytes / p.memory_GBps.value});
+    double det = sbb * skk - sbk * sbk, inverse_bw = 0, fixed = 0;
+    if (det > 0) {
+      inverse_bw = (sb * skk - sk * sbk) / det;
+      fixed = (sbb * sk - sbk * sb) / det;
+    }
+    if (fixed < 0 || inverse_bw <= 0) {
+      fixed = 0;
+      inverse_bw = sbb > 0 ? sb / sbb : 0;
+    }
+    // No kernel moves bytes faster than the HBM: at the peak, refit the fixed time alone.
+    if (peak_GBps > 0 && inverse_bw < 1 / peak_GBps) {
+      inverse_bw = 1 / peak_GBps;
+      double num = 0, den = 0;
+      for (auto& [m, c] : pairs) {
+        if (c->communication || m->memory_ns <= 0) continue;
+        double k = c->memory_kernels / m->memory_ns;
+        num += k * (1 - c->memory_bytes * inverse_bw / m->memory_ns);
+        den += k * k;
+      }
+      fixed = den > 0 ? std::max(0.0, num / den) : 0;
+    }
+    if (inverse_bw > 0) {
+      p.memory_GBps = {1 / inverse_bw, fmt::format("{}: memory-bound kernels of all phases against the model's "
+                                                   "bytes and kernels (bandwidth with memory_kernel_us)", source)};
+      p.memory_kernel_us = {fixed / 1e3, fmt::format("{}: fitted with memory_GBps", source)};
+      for (auto& [m, c] : pairs)
+        if (!c->communication && m->memory_ns > 0)
+          fit.rows.push_back({"memory", m->name, m->memory_ns, c->memory_bytes * inverse_bw + c->memory_kernels * fixed});
+    }
   }
   // All-to-all: bandwidth at each message size the trace ran.
   for (const char* kind : {"dispatch", "combine"}) {
     RateTable table;
     table.source = fmt::format("{}: {} kernels against the model's bytes per GPU", source, kind);
     for (auto& [m, c] : pairs)
-      if (c->communication && m->name.starts_with(kind) && m->comm_ns > 0)
+      if (c->communication && transfer_of(m->name) == kind && m->comm_ns > 0)
         table.points.push_back({c->comm_bytes, c->comm_bytes / m->comm_ns, 0});
     if (table.points.empty()) continue;
     std::sort(table.points.begin(), table.points.end(), [](auto& a, auto& b) { return a.x < b.x; });
@@ -245,7 +314,7 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
     table.points = merged;
     p.comm_GBps[kind] = table;
     for (auto& [m, c] : pairs)
-      if (c->communication && m->name.starts_with(kind) && m->comm_ns > 0)
+      if (c->communication && transfer_of(m->name) == kind && m->comm_ns > 0)
         fit.rows.push_back({kind, m->name, m->comm_ns, c->comm_bytes / table.at(c->comm_bytes)});
   }
   // Stalls of the compute stream while communication runs, over the compute span.

@@ -45,8 +45,9 @@ struct ProfileFit {
 
 // `model_phases`: layer_phases() of the traced layer under the traced plan (any profile: only its counts
 // are read). `base` gives what the trace cannot (the GEMM table of the other precision). `source`: the
-// trace's name and hash, written into every fitted figure.
+// trace's name and hash, written into every fitted figure. `peak_GBps`: the HBM's datasheet bandwidth, a
+// bound on the fitted memory bandwidth (0: none).
 ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
-                       bool fp8, const std::string& source);
+                       bool fp8, double peak_GBps, const std::string& source);
 
 }  // namespace pipesim

@@ -43,18 +43,24 @@ HwProfile default_profile(const GpuSpec& gpu) {
   p.attention_backward_tflops = {attention, "default: as a large BF16 GEMM (assumed)"};
   p.memory_GBps = {gpu.hbm_GBps * gpu.memory_efficiency,
                    fmt::format("default: HBM {} GB/s x memory_efficiency {} (assumed)", gpu.hbm_GBps, gpu.memory_efficiency)};
+  p.memory_kernel_us = {0, "default: no fixed time per kernel (assumed)"};
   p.launch_gap_us = {0, "default: kernels back to back (assumed)"};
   p.comm_compute_slowdown = {0, "default: compute on the SMs communication leaves, sms / (sms - comm_sms)"};
   p.pair_stall_fraction = {0, "default: no stalls (assumed)"};
   return p;
 }
 
-double gemm_tflops(const HwProfile& profile, std::string_view precision, double smallest_dim) {
-  auto it = profile.gemm_tflops.find(precision);
-  if (it == profile.gemm_tflops.end()) it = profile.gemm_tflops.find("bf16");
-  if (it == profile.gemm_tflops.end())
-    throw Error(fmt::format("hardware profile {}: no GEMM table for {} (nor bf16)", profile.name, precision));
-  return it->second.at(smallest_dim);
+std::string gemm_table_name(std::string_view precision, GemmKind kind) {
+  if (kind == GemmKind::Forward) return std::string(precision);
+  return fmt::format("{}.{}", precision, kind == GemmKind::Dgrad ? "dgrad" : "wgrad");
+}
+
+double gemm_tflops(const HwProfile& profile, std::string_view precision, double smallest_dim, GemmKind kind) {
+  for (auto& name : {gemm_table_name(precision, kind), std::string(precision), std::string("bf16")}) {
+    auto it = profile.gemm_tflops.find(name);
+    if (it != profile.gemm_tflops.end()) return it->second.at(smallest_dim);
+  }
+  throw Error(fmt::format("hardware profile {}: no GEMM table for {} (nor bf16)", profile.name, precision));
 }
 
 namespace {
@@ -128,16 +134,19 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   JsonReader r(doc, std::string(source));
   r.expect_object();
   r.only_keys({"name", "gpu", "source", "gemm_tflops", "attention_forward_tflops", "attention_backward_tflops",
-               "memory_GBps", "launch_gap_us", "comm_GBps", "comm_compute_slowdown", "pair_stall_fraction", "comment"});
+               "memory_GBps", "memory_kernel_us", "launch_gap_us", "comm_GBps", "comm_compute_slowdown", "pair_stall_fraction", "comment"});
   HwProfile p;
   p.name = r.required<std::string>("name");
   p.gpu = r.required<std::string>("gpu");
   p.source = r.required<std::string>("source");
-  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32"});
+  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32", "fp8.dgrad", "fp8.wgrad", "bf16.dgrad",
+                                                 "bf16.wgrad", "fp16.dgrad", "fp16.wgrad"});
   if (p.gemm_tflops.empty()) r.child("gemm_tflops").fail("a profile needs at least one GEMM table (bf16 or fp8)");
   p.attention_forward_tflops = read_figure(r, "attention_forward_tflops", false);
   p.attention_backward_tflops = read_figure(r, "attention_backward_tflops", false);
   p.memory_GBps = read_figure(r, "memory_GBps", false);
+  p.memory_kernel_us = r.has("memory_kernel_us") ? read_figure(r, "memory_kernel_us", true)
+                                                 : Figure{0, "default: no fixed time per kernel (assumed)"};
   p.launch_gap_us = read_figure(r, "launch_gap_us", true);
   p.comm_GBps = read_tables(r, "comm_GBps", {"dispatch", "combine", "all_to_all", "all_reduce", "all_gather",
                                              "reduce_scatter", "p2p"});
@@ -161,6 +170,7 @@ nlohmann::ordered_json to_json(const HwProfile& p) {
   j["attention_forward_tflops"] = figure_json(p.attention_forward_tflops);
   j["attention_backward_tflops"] = figure_json(p.attention_backward_tflops);
   j["memory_GBps"] = figure_json(p.memory_GBps);
+  j["memory_kernel_us"] = figure_json(p.memory_kernel_us);
   j["launch_gap_us"] = figure_json(p.launch_gap_us);
   j["comm_GBps"] = tables_json(p.comm_GBps);
   j["comm_compute_slowdown"] = figure_json(p.comm_compute_slowdown);

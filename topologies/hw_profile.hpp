@@ -41,9 +41,12 @@ struct HwProfile {
   std::string name;                 // "h800"
   std::string gpu;                  // "H800"
   std::string source;               // where the profile as a whole comes from
-  std::map<std::string, RateTable, std::less<>> gemm_tflops;  // "fp8", "bf16": by smallest dimension
+  // By smallest GEMM dimension, per precision ("fp8", "bf16") and optionally per GEMM of the backward
+  // ("fp8.dgrad": the input gradient, "fp8.wgrad": the weight gradient, whose operands are transposed).
+  std::map<std::string, RateTable, std::less<>> gemm_tflops;
   Figure attention_forward_tflops, attention_backward_tflops;  // causal FLOPs as pipesim counts them
   Figure memory_GBps;               // memory-bound kernels, bytes the model counts per ns
+  Figure memory_kernel_us;          // plus this fixed time per memory-bound kernel (small kernels never reach the bandwidth)
   Figure launch_gap_us;             // idle between consecutive kernels of one stream
   std::map<std::string, RateTable, std::less<>> comm_GBps;  // "dispatch", "combine", ...: by bytes per GPU
   Figure comm_compute_slowdown;     // compute time x this while communication kernels hold SMs (>= 1)
@@ -54,8 +57,11 @@ struct HwProfile {
 // of peak at and above gemm_efficiency_knee, linearly less below; memory at memory_efficiency of HBM).
 HwProfile default_profile(const GpuSpec& gpu);
 
-// GEMM throughput (TFLOP/s) at a precision ("fp8" falls back to "bf16" when the profile has no fp8 table).
-double gemm_tflops(const HwProfile& profile, std::string_view precision, double smallest_dim);
+// GEMM throughput (TFLOP/s) at a precision and pass: "fp8.wgrad", else "fp8", else "bf16".
+enum class GemmKind { Forward, Dgrad, Wgrad };
+double gemm_tflops(const HwProfile& profile, std::string_view precision, double smallest_dim,
+                   GemmKind kind = GemmKind::Forward);
+std::string gemm_table_name(std::string_view precision, GemmKind kind);
 
 // A preset name (topologies/profiles) or a file. Errors name the JSON path and value.
 HwProfile load_hw_profile(std::string_view name_or_path);

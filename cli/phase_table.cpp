@@ -1,0 +1,110 @@
+// The phase view (see phase_table.hpp).
+#include "cli/phase_table.hpp"
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "models/model.hpp"
+#include "sim/model_costs.hpp"
+#include "sim/profile_fit.hpp"
+#include "topologies/topology.hpp"
+
+namespace pipesim::cli {
+
+ClusterSpec cluster_of(const PlanOptions& options) {
+  auto cluster = load_cluster(options.cluster);
+  if (!options.hw_profile.empty()) cluster.profile = load_hw_profile(options.hw_profile);
+  return cluster;
+}
+
+std::vector<PhaseCost> model_phases(const PlanOptions& options, const ClusterSpec& cluster) {
+  auto model = load_model(options.model.empty() ? "deepseek-v3" : options.model);
+  auto plan = options.plan;
+  plan.precision = parse_precision(options.precision, "--precision");
+  if (plan.seq == 0) plan.seq = model.seq;
+  auto shape = plan_shape(plan);
+  auto layers = model_layers(model, shape);
+  for (auto& layer : layers) {
+    if (layer.kind != LayerKind::Moe) continue;
+    Topology topology(cluster);
+    std::vector<int> group;
+    for (int g = 0; g < plan.ep && g < cluster.total_gpus(); ++g) group.push_back(g);
+    auto fallback = [&](const char*, double bytes) {
+      return static_cast<double>(topology.all_to_all_ns(group, bytes, model.moe->max_nodes_per_token,
+                                                        model.moe->experts_per_token));
+    };
+    return layer_phases(layer, shape, cluster.profile, plan.precision == Precision::FP8, fallback);
+  }
+  throw Error(fmt::format("--phases: model '{}' has no MoE layer; the phase view follows DeepSeek's MoE chunk", model.name));
+}
+
+ImportedRun import_for_phases(const std::vector<std::string>& files) {
+  std::vector<KinetoTrace> traces;
+  for (auto& f : files) traces.push_back(read_kineto(f));
+  return import_traces(std::move(traces), ImportOptions{});
+}
+
+std::string phase_table(const std::vector<PhaseCost>& phases, const ClusterSpec& cluster, int layers,
+                        const ImportedRun* measured, bool json) {
+  double slowdown = cluster.profile.comm_compute_slowdown.value >= 1
+                        ? cluster.profile.comm_compute_slowdown.value
+                        : static_cast<double>(cluster.gpu.sms) / (cluster.gpu.sms - cluster.comm_sms);
+  auto pair = predict_pair(phases, layers, slowdown);
+  std::map<std::string, std::pair<double, int>> predicted;  // mean duration in the pair
+  for (auto& run : pair.phases) {
+    auto& p = predicted[run.name];
+    p.first += run.end_ns - run.start_ns;
+    ++p.second;
+  }
+  std::map<std::string, PhaseMeasure> seen;
+  double measured_pair = 0;
+  if (measured) {
+    for (auto& m : measure_phases(*measured, 1.0)) seen[m.name] = m;
+    for (auto& r : measured->ranks)
+      if (!r.kernels.empty()) {
+        std::int64_t end = 0;
+        for (auto& k : r.kernels) end = std::max(end, k.end_ns);
+        measured_pair = std::max(measured_pair, static_cast<double>(end - r.kernels.front().start_ns));
+      }
+  }
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  std::string text = fmt::format("one MoE layer on {} (profile {}), overlapped pair of {} layer(s), compute x{:.3f} "
+                                 "while communication runs\n",
+                                 cluster.gpu.name, cluster.profile.name, layers, slowdown);
+  text += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>8} {:>12} {:>12} {:>8}\n", "phase", "gemm us", "attn us",
+                      "memory us", "comm us", "kernels", "predicted us", "measured us", "error");
+  for (auto& p : phases) {
+    auto it = predicted.find(p.name);
+    double pred = it != predicted.end() ? it->second.first / it->second.second / 1e3 : p.time_ns() / 1e3;
+    auto m = seen.find(p.name);
+    double meas = m != seen.end() ? m->second.span_ns / 1e3 : NAN;
+    double error = std::isnan(meas) ? NAN : (pred - meas) / meas;
+    text += fmt::format("  {:<12} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f} {:>12.1f} {:>12} {:>8}\n", p.name,
+                        p.gemm_ns / 1e3, p.attention_ns / 1e3, p.memory_ns / 1e3, p.comm_ns / 1e3, p.kernels, pred,
+                        std::isnan(meas) ? "-" : fmt::format("{:.1f}", meas),
+                        std::isnan(error) ? "-" : fmt::format("{:+.1f}%", 100 * error));
+    nlohmann::ordered_json row{{"phase", p.name},      {"gemm_us", p.gemm_ns / 1e3},  {"attention_us", p.attention_ns / 1e3},
+                               {"memory_us", p.memory_ns / 1e3}, {"launch_us", p.launch_ns / 1e3},
+                               {"comm_us", p.comm_ns / 1e3}, {"kernels", p.kernels}, {"predicted_us", pred}};
+    if (!std::isnan(meas)) row["measured_us"] = meas, row["error"] = error;
+    rows.push_back(row);
+  }
+  double pair_error = measured_pair > 0 ? (pair.makespan_ns - measured_pair) / measured_pair : NAN;
+  text += fmt::format("  {:<12} {:>65.1f} {:>12} {:>8}\n", "pair", pair.makespan_ns / 1e3,
+                      measured_pair > 0 ? fmt::format("{:.1f}", measured_pair / 1e3) : "-",
+                      std::isnan(pair_error) ? "-" : fmt::format("{:+.1f}%", 100 * pair_error));
+  text += fmt::format("  compute stalls in the predicted pair: {:.1f} us\n", pair.compute_stall_ns / 1e3);
+  text += "  (measured: each phase's GPU span, first kernel start to last kernel end, mean per instance)\n";
+  if (!json) return text;
+  nlohmann::ordered_json j{{"gpu", cluster.gpu.name}, {"profile", cluster.profile.name}, {"layers", layers},
+                           {"slowdown", slowdown},     {"phases", rows}, {"pair_predicted_us", pair.makespan_ns / 1e3},
+                           {"pair_stall_us", pair.compute_stall_ns / 1e3}};
+  if (measured_pair > 0) j["pair_measured_us"] = measured_pair / 1e3, j["pair_error"] = pair_error;
+  return j.dump(1) + "\n";
+}
+
+}  // namespace pipesim::cli
