@@ -36,6 +36,11 @@ void add_compare_command(CLI::App& app) {
         deviations.push_back({{"action", d.action}, {"rank", d.rank}, {"measured_us", d.measured_ns / 1e3},
                               {"predicted_us", d.predicted_ns / 1e3}, {"ratio", d.ratio}});
       j["deviating_actions"] = deviations;
+      if (c.straggler >= 0)
+        j["straggler"] = {{"rank", c.straggler}, {"busy_ratio", c.ranks[static_cast<std::size_t>(c.straggler)].busy_ratio},
+                          {"median_busy_ratio", c.median_busy_ratio}};
+      else
+        j["straggler"] = nullptr;
       fmt::print("{}\n", j.dump(1));
       return;
     }
@@ -44,6 +49,9 @@ void add_compare_command(CLI::App& app) {
     fmt::print("{:>4} {:>16} {:>17} {:>20}\n", "rank", "bubble measured", "bubble predicted", "busy measured/pred.");
     for (auto& r : c.ranks)
       fmt::print("{:>4} {:>16.3f} {:>17.3f} {:>20.2f}\n", r.rank, r.bubble_measured, r.bubble_predicted, r.busy_ratio);
+    if (c.straggler >= 0)
+      fmt::print("\nstraggler: rank {} is busy x{:.2f} its prediction; the median rank x{:.2f}\n", c.straggler,
+                 c.ranks[static_cast<std::size_t>(c.straggler)].busy_ratio, c.median_busy_ratio);
     fmt::print("\nactions that deviate most (measured / predicted):\n");
     for (auto& d : c.deviations)
       fmt::print("  {:<24} rank {:>2}  {:>10.1f} us vs {:>10.1f} us  x{:.2f}\n", d.action, d.rank, d.measured_ns / 1e3,

@@ -53,35 +53,18 @@ std::string phase_table(const std::vector<PhaseCost>& phases, const ClusterSpec&
   double slowdown = cluster.profile.comm_compute_slowdown.value >= 1
                         ? cluster.profile.comm_compute_slowdown.value
                         : static_cast<double>(cluster.gpu.sms) / (cluster.gpu.sms - cluster.comm_sms);
-  auto pair = predict_pair(phases, layers, slowdown);
-  std::map<std::string, std::pair<double, int>> predicted;  // mean duration in the pair
-  for (auto& run : pair.phases) {
-    auto& p = predicted[run.name];
-    p.first += run.end_ns - run.start_ns;
-    ++p.second;
-  }
-  std::map<std::string, PhaseMeasure> seen;
-  double measured_pair = 0;
-  if (measured) {
-    for (auto& m : measure_phases(*measured, 1.0)) seen[m.name] = m;
-    for (auto& r : measured->ranks)
-      if (!r.kernels.empty()) {
-        std::int64_t end = 0;
-        for (auto& k : r.kernels) end = std::max(end, k.end_ns);
-        measured_pair = std::max(measured_pair, static_cast<double>(end - r.kernels.front().start_ns));
-      }
-  }
+  auto check = check_pair(phases, layers, slowdown, measured);
+  auto& pair = check.pair;
+  double measured_pair = check.measured_pair_ns;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   std::string text = fmt::format("one MoE layer on {} (profile {}), overlapped pair of {} layer(s), compute x{:.3f} "
                                  "while communication runs\n",
                                  cluster.gpu.name, cluster.profile.name, layers, slowdown);
   text += fmt::format("  {:<12} {:>10} {:>10} {:>10} {:>10} {:>8} {:>12} {:>12} {:>8}\n", "phase", "gemm us", "attn us",
                       "memory us", "comm us", "kernels", "predicted us", "measured us", "error");
-  for (auto& p : phases) {
-    auto it = predicted.find(p.name);
-    double pred = it != predicted.end() ? it->second.first / it->second.second / 1e3 : p.time_ns() / 1e3;
-    auto m = seen.find(p.name);
-    double meas = m != seen.end() ? m->second.span_ns / 1e3 : NAN;
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    auto& p = phases[i];
+    double pred = check.phases[i].predicted_ns / 1e3, meas = check.phases[i].measured_ns / 1e3;
     double error = std::isnan(meas) ? NAN : (pred - meas) / meas;
     text += fmt::format("  {:<12} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f} {:>12.1f} {:>12} {:>8}\n", p.name,
                         p.gemm_ns / 1e3, p.attention_ns / 1e3, p.memory_ns / 1e3, p.comm_ns / 1e3, p.kernels, pred,

@@ -328,4 +328,32 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
   return fit;
 }
 
+PairCheck check_pair(const std::vector<PhaseCost>& phases, int layers, double slowdown, const ImportedRun* measured) {
+  PairCheck out;
+  out.pair = predict_pair(phases, layers, slowdown);
+  std::map<std::string, std::pair<double, int>> predicted;
+  for (auto& run : out.pair.phases) {
+    auto& p = predicted[run.name];
+    p.first += run.end_ns - run.start_ns;
+    ++p.second;
+  }
+  std::map<std::string, double> seen;
+  if (measured) {
+    for (auto& m : measure_phases(*measured, 1.0)) seen[m.name] = m.span_ns;
+    for (auto& r : measured->ranks) {
+      if (r.kernels.empty()) continue;
+      std::int64_t end = 0;
+      for (auto& k : r.kernels) end = std::max(end, k.end_ns);
+      out.measured_pair_ns = std::max(out.measured_pair_ns, static_cast<double>(end - r.kernels.front().start_ns));
+    }
+  }
+  for (auto& p : phases) {
+    auto it = predicted.find(p.name);
+    auto m = seen.find(p.name);
+    out.phases.push_back({p.name, it != predicted.end() ? it->second.first / it->second.second : p.time_ns(),
+                          m != seen.end() ? m->second : NAN});
+  }
+  return out;
+}
+
 }  // namespace pipesim

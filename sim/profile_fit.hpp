@@ -50,4 +50,18 @@ struct ProfileFit {
 ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
                        bool fp8, double peak_GBps, const std::string& source);
 
+// A prediction of the overlapped pair held against a trace of it: per phase, the predicted mean duration in
+// the pair and the measured mean GPU span (NaN where the trace lacks the phase); the pair's makespan against
+// the trace's GPU span (0 without a trace).
+struct PhaseCheck {
+  std::string name;
+  double predicted_ns = 0, measured_ns = 0;
+};
+struct PairCheck {
+  PairPrediction pair;
+  std::vector<PhaseCheck> phases;  // in the order of `phases` given
+  double measured_pair_ns = 0;
+};
+PairCheck check_pair(const std::vector<PhaseCost>& phases, int layers, double slowdown, const ImportedRun* measured);
+
 }  // namespace pipesim

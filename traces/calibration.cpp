@@ -147,6 +147,14 @@ Comparison compare(const RunRecord& measured, const RunRecord& predicted) {
     out.ranks.push_back({r, 1 - bm[i] / out.measured_makespan_ns, 1 - bp[i] / out.predicted_makespan_ns,
                          bp[i] > 0 ? bm[i] / bp[i] : 0});
   }
+  std::vector<double> ratios;
+  for (auto& r : out.ranks) ratios.push_back(r.busy_ratio);
+  std::sort(ratios.begin(), ratios.end());
+  out.median_busy_ratio = ratios.empty() ? 0 : ratios[(ratios.size() - 1) / 2];
+  for (auto& r : out.ranks)
+    if (out.ranks.size() > 1 && r.busy_ratio > 1.1 * out.median_busy_ratio &&
+        (out.straggler < 0 || r.busy_ratio > out.ranks[static_cast<std::size_t>(out.straggler)].busy_ratio))
+      out.straggler = r.rank;
   // Per action: the median measured duration over steps against the prediction.
   std::map<std::pair<int, std::string>, std::vector<std::int64_t>> measured_durations;
   for (std::size_t k = first_step(measured); k < measured.steps.size(); ++k)

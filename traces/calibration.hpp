@@ -47,6 +47,10 @@ struct Comparison {
     double measured_ns, predicted_ns, ratio;
   };
   std::vector<Deviation> deviations;  // most deviating actions first
+  // The rank whose measured busy time exceeds its prediction most, when it does so by more than 10 % over
+  // the median rank's ratio (a slow GPU, a throttled node); -1 when no rank stands out.
+  int straggler = -1;
+  double median_busy_ratio = 0;
 };
 
 Comparison compare(const RunRecord& measured, const RunRecord& predicted);
