@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "traces/kineto_reader.hpp"
+#include "traces/trace_import.hpp"
 
 namespace pipesim {
 namespace {
@@ -121,7 +122,25 @@ void ReadFile(benchmark::State& state) {
   if (state.range(0)) state.counters["gz bytes"] = static_cast<double>(std::filesystem::file_size(file));
 }
 
+// The whole of `pipesim import` but the output: read, classify, attribute, stream statistics.
+void Import(benchmark::State& state) {
+  auto& file = trace_file(false);
+  ImportOptions options;
+  std::int64_t bytes = 0, kernels = 0;
+  for (auto _ : state) {
+    std::vector<KinetoTrace> traces;
+    traces.push_back(read_kineto(file));
+    bytes = traces.front().bytes_read;
+    auto run = import_traces(std::move(traces), options);
+    kernels = static_cast<std::int64_t>(run.ranks.front().kernels.size());
+    benchmark::DoNotOptimize(run);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * bytes);
+  state.counters["kernels"] = static_cast<double>(kernels);
+}
+
 BENCHMARK(Parse)->Unit(benchmark::kMillisecond)->MinTime(2);
+BENCHMARK(Import)->Unit(benchmark::kMillisecond)->MinTime(2);
 BENCHMARK(ReadFile)->ArgName("gzip")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2);
 
 }  // namespace
