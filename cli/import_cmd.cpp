@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/phase_table.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "traces/import_report.hpp"
@@ -45,6 +46,7 @@ void add_import_command(CLI::App& app) {
     std::vector<std::string> inputs, actions;
     std::string timeline, ops, rules, format = "table";
     bool report = false;
+    PlanOptions plan;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("import", "Import PyTorch profiler (Kineto) traces: timeline, operator table, report");
@@ -59,7 +61,9 @@ void add_import_command(CLI::App& app) {
       "as PyTorch pipelining's PP:0F3, or by --action REGEX=KIND (capture groups: stage, micro-batch).\n"
       "ProfilerStep#N annotations separate steps. Ranks come from distributedInfo, else the file name.\n"
       "Kernel classes come from a table of name patterns (--rules, default built in); kernels that match no\n"
-      "rule are listed in the report. See docs/trace-import.md.");
+      "rule are listed in the report. With --model and the plan flags (--ep, --precision, ...), the report adds\n"
+      "each annotated phase's achieved GEMM/attention TFLOP/s and memory/all-to-all GB/s against the model's counts.\n"
+      "See docs/trace-import.md.");
   cmd->add_option("traces", args->inputs, "Trace files (plain or gzip) or folders of them, one trace per rank")
       ->required();
   cmd->add_option("--output,-o", args->timeline, "Timeline file to write (needs annotations that name actions)");
@@ -68,6 +72,7 @@ void add_import_command(CLI::App& app) {
   cmd->add_option("--rules", args->rules, "Kernel classification rules (JSON, the schema of the built-in table)")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--report", args->report, "Print the report (the default when no output file is given)");
+  args->plan.add_options(*cmd);
   cmd->add_option("--format,-f", args->format, "Report as table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -88,8 +93,18 @@ void add_import_command(CLI::App& app) {
                  run.unmatched.size());
     if (args->report || (args->timeline.empty() && args->ops.empty())) {
       auto summary = summarize(run);
-      if (args->format == "json") fmt::print("{}\n", report_json(run, summary).dump(1));
-      else fmt::print("{}", report_text(run, summary));
+      std::string achieved;
+      if (!args->plan.model.empty()) {
+        auto cluster = cluster_of(args->plan);
+        achieved = achieved_rates(model_phases(args->plan, cluster), run, args->format == "json");
+      }
+      if (args->format == "json") {
+        auto j = report_json(run, summary);
+        if (!achieved.empty()) j["achieved"] = nlohmann::ordered_json::parse(achieved);
+        fmt::print("{}\n", j.dump(1));
+      } else {
+        fmt::print("{}{}", report_text(run, summary), achieved.empty() ? "" : "\n" + achieved);
+      }
     }
   });
 }

@@ -90,4 +90,30 @@ std::string phase_table(const std::vector<PhaseCost>& phases, const ClusterSpec&
   return j.dump(1) + "\n";
 }
 
+std::string achieved_rates(const std::vector<PhaseCost>& phases, const ImportedRun& measured, bool json) {
+  auto rate = [](double amount, double ns, double scale) { return ns > 0 && amount > 0 ? amount / ns / scale : NAN; };
+  auto cell = [](double v) { return std::isnan(v) ? std::string("-") : fmt::format("{:.1f}", v); };
+  std::string text = "achieved per phase (the model's FLOPs and bytes over the phase's kernel time):\n";
+  text += fmt::format("  {:<12} {:>12} {:>12} {:>12} {:>12}\n", "phase", "GEMM TFLOP/s", "attn TFLOP/s", "memory GB/s",
+                      "a2a GB/s");
+  auto rows = nlohmann::ordered_json::array();
+  for (auto& m : measure_phases(measured, 1.0)) {
+    const PhaseCost* c = nullptr;
+    for (auto& p : phases)
+      if (p.name == m.name) c = &p;
+    if (!c) continue;
+    double flops = 0;
+    for (auto [f, x] : c->gemms) flops += f;
+    double gemm = rate(flops, m.gemm_ns, 1e3), attention = rate(c->attention_flops, m.attention_ns, 1e3),
+           memory = rate(c->memory_bytes, m.memory_ns, 1), comm = rate(c->comm_bytes, m.comm_ns, 1);
+    text += fmt::format("  {:<12} {:>12} {:>12} {:>12} {:>12}\n", m.name, cell(gemm), cell(attention), cell(memory), cell(comm));
+    nlohmann::ordered_json row{{"phase", m.name}};
+    for (auto [key, v] : {std::pair{"gemm_tflops", gemm}, std::pair{"attention_tflops", attention},
+                          std::pair{"memory_GBps", memory}, std::pair{"all_to_all_GBps", comm}})
+      if (!std::isnan(v)) row[key] = v;
+    rows.push_back(row);
+  }
+  return json ? rows.dump(1) + "\n" : text;
+}
+
 }  // namespace pipesim::cli

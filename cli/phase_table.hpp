@@ -27,4 +27,8 @@ ImportedRun import_for_phases(const std::vector<std::string>& files);
 std::string phase_table(const std::vector<PhaseCost>& phases, const ClusterSpec& cluster, int layers,
                         const ImportedRun* measured, bool json);
 
+// Achieved rates per phase of a trace against the model's counts: GEMM and attention TFLOP/s, memory-bound
+// GB/s, all-to-all GB/s per GPU (kernel times as they ran).
+std::string achieved_rates(const std::vector<PhaseCost>& phases, const ImportedRun& measured, bool json);
+
 }  // namespace pipesim::cli

@@ -79,6 +79,14 @@ eq(len(j["phases"]), 10, "phases")
 for p in j["phases"]: ok(abs(p["error"]) < 0.10, "%s: error %.3f" % (p["phase"], p["error"]))
 ok(abs(j["pair_error"]) < 0.05, "pair error %.3f" % j["pair_error"])
 '
+run_json achieved import "$trace" $ds --format json
+check achieved '
+rates = {r["phase"]: r for r in j["achieved"]}
+eq(len(rates), 10, "phases with achieved rates")
+for name in ("attn(F)", "mlp(F)", "mlp(B)"):
+    ok(0.25 * 1979 < rates[name]["gemm_tflops"] < 0.6 * 1979, "%s: FP8 GEMMs at %.0f TFLOP/s" % (name, rates[name]["gemm_tflops"]))
+ok(rates["dispatch(F)"]["all_to_all_GBps"] < 40, "dispatch below the 40 GB/s the cluster assumes")
+'
 expect 0 "dispatch(F)" simulate --phases --model deepseek-v3 --ep 64 --precision fp8
 expect 2 "no MoE layer" simulate --phases --model llama3-70b
 expect 2 "unknown hardware profile 'nosuch'" simulate --phases $ds --hw-profile nosuch
