@@ -179,20 +179,11 @@ void validate_cluster(const ClusterSpec& c, std::string_view source) {
     fail(fmt::format("comm_sms: expected 0..{} (fewer than gpu.sms), got {}", c.gpu.sms - 1, c.comm_sms));
 }
 
-std::vector<std::string> cluster_presets() {
-  std::vector<std::string> names;
-  for (auto& file : cluster_preset_files()) names.emplace_back(file.name);
-  return names;
-}
+std::vector<std::string> cluster_presets() { return preset_names(cluster_preset_files()); }
 
 ClusterSpec load_cluster(std::string_view name_or_path) {
-  for (auto& file : cluster_preset_files())
-    if (file.name == name_or_path) return parse_cluster(file.text, std::string(name_or_path) + ".json");
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(std::filesystem::path(name_or_path), ec))
-    throw Error(fmt::format("unknown cluster '{}': not a preset ({}) nor a file", name_or_path,
-                            fmt::join(cluster_presets(), ", ")));
-  return parse_cluster(read_file(std::string(name_or_path)), name_or_path);
+  auto preset = preset_or_file(cluster_preset_files(), name_or_path, "cluster");
+  return parse_cluster(preset.text, preset.source);
 }
 
 }  // namespace pipesim

@@ -178,20 +178,11 @@ nlohmann::ordered_json to_json(const HwProfile& p) {
   return j;
 }
 
-std::vector<std::string> hw_profile_presets() {
-  std::vector<std::string> names;
-  for (auto& file : hw_profile_files()) names.emplace_back(file.name);
-  return names;
-}
+std::vector<std::string> hw_profile_presets() { return preset_names(hw_profile_files()); }
 
 HwProfile load_hw_profile(std::string_view name_or_path) {
-  for (auto& file : hw_profile_files())
-    if (file.name == name_or_path) return parse_hw_profile(file.text, std::string(name_or_path) + ".json");
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(std::filesystem::path(name_or_path), ec))
-    throw Error(fmt::format("unknown hardware profile '{}': not a preset ({}) nor a file", name_or_path,
-                            fmt::join(hw_profile_presets(), ", ")));
-  return parse_hw_profile(read_file(std::string(name_or_path)), name_or_path);
+  auto preset = preset_or_file(hw_profile_files(), name_or_path, "hardware profile");
+  return parse_hw_profile(preset.text, preset.source);
 }
 
 }  // namespace pipesim
