@@ -29,11 +29,17 @@ void add_calibrate_command(CLI::App& app) {
     PlanOptions plan;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("calibrate", "Turn a measured run (pipesim run --timeline) into simulator costs");
+  auto* cmd = app.add_subcommand(
+      "calibrate", "Turn a measured run into simulator costs, or a profiler trace into a hardware profile");
   cmd->footer("Example:\n  pipesim calibrate run.json -o calibration.json\n"
               "  pipesim simulate --calibration calibration.json --timeline predicted.json\n"
               "  pipesim compare run.json predicted.json\n\n"
-              "Durations are medians over the steps after the first (a warm-up), per stage and pass.");
+              "Durations are medians over the steps after the first (a warm-up), per stage and pass.\n\n"
+              "A hardware profile from a PyTorch profiler trace (kernel times only, never a step time):\n"
+              "  pipesim calibrate --trace train.json --model deepseek-v3 --ep 64 --precision fp8 \\\n"
+              "      --selective-recompute -o h800.json      # prints each fitted figure's residual\n"
+              "  pipesim simulate --phases --model deepseek-v3 --ep 64 --precision fp8 --hw-profile h800.json\n"
+              "See docs/hardware-profiles.md.");
   cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->check(CLI::ExistingFile);
   cmd->add_option("--trace", args->traces,
                   "PyTorch profiler trace(s) of DeepSeek-style annotated phases: writes a hardware profile instead, "

@@ -109,19 +109,11 @@ ModelSpec parse_model(std::string_view json_text, std::string_view source) {
   return m;
 }
 
-std::vector<std::string> model_presets() {
-  std::vector<std::string> names;
-  for (auto& file : model_preset_files()) names.emplace_back(file.name);
-  return names;
-}
+std::vector<std::string> model_presets() { return preset_names(model_preset_files()); }
 
 ModelSpec load_model(std::string_view name_or_path) {
-  for (auto& file : model_preset_files())
-    if (file.name == name_or_path) return parse_model(file.text, std::string(name_or_path) + ".json");
-  if (!std::filesystem::exists(std::filesystem::path(name_or_path)))
-    throw Error(fmt::format("unknown model '{}': not a preset ({}) nor a file", name_or_path,
-                            fmt::join(model_presets(), ", ")));
-  return parse_model(read_file(std::string(name_or_path)), name_or_path);
+  auto preset = preset_or_file(model_preset_files(), name_or_path, "model");
+  return parse_model(preset.text, preset.source);
 }
 
 }  // namespace pipesim
