@@ -86,26 +86,30 @@ void add_import_command(CLI::App& app) {
     // Everything is computed before anything is written.
     std::string timeline = args->timeline.empty() ? "" : to_json_text(to_run_record(run));
     std::string ops = args->ops.empty() ? "" : operator_table_csv(run);
-    if (!timeline.empty()) write_file_atomically(args->timeline, timeline);
-    if (!ops.empty()) write_file_atomically(args->ops, ops);
-    if (!run.unmatched.empty() && !args->report && !args->timeline.empty())
-      fmt::print(stderr, "pipesim: note: {} kernel name(s) matched no classification rule (see --report)\n",
-                 run.unmatched.size());
-    if (args->report || (args->timeline.empty() && args->ops.empty())) {
-      auto summary = summarize(run);
+    bool report = args->report || (args->timeline.empty() && args->ops.empty());
+    bool json = args->format == "json";
+    std::string text;
+    if (report) {
       std::string achieved;
       if (!args->plan.model.empty()) {
         auto cluster = cluster_of(args->plan);
-        achieved = achieved_rates(model_phases(args->plan, cluster), run, args->format == "json");
+        achieved = achieved_rates(model_phases(args->plan, cluster), run, json);
       }
-      if (args->format == "json") {
+      auto summary = summarize(run);
+      if (json) {
         auto j = report_json(run, summary);
         if (!achieved.empty()) j["achieved"] = nlohmann::ordered_json::parse(achieved);
-        fmt::print("{}\n", j.dump(1));
+        text = j.dump(1) + "\n";
       } else {
-        fmt::print("{}{}", report_text(run, summary), achieved.empty() ? "" : "\n" + achieved);
+        text = report_text(run, summary) + (achieved.empty() ? "" : "\n" + achieved);
       }
     }
+    if (!timeline.empty()) write_file_atomically(args->timeline, timeline);
+    if (!ops.empty()) write_file_atomically(args->ops, ops);
+    if (!run.unmatched.empty() && !report)
+      fmt::print(stderr, "pipesim: note: {} kernel name(s) matched no classification rule (see --report)\n",
+                 run.unmatched.size());
+    fmt::print("{}", text);
   });
 }
 

@@ -65,6 +65,7 @@ std::string phase_table(const std::vector<PhaseCost>& phases, const ClusterSpec&
   for (std::size_t i = 0; i < phases.size(); ++i) {
     auto& p = phases[i];
     double pred = check.phases[i].predicted_ns / 1e3, meas = check.phases[i].measured_ns / 1e3;
+    if (meas <= 0) meas = NAN;  // a phase whose kernels all took no time has nothing to compare with
     double error = std::isnan(meas) ? NAN : (pred - meas) / meas;
     text += fmt::format("  {:<12} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f} {:>12.1f} {:>12} {:>8}\n", p.name,
                         p.gemm_ns / 1e3, p.attention_ns / 1e3, p.memory_ns / 1e3, p.comm_ns / 1e3, p.kernels, pred,

@@ -236,13 +236,16 @@ void add_simulate_command(CLI::App& app) {
                   "size flags simulate another schedule over the same stages)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--timeline", args->timeline, "With --calibration: write the predicted timeline for `pipesim compare`");
-  cmd->add_flag("--phases", args->phases,
+  auto* phases_flag = cmd->add_flag("--phases", args->phases,
                 "Print one MoE layer as DeepSeek's phases (attn(F), mlp(B), dispatch(F), ...) and the overlapped "
                 "F&B pair played on a compute and a communication stream, at the hardware profile's rates");
   cmd->add_option("--against", args->against, "With --phases: profiler trace(s) of that pair; adds measured times and errors")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->needs(phases_flag);
   cmd->add_option("--pair-layers", args->pair_layers,
-                  "With --phases: MoE layers per chunk in the pair (default: the trace's, else 4)");
+                  "With --phases: MoE layers per chunk in the pair (default: the trace's, else 4)")
+      ->check(CLI::Range(1, 1000))
+      ->needs(phases_flag);
   cmd->callback([args] {
     if (args->phases) {
       auto cluster = cluster_of(args->model);

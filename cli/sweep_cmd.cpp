@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include <optional>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -32,6 +34,7 @@ struct SweepArgs {
   std::string format = "table";
   std::string output;
   int jobs = 0;
+  std::optional<HwProfile> profile;  // --hw-profile, loaded once before the points
 };
 
 struct Axis {
@@ -110,7 +113,7 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
   try {
     find_schedule(plan.schedule);
     auto spec = load_cluster(cluster);
-    if (!args.base.hw_profile.empty()) spec.profile = load_hw_profile(args.base.hw_profile);
+    if (args.profile) spec.profile = *args.profile;
     Topology topology(spec);
     auto r = simulate_step(model, topology, plan);
     double peak = 0;
@@ -157,8 +160,9 @@ std::string render(const std::vector<nlohmann::ordered_json>& rows, const std::v
 
 bool launched_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE"); }
 
-void run(const SweepArgs& args) {
+void run(SweepArgs& args) {
   if (args.base.model.empty()) throw Error("sweep: give --model (a preset or a JSON file)");
+  if (!args.base.hw_profile.empty()) args.profile = load_hw_profile(args.base.hw_profile);
   auto axes = parse_axes(args.vary);
   auto model = load_model(args.base.model);
   std::size_t points = 1;

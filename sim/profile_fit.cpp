@@ -173,11 +173,17 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
   auto& p = fit.profile;
   p = base;
   p.source = "calibrated from " + source + " (kernel times only; docs/hardware-profiles.md §3)";
+  // A figure the trace cannot measure keeps the base profile's value and source.
   double slowdown = measured_slowdown(run);
-  p.comm_compute_slowdown = {std::max(1.0, slowdown),
-                             fmt::format("{}: median over kernel names of duration under communication / alone", source)};
-  p.launch_gap_us = {measured_launch_gap_us(run), fmt::format("{}: median gap between compute-stream kernels", source)};
-  auto measured = measure_phases(run, p.comm_compute_slowdown.value);
+  if (slowdown > 0)
+    p.comm_compute_slowdown = {std::max(1.0, slowdown),
+                               fmt::format("{}: median over kernel names of duration under communication / alone", source)};
+  double gap = measured_launch_gap_us(run);
+  bool has_gaps = false;
+  for (auto& r : run.ranks)
+    for (auto& s : r.streams) has_gaps |= !s.communication && s.kernels > 1;
+  if (has_gaps) p.launch_gap_us = {gap, fmt::format("{}: median gap between compute-stream kernels", source)};
+  auto measured = measure_phases(run, slowdown > 0 ? p.comm_compute_slowdown.value : 1.0);
   auto model_of = [&](const std::string& name) -> const PhaseCost* {
     for (auto& m : model_phases)
       if (m.name == name) return &m;
@@ -276,7 +282,7 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
       inverse_bw = sbb > 0 ? sb / sbb : 0;
     }
     // No kernel moves bytes faster than the HBM: at the peak, refit the fixed time alone.
-    if (peak_GBps > 0 && inverse_bw < 1 / peak_GBps) {
+    if (peak_GBps > 0 && inverse_bw > 0 && inverse_bw < 1 / peak_GBps) {
       inverse_bw = 1 / peak_GBps;
       double num = 0, den = 0;
       for (auto& [m, c] : pairs) {

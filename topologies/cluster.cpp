@@ -120,7 +120,20 @@ ClusterSpec parse_cluster(std::string_view json_text, std::string_view source) {
   c.leaf_switch_ports = integer(r, source, "leaf_switch_ports", 2, 100'000, defaults.leaf_switch_ports);
   c.spine_switches = integer(r, source, "spine_switches", 0, 100'000, defaults.spine_switches);
   c.comm_sms = integer(r, source, "comm_sms", 0, 100'000, defaults.comm_sms);
-  c.profile = r.has("hw_profile") ? load_hw_profile(r.required<std::string>("hw_profile")) : default_profile(c.gpu);
+  c.profile = default_profile(c.gpu);
+  if (r.has("hw_profile")) {
+    // A preset name, or a path relative to the cluster file's folder.
+    auto name = r.required<std::string>("hw_profile");
+    auto beside = std::filesystem::path(std::string(source)).parent_path() / name;
+    std::error_code ec;
+    bool preset = false;
+    for (auto& p : hw_profile_presets()) preset |= p == name;
+    try {
+      c.profile = load_hw_profile(!preset && std::filesystem::is_regular_file(beside, ec) ? beside.string() : name);
+    } catch (const Error& e) {
+      r.child("hw_profile").fail(e.what());
+    }
+  }
   r.only_keys({"hw_profile", "name", "source", "nodes", "gpus_per_node", "gpu", "nvlink_GBps", "nvlink_latency_us", "nics_per_node",
                "nic_GBps", "nic_effective_GBps", "ib_latency_us", "leaf_switch_ports", "spine_switches", "comm_sms",
                "comment"});

@@ -60,18 +60,23 @@ double gemm_tflops(const HwProfile& profile, std::string_view precision, double 
     auto it = profile.gemm_tflops.find(name);
     if (it != profile.gemm_tflops.end()) return it->second.at(smallest_dim);
   }
-  throw Error(fmt::format("hardware profile {}: no GEMM table for {} (nor bf16)", profile.name, precision));
+  throw Error(fmt::format("hardware profile {}: no GEMM table for {} and no bf16 table", profile.name, precision));
 }
 
 namespace {
 
-Figure read_figure(const JsonReader& r, std::string_view key, bool allow_zero) {
+// Every rate and time lies in [1e-3, 1e6] of its unit (TFLOP/s, GB/s, us): wider than any GPU, narrow
+// enough that no product or quotient of them leaves a double's comfortable range.
+constexpr double kLowest = 1e-3, kHighest = 1e6;
+
+Figure read_figure(const JsonReader& r, std::string_view key, bool allow_zero, double highest = kHighest) {
   auto f = r.child(key);
   f.expect_object();
   f.only_keys({"value", "source", "residual"});
   Figure out{f.required<double>("value"), f.required<std::string>("source"), f.optional<double>("residual", 0.0)};
-  if (out.value < 0 || (!allow_zero && out.value == 0))
-    f.child("value").fail(fmt::format("expected a {} number, got {}", allow_zero ? "non-negative" : "positive", out.value));
+  if (!(allow_zero && out.value == 0) && !(out.value >= kLowest && out.value <= highest))
+    f.child("value").fail(fmt::format("expected {}a number in [{}, {}], got {}", allow_zero ? "0 or " : "", kLowest,
+                                      highest, out.value));
   if (out.source.empty()) f.child("source").fail("every figure names its source");
   return out;
 }
@@ -86,8 +91,9 @@ RateTable read_table(const JsonReader& t) {
     p.expect_object();
     p.only_keys({"x", "y", "residual"});
     RatePoint point{p.required<double>("x"), p.required<double>("y"), p.optional<double>("residual", 0.0)};
-    if (!(point.x > 0)) p.child("x").fail(fmt::format("expected a positive number, got {}", point.x));
-    if (!(point.y > 0)) p.child("y").fail(fmt::format("expected a positive number, got {}", point.y));
+    if (!(point.x > 0 && point.x <= 1e15)) p.child("x").fail(fmt::format("expected a number in (0, 1e15], got {}", point.x));
+    if (!(point.y >= kLowest && point.y <= kHighest))
+      p.child("y").fail(fmt::format("expected a number in [{}, {}], got {}", kLowest, kHighest, point.y));
     if (!out.points.empty() && point.x <= out.points.back().x)
       p.child("x").fail(fmt::format("points must be in increasing x; {} follows {}", point.x, out.points.back().x));
     out.points.push_back(point);
@@ -141,7 +147,8 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   p.source = r.required<std::string>("source");
   p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32", "fp8.dgrad", "fp8.wgrad", "bf16.dgrad",
                                                  "bf16.wgrad", "fp16.dgrad", "fp16.wgrad"});
-  if (p.gemm_tflops.empty()) r.child("gemm_tflops").fail("a profile needs at least one GEMM table (bf16 or fp8)");
+  if (!p.gemm_tflops.count("bf16"))
+    r.child("gemm_tflops").fail("a profile needs a bf16 table (FLOPs outside FP8 GEMMs are priced with it)");
   p.attention_forward_tflops = read_figure(r, "attention_forward_tflops", false);
   p.attention_backward_tflops = read_figure(r, "attention_backward_tflops", false);
   p.memory_GBps = read_figure(r, "memory_GBps", false);
@@ -150,11 +157,11 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   p.launch_gap_us = read_figure(r, "launch_gap_us", true);
   p.comm_GBps = read_tables(r, "comm_GBps", {"dispatch", "combine", "all_to_all", "all_reduce", "all_gather",
                                              "reduce_scatter", "p2p"});
-  p.comm_compute_slowdown = read_figure(r, "comm_compute_slowdown", true);
+  p.comm_compute_slowdown = read_figure(r, "comm_compute_slowdown", true, 100);
   if (p.comm_compute_slowdown.value != 0 && p.comm_compute_slowdown.value < 1)
     r.child("comm_compute_slowdown").child("value").fail(
         fmt::format("expected 0 (derive from SMs) or a factor >= 1, got {}", p.comm_compute_slowdown.value));
-  p.pair_stall_fraction = read_figure(r, "pair_stall_fraction", true);
+  p.pair_stall_fraction = read_figure(r, "pair_stall_fraction", true, 1);
   if (p.pair_stall_fraction.value >= 1)
     r.child("pair_stall_fraction").child("value").fail(
         fmt::format("expected a fraction below 1, got {}", p.pair_stall_fraction.value));

@@ -20,7 +20,7 @@ struct GpuSpec;
 struct RatePoint {
   double x = 0;  // smallest GEMM dimension, or message bytes per GPU
   double y = 0;  // TFLOP/s, or GB/s
-  double residual = 0;  // calibration: (measured - table) / table at this point; 0 when not fitted
+  double residual = 0;  // optional, informational: what a fitting tool reports for this point
 };
 
 // Piecewise linear in x through the points (sorted by x), constant beyond the ends.

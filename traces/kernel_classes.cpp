@@ -1,6 +1,8 @@
 // Kernel classification by the rule table (see kernel_classes.hpp).
 #include "traces/kernel_classes.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/error.hpp"
@@ -48,8 +50,11 @@ KernelRules default_kernel_rules() {
 }
 
 std::string_view classify(const KernelRules& rules, std::string_view activity, const std::string& name) {
+  // std::regex recurses per character: a name of tens of kilobytes would exhaust the stack. The first
+  // 4 KiB of a kernel name hold what any rule looks at (namespace, kernel, leading template arguments).
+  auto end = name.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(name.size(), 4096));
   for (auto& rule : rules.rules)
-    if (rule.activity == activity && std::regex_search(name, rule.regex)) return rule.op_class;
+    if (rule.activity == activity && std::regex_search(name.begin(), end, rule.regex)) return rule.op_class;
   return {};
 }
 

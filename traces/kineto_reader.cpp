@@ -31,6 +31,7 @@ constexpr auto kStringStop = [] {
   return t;
 }();
 constexpr std::size_t kMaxDepth = 1000;  // deeper nesting is refused rather than risked
+constexpr std::int64_t kMaxTime = std::int64_t{1} << 62;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -53,7 +54,8 @@ std::string describe(std::string_view raw) {
 bool micros_to_ns(std::string_view t, std::int64_t& out) {
   if (t.find_first_of("eE") != std::string_view::npos) {
     double v = 0;
-    std::from_chars(t.data(), t.data() + t.size(), v);
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || end != t.data() + t.size()) return false;  // beyond a double's range (1e400)
     v *= 1000.0;
     if (!(std::fabs(v) < 9.2e18)) return false;
     out = std::llround(v);
@@ -148,7 +150,7 @@ class Reader {
       throw Error(fmt::format("{}: the trace holds no kernel, memcpy, memset, CUDA runtime, annotation or CPU-op "
                               "events ({} events of other kinds)", source_, seen_));
     for (auto& e : trace_.events)
-      if (__builtin_add_overflow(e.ts_ns, trace_.base_time_ns, &e.ts_ns))
+      if (__builtin_add_overflow(e.ts_ns, trace_.base_time_ns, &e.ts_ns) || e.ts_ns > kMaxTime || e.ts_ns < -kMaxTime)
         schema("baseTimeNanoseconds", "timestamps out of range once the base time is added");
     trace_.names.assign(std::make_move_iterator(names_.begin()), std::make_move_iterator(names_.end()));
   }
@@ -488,6 +490,9 @@ class Reader {
     e.ts_ns = micros(f.ts, ".ts");
     e.dur_ns = micros(f.dur, ".dur");
     if (e.dur_ns < 0) schema(path(".dur"), fmt::format("negative duration {}", f.dur));
+    // Times within ±2^62 ns (±146 years) leave room for every sum and difference import makes.
+    if (e.ts_ns > kMaxTime || e.ts_ns < -kMaxTime) schema(path(".ts"), fmt::format("{} us is out of range", f.ts));
+    if (e.dur_ns > kMaxTime) schema(path(".dur"), fmt::format("{} us is out of range", f.dur));
     if (!f.name.empty()) {
       auto name = text_of(f.name, scratch_);
       if (!name) schema(path(".name"), "expected a string, got " + describe(f.name));

@@ -77,16 +77,17 @@ int step_number(std::string_view name) {
 
 std::optional<int> rank_from_file_name(const std::string& path) {
   auto name = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
-  for (std::string key : {"rank", "RANK", "Rank"}) {
-    auto at = name.find(key);
-    if (at == std::string::npos) continue;
-    auto i = at + key.size();
-    while (i < name.size() && (name[i] == '_' || name[i] == '-' || name[i] == '.')) ++i;
-    int r = 0;
-    auto [end, ec] = std::from_chars(name.data() + i, name.data() + name.size(), r);
-    if (ec == std::errc() && end != name.data() + i) return r;
-  }
-  return std::nullopt;
+  // The last "rank" followed by a number ("crank_rank1" is rank 1).
+  std::optional<int> found;
+  for (std::string key : {"rank", "RANK", "Rank"})
+    for (auto at = name.find(key); at != std::string::npos; at = name.find(key, at + 1)) {
+      auto i = at + key.size();
+      while (i < name.size() && (name[i] == '_' || name[i] == '-' || name[i] == '.')) ++i;
+      int r = 0;
+      auto [end, ec] = std::from_chars(name.data() + i, name.data() + name.size(), r);
+      if (ec == std::errc() && end != name.data() + i) found = r;
+    }
+  return found;
 }
 
 struct Interval {
@@ -165,6 +166,14 @@ class RankImporter {
     }
     for (auto& [_, index] : by_thread_) index.build(ev);
     for (auto& [_, index] : by_process_) index.build(ev);
+    // User patterns number their matches in time order, so every annotation is named here, by start.
+    if (options_.actions.empty()) return;
+    std::vector<std::int32_t> annotations;
+    for (auto& [_, index] : by_process_) annotations.insert(annotations.end(), index.order.begin(), index.order.end());
+    std::stable_sort(annotations.begin(), annotations.end(), [&](std::int32_t a, std::int32_t b) {
+      return ev[static_cast<std::size_t>(a)].ts_ns < ev[static_cast<std::size_t>(b)].ts_ns;
+    });
+    for (auto a : annotations) action_of(a);
   }
 
   // The innermost annotation around a launch: the launching thread's own, else one of its process (the
@@ -180,8 +189,13 @@ class RankImporter {
     return p == by_process_.end() ? -1 : p->second.innermost(trace_.events, t);
   }
 
-  const AnnotationIndex& index_of(std::int32_t annotation) const {
-    return by_process_.find(process_of(trace_.names[trace_.events[static_cast<std::size_t>(annotation)].thread]))->second;
+  // The annotation around another: on its own thread first; at the top of that thread's nesting, the
+  // innermost of its process around it (the main thread's range around the autograd thread's).
+  std::int32_t enclosing(std::int32_t annotation) const {
+    auto thread = trace_.events[static_cast<std::size_t>(annotation)].thread;
+    auto own = by_thread_.find(thread)->second.enclosing(annotation);
+    if (own >= 0) return own;
+    return by_process_.find(process_of(trace_.names[thread]))->second.enclosing(annotation);
   }
 
   int class_index(std::uint32_t name, KinetoKind kind) {
@@ -208,8 +222,7 @@ class RankImporter {
     auto found = context_.find(annotation);
     if (found != context_.end()) return found->second;
     Context c;
-    auto& index = index_of(annotation);
-    for (auto a = annotation; a >= 0; a = index.enclosing(a)) {
+    for (auto a = annotation; a >= 0; a = enclosing(a)) {
       auto& name = trace_.names[trace_.events[static_cast<std::size_t>(a)].name];
       if (is_step(name)) {
         if (c.step < 0) c.step = a;
@@ -231,7 +244,14 @@ class RankImporter {
       std::smatch m;
       if (!std::regex_search(name, m, pattern.regex)) continue;
       auto group = [&](std::size_t g, int fallback) {
-        return g < m.size() && m[g].matched ? std::stoi(m[g].str()) : fallback;
+        if (g >= m.size() || !m[g].matched) return fallback;
+        auto text = m[g].str();
+        int v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec != std::errc() || end != text.data() + text.size() || v < 0)
+          throw Error(fmt::format("--action '{}': capture group {} of annotation '{}' is '{}', not a stage or "
+                                  "micro-batch number", pattern.text, g, name, text));
+        return v;
       };
       int occurrence = pattern_count_[k]++;
       if (pattern.op == Op::OverlapFB)
@@ -303,7 +323,7 @@ class RankImporter {
       if (!action) continue;
       auto c = context_of(a);
       if (c.action != a) continue;  // nested inside another action's annotation: part of that one
-      int step = c.step >= 0 ? step_number(trace_.names[trace_.events[static_cast<std::size_t>(c.step)].name]) : 0;
+      int step = c.step >= 0 ? step_number(trace_.names[trace_.events[static_cast<std::size_t>(c.step)].name]) : -1;
       slot[a] = out.actions.size();
       out.actions.push_back({*action, e.ts_ns - t0, e.ts_ns + e.dur_ns - t0, step});
     }

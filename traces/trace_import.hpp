@@ -59,7 +59,7 @@ struct PhaseInstance {
 struct ObservedAction {
   Action action;
   std::int64_t start_ns = 0, end_ns = 0;  // its kernels on the GPU (its CPU range when it launched none)
-  int step = 0;                           // ProfilerStep#N order, 0 without step annotations
+  int step = -1;                          // N of the ProfilerStep#N around it; -1 outside any
 };
 
 struct StreamStats {
@@ -90,7 +90,7 @@ struct ImportedRun {
   std::map<std::string, std::int64_t> unmatched;  // kernel names no rule classified, with their counts
 };
 
-// Ranks come from each trace's distributedInfo, else from the file name (rank3, rank_3, -3.pt.trace.json),
+// Ranks come from each trace's distributedInfo, else from the file name (rank3, rank_3, rank-3),
 // else from the order given; two traces of one rank are an error.
 ImportedRun import_traces(std::vector<KinetoTrace> traces, const ImportOptions& options);
 

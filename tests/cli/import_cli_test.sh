@@ -111,6 +111,14 @@ printf '{"rules": [{"class": "gemm", "pattern": "x"}]}' >"$work/rules.json"
 expect 2 "rules\[0\].class" import "$trace" --rules "$work/rules.json"
 printf '{"rules": [{"class": "gemm.fp8", "pattern": "(("}]}' >"$work/rules.json"
 expect 2 "rules\[0\].pattern" import "$trace" --rules "$work/rules.json"
+expect 2 "capture group 1" import "$trace" --action '^(attn)\(F\)$=F'
+expect 2 "unknown model 'bogus'" import "$trace" --report --model bogus --ops "$work/out.json"
+expect 2 "requires --phases" simulate --against "$trace" --model deepseek-v3
+expect 2 "pair-layers" simulate --phases $ds --pair-layers 0
+printf '{"name":"x","gpu":"H800","source":"s","gemm_tflops":{"bf16":{"points":[{"x":1,"y":100}],"source":"s"}},"attention_forward_tflops":{"value":1,"source":"s"},"attention_backward_tflops":{"value":1,"source":"s"},"memory_GBps":{"value":1e-300,"source":"s"},"launch_gap_us":{"value":0,"source":"s"},"comm_compute_slowdown":{"value":0,"source":"s"},"pair_stall_fraction":{"value":0,"source":"s"}}' >"$work/tiny-profile.json"
+expect 2 "memory_GBps.value" simulate --phases $ds --hw-profile "$work/tiny-profile.json"
+sed 's/"bf16"/"fp8"/' "$work/tiny-profile.json" >"$work/fp8-profile.json"
+expect 2 "needs a bf16 table" simulate --phases $ds --hw-profile "$work/fp8-profile.json"
 [ -e "$work/out.json" ] && fail "a failed import wrote its output"
 
 [ "$failures" -eq 0 ] && echo "import CLI: all passed"

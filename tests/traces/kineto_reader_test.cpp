@@ -236,12 +236,16 @@ TEST(Kineto, TimesAreExactIntegerNanoseconds) {
   EXPECT_EQ(ts_of("1.0005"), 1001);
   EXPECT_EQ(ts_of("0.9995"), 1000);
   EXPECT_EQ(ts_of("-2.5"), -2500);
-  EXPECT_EQ(ts_of("9223372036854775"), 9'223'372'036'854'775'000);
+  EXPECT_EQ(ts_of("4611686018427387"), 4'611'686'018'427'387'000);  // times are bounded by 2^62 ns
   EXPECT_EQ(ts_of("2e0"), 2000);
   EXPECT_EQ(ts_of("100000000000000000000e-18"), 100'000);  // the integer part alone would overflow
   EXPECT_EQ(ts_of("1740461679471346.999999999"), 1740461679471347000);
+  EXPECT_NE(error_of(R"([{"ph":"X","cat":"kernel","ts":4611686018427388,"dur":0}])").find("[0].ts: 4611686018427388 us is out of range"),
+            std::string::npos);
   EXPECT_NE(error_of(R"([{"ph":"X","cat":"kernel","ts":9223372036854776,"dur":0}])").find("[0].ts: 9223372036854776 us is out of range"),
             std::string::npos);
+  EXPECT_NE(error_of(R"([{"ph":"X","cat":"kernel","ts":1,"dur":4611686018427388}])").find("[0].dur:"), std::string::npos);
+  EXPECT_NE(error_of(R"([{"ph":"X","cat":"kernel","ts":1e400,"dur":0}])").find("out of range"), std::string::npos);
   EXPECT_NE(error_of(R"([{"ph":"X","cat":"kernel","ts":1e300,"dur":0}])").find("out of range"), std::string::npos);
 }
 

@@ -129,6 +129,43 @@ TEST(TraceImport, UserPatternsAndRanksFromFileNames) {
   EXPECT_THROW(parse_action_pattern("(=F"), Error);
 }
 
+TEST(TraceImport, AnnotationsNestPerThreadAndPatternsCountInTimeOrder) {
+  // Thread 1: 0F0 around "y"; thread 2: 0B0 overlapping both. A kernel launched under "y" belongs to 0F0.
+  // Three "fwd" ranges whose kernels come in reverse file order are micro-batches 0, 1, 2 by start time.
+  std::string text = R"({"traceEvents":[
+{"ph":"X","cat":"kernel","name":"k3","pid":0,"tid":7,"ts":900,"dur":5,"args":{"correlation":3,"stream":7}},
+{"ph":"X","cat":"kernel","name":"k2","pid":0,"tid":7,"ts":800,"dur":5,"args":{"correlation":2,"stream":7}},
+{"ph":"X","cat":"kernel","name":"k1","pid":0,"tid":7,"ts":700,"dur":5,"args":{"correlation":1,"stream":7}},
+{"ph":"X","cat":"kernel","name":"ky","pid":0,"tid":7,"ts":600,"dur":5,"args":{"correlation":9,"stream":7}},
+{"ph":"X","cat":"user_annotation","name":"fwd","pid":1,"tid":1,"ts":300,"dur":10},
+{"ph":"X","cat":"user_annotation","name":"fwd","pid":1,"tid":1,"ts":320,"dur":10},
+{"ph":"X","cat":"user_annotation","name":"fwd","pid":1,"tid":1,"ts":340,"dur":10},
+{"ph":"X","cat":"cuda_runtime","name":"launch","pid":1,"tid":1,"ts":301,"dur":1,"args":{"correlation":1}},
+{"ph":"X","cat":"cuda_runtime","name":"launch","pid":1,"tid":1,"ts":321,"dur":1,"args":{"correlation":2}},
+{"ph":"X","cat":"cuda_runtime","name":"launch","pid":1,"tid":1,"ts":341,"dur":1,"args":{"correlation":3}},
+{"ph":"X","cat":"user_annotation","name":"1F0","pid":1,"tid":1,"ts":100,"dur":100},
+{"ph":"X","cat":"user_annotation","name":"y","pid":1,"tid":1,"ts":150,"dur":20},
+{"ph":"X","cat":"user_annotation","name":"1B0","pid":1,"tid":2,"ts":140,"dur":100},
+{"ph":"X","cat":"cuda_runtime","name":"launch","pid":1,"tid":1,"ts":160,"dur":1,"args":{"correlation":9}}
+]})";
+  ImportOptions options;
+  options.actions.push_back(parse_action_pattern("^fwd$=F"));
+  auto run = import_traces({parse_kineto(text, "t.json")}, options);
+  auto& r = run.ranks[0];
+  auto action_of_kernel = [&](const char* name) {
+    for (auto& k : r.kernels)
+      if (r.names[k.name] == name) return k.action >= 0 ? to_string(r.actions[static_cast<std::size_t>(k.action)].action) : std::string("-");
+    return std::string("?");
+  };
+  EXPECT_EQ(action_of_kernel("ky"), "1F0");
+  EXPECT_EQ(action_of_kernel("k1"), "0F0");
+  EXPECT_EQ(action_of_kernel("k2"), "0F1");
+  EXPECT_EQ(action_of_kernel("k3"), "0F2");
+  ImportOptions letters;
+  letters.actions.push_back(parse_action_pattern("^(f)wd$=F"));
+  EXPECT_THROW(import_traces({parse_kineto(text, "t.json")}, letters), Error);
+}
+
 TEST(TraceImport, TwoTracesOfOneRankAreRefused) {
   std::string text = R"({"distributedInfo":{"rank":0},"traceEvents":[{"ph":"X","cat":"kernel","name":"k","pid":0,"tid":7,"ts":1,"dur":1,"args":{"stream":7}}]})";
   std::vector<KinetoTrace> traces;
