@@ -2,6 +2,7 @@
 // (see model_costs.hpp).
 #include "sim/model_costs.hpp"
 #include "sim/op_time.hpp"
+#include "sim/phases.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -97,6 +98,11 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
                               : 1.0;
   double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * plan_shape(rp).bytes_per_element / p.tp;
   auto partners = pair_partners(rp.stage_to_rank, p.pp);
+  auto shape = plan_shape(rp);
+  bool fp8 = p.precision == Precision::FP8;
+  std::vector<LayerCost> layers;
+  for (auto partner : partners)
+    if (partner >= 0 && layers.empty()) layers = model_layers(model, shape);
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
     auto& c = costs.stages[static_cast<std::size_t>(s)];
@@ -111,12 +117,25 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     int partner = partners[static_cast<std::size_t>(s)];
     if (partner < 0 || partner == s) continue;
     auto& other = out.stages[static_cast<std::size_t>(partner)];
-    double pair_compute = static_cast<double>(work.compute_ns[PassKind::F] + other.compute_ns[PassKind::I] +
-                                              other.compute_ns[PassKind::W]);
     double pair_comm = static_cast<double>(work.ep_ns[PassKind::F] + other.ep_ns[PassKind::I]);
     if (pair_comm <= 0) continue;
-    c.FB_ns = ns(std::max(pair_compute / sm_share, pair_comm));
-    work.pair_exposed_ns = ns(std::max(0.0, pair_comm - pair_compute / sm_share));
+    // The pair as DeepSeek runs it: the forward chunk's layers and the backward chunk's (deepest first)
+    // interleaved phase by phase on a compute and a communication stream (docs/hardware-profiles.md §4).
+    int pp_rank = rp.stage_to_rank[static_cast<std::size_t>(s)];
+    auto fallback = [&](const char*, double bytes) {
+      return static_cast<double>(topology.all_to_all_ns(rp.ep_group(pp_rank, dp_rank), bytes,
+                                                        model.moe ? model.moe->max_nodes_per_token : 0,
+                                                        model.moe ? model.moe->experts_per_token : 0));
+    };
+    std::vector<std::vector<PhaseCost>> forward, backward;
+    for (int index : rp.stage_layers[static_cast<std::size_t>(s)])
+      forward.push_back(layer_phases(layers[static_cast<std::size_t>(index)], shape, cluster.profile, fp8, fallback));
+    auto& back = rp.stage_layers[static_cast<std::size_t>(partner)];
+    for (auto it = back.rbegin(); it != back.rend(); ++it)
+      backward.push_back(layer_phases(layers[static_cast<std::size_t>(*it)], shape, cluster.profile, fp8, fallback));
+    auto pair = predict_pair(forward, backward, 1 / sm_share);
+    c.FB_ns = ns(pair.makespan_ns);
+    work.pair_exposed_ns = ns(pair.compute_stall_ns);
   }
   // Pipeline links between the stages' GPUs of this replica.
   costs.rank_links.resize(static_cast<std::size_t>(p.pp) * static_cast<std::size_t>(p.pp));

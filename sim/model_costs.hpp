@@ -1,10 +1,10 @@
 // From a model on a cluster under a plan to the engine's cost table. Each operator of each layer takes
 // max(FLOPs / (peak x GEMM efficiency), bytes / (HBM bandwidth x efficiency)) on the GPU; MoE layers add
-// their expert all-to-all (dispatch FP8, combine BF16; backward both in BF16) over the topology, in line
-// for plain chunks. An overlapped F&B pair (DualPipe) runs the two chunks' compute on the SMs the
-// communication kernels leave free and their all-to-alls on a communication stream: over the two stages'
-// totals, max(compute x SMs / (SMs - comm SMs), communication) - communication hides behind compute, as in
-// DeepSeek-V3 §3.2.1 (docs/cost-model.md §7). Pipeline hand-offs cross the topology between the stages' GPUs.
+// their expert all-to-all (dispatch FP8, combine BF16; backward both in BF16) over the topology or at the
+// hardware profile's measured rates, in line for plain chunks. An overlapped F&B pair (DualPipe) is played
+// as DeepSeek runs it: the two chunks' layers phase by phase on a compute and a communication stream, the
+// compute slowed while communication holds SMs, waiting where its input has not arrived
+// (docs/cost-model.md §7, docs/hardware-profiles.md §4). Pipeline hand-offs cross the topology.
 #pragma once
 
 #include <vector>
@@ -21,7 +21,7 @@ namespace pipesim {
 struct StageWork {
   PerPass<std::int64_t> compute_ns; // on all SMs, without EP communication
   PerPass<std::int64_t> ep_ns;      // all-to-all in F (dispatch + combine) and in I (their gradients); W has none
-  std::int64_t pair_exposed_ns = 0; // in a pair with this stage's forward: communication not hidden by compute
+  std::int64_t pair_exposed_ns = 0; // in a pair with this stage's forward: the compute stream waiting on communication
   PerPass<double> flops;            // recomputation included in I
   double params = 0;                // this GPU's share of the stage's weights
   double expert_params = 0;         // of which routed experts (reduced over dp / ep GPUs)

@@ -85,11 +85,25 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
 
 PairPrediction predict_pair(const std::vector<PhaseCost>& phases, int layers, double slowdown) {
   if (layers < 1) throw Error(fmt::format("pair: {} layers; need at least one", layers));
+  std::vector<std::vector<PhaseCost>> chunk(static_cast<std::size_t>(layers), phases);
+  for (auto& name : {"attn(F)", "mlp(F)", "attn(B)", "mlp(B)", "attn(W)", "mlp(W)", "dispatch(F)", "dispatch(B)",
+                     "combine(F)", "combine(B)"})
+    if (std::none_of(phases.begin(), phases.end(), [&](const PhaseCost& p) { return p.name == name; }))
+      throw Error(fmt::format("pair: the layer has no phase {} (an overlapped pair needs a MoE layer)", name));
+  return predict_pair(chunk, chunk, slowdown);
+}
+
+PairPrediction predict_pair(const std::vector<std::vector<PhaseCost>>& forward,
+                            const std::vector<std::vector<PhaseCost>>& backward, double slowdown) {
   if (!(slowdown >= 1)) throw Error(fmt::format("pair: compute slowdown {} must be at least 1", slowdown));
-  auto cost = [&](const std::string& name) {
-    for (auto& p : phases)
+  int layers = static_cast<int>(std::max(forward.size(), backward.size()));
+  auto cost = [&](const std::string& name, int layer) {
+    bool backward_half = name.ends_with("(B)") || name.ends_with("(W)");
+    auto& chunk = backward_half ? backward : forward;
+    if (static_cast<std::size_t>(layer) >= chunk.size()) return 0.0;
+    for (auto& p : chunk[static_cast<std::size_t>(layer)])
       if (p.name == name) return p.time_ns();
-    throw Error(fmt::format("pair: the layer has no phase {} (an overlapped pair needs a MoE layer)", name));
+    return 0.0;
   };
   // Streams in DeepSeek's issue order; each entry (phase, layer, the phase it waits for, that one's layer).
   struct Step {
@@ -121,13 +135,13 @@ PairPrediction predict_pair(const std::vector<PhaseCost>& phases, int layers, do
   while (ci < compute.size() || mi < comm.size() || computing || communicating) {
     if (!computing && ci < compute.size() && ready(compute[ci])) {
       computing = true;
-      work_left = cost(compute[ci].name);
+      work_left = cost(compute[ci].name, compute[ci].layer);
       compute_start = t;
     }
     if (!communicating && mi < comm.size() && ready(comm[mi])) {
       communicating = true;
       comm_start = t;
-      comm_end = t + cost(comm[mi].name);
+      comm_end = t + cost(comm[mi].name, comm[mi].layer);
     }
     if (!computing && !communicating) throw Error("pair: the phases wait on each other", Error::Kind::Internal);
     double rate = communicating ? 1.0 / slowdown : 1.0;

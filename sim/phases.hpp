@@ -50,10 +50,15 @@ struct PairPrediction {
   double slowdown = 1;           // compute time factor while communication runs
 };
 
-// `layers` MoE layers of a forward chunk overlapped with the backward of another, in DeepSeek's order:
-// compute attn(F) mlp(B) mlp(W) mlp(F) attn(B) attn(W); communication combine(B) dispatch(F) dispatch(B)
+// A forward chunk overlapped with the backward of another, layer by layer in DeepSeek's order: compute
+// attn(F) mlp(B) mlp(W) mlp(F) attn(B) attn(W); communication combine(B) dispatch(F) dispatch(B)
 // combine(F); each all-to-all after the compute that produces its input, each compute after the
-// all-to-all that feeds it. `slowdown` >= 1.
+// all-to-all that feeds it. `forward[i]` and `backward[i]` are the phases of the i-th layer each chunk
+// runs (the backward chunk's deepest layer first); a chunk with fewer layers, or a phase a layer lacks
+// (a dense layer's all-to-alls), costs nothing there. `slowdown` >= 1.
+PairPrediction predict_pair(const std::vector<std::vector<PhaseCost>>& forward,
+                            const std::vector<std::vector<PhaseCost>>& backward, double slowdown);
+// `layers` identical layers in both chunks.
 PairPrediction predict_pair(const std::vector<PhaseCost>& phases, int layers, double slowdown);
 
 }  // namespace pipesim

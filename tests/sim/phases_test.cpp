@@ -62,6 +62,21 @@ TEST(Phases, PairWithSlowdownByHand) {
   EXPECT_DOUBLE_EQ(pair.makespan_ns, 70);
 }
 
+TEST(Phases, ChunksOfDifferentDepthByHand) {
+  // The forward chunk has two layers, the backward chunk one: its second layer's phases cost nothing.
+  // Layer 0 as in PairWithoutSlowdownByHand (attn(W) ends at 60, combine(F) at 45); combine(B)1 at 50
+  // (after attn(B)0); attn(F)1 60-70; dispatch(F)1 70-75 while compute waits (stall 5); mlp(F)1 75-85;
+  // combine(F)1 85-90.
+  auto layer = uniform_phases(10, 5);
+  auto pair = predict_pair({layer, layer}, {layer}, 1.0);
+  EXPECT_DOUBLE_EQ(pair.makespan_ns, 90);
+  EXPECT_DOUBLE_EQ(pair.compute_stall_ns, 5);
+  double mlp_f1 = -1;
+  for (auto& p : pair.phases)
+    if (p.name == "mlp(F)" && p.layer == 1) mlp_f1 = p.end_ns;
+  EXPECT_DOUBLE_EQ(mlp_f1, 85);
+}
+
 TEST(Phases, CommunicationBoundPairStalls) {
   // All-to-alls of 50 against compute of 10: the compute stream waits for each.
   auto pair = predict_pair(uniform_phases(10, 50), 2, 1.0);
