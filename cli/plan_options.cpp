@@ -40,6 +40,10 @@ void PlanOptions::add_options(CLI::App& cmd) {
   cmd.add_option("--placement", placement, "Rank order, innermost first: tp-dp-pp (Megatron) or tp-pp-dp")
       ->capture_default_str();
   cmd.add_option("--precision", precision, "GEMM precision: bf16 or fp8")->capture_default_str();
+  cmd.add_option("--adam-moments", adam_moments,
+                 "Adam moment format: fp32, bf16 (DeepSeek-V3 keeps them in BF16), or auto (bf16 with fp8)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
   cmd.add_flag("--recompute", plan.recompute, "Full activation recomputation");
   cmd.add_flag("--selective-recompute", plan.selective_recompute,
                "Recompute norms and MLA K/V up-projections in the backward instead of keeping them (DeepSeek-V3)");
@@ -50,6 +54,7 @@ void PlanOptions::add_options(CLI::App& cmd) {
 Plan PlanOptions::resolved_plan(const ScheduleSize& size) const {
   Plan p = plan;
   p.precision = parse_precision(precision, "--precision");
+  p.adam_moment_bytes = adam_moments == "fp32" ? 4 : adam_moments == "bf16" ? 2 : 0;
   p.placement = parse_placement(placement, "--placement");
   size.apply(p);
   if (!layers_per_stage.empty()) {

@@ -18,8 +18,10 @@ class Builder {
   Builder(const Shape& shape, LayerCost& layer) : sh_(shape), layer_(layer), e_(shape.bytes_per_element) {}
 
   // Y = X A with X: tokens x in, A: in x out. `held` is the share of A this GPU holds.
+  // `input_shared`: the input is a tensor another linear already keeps for the backward (one normalized
+  // input feeding two projections is cached once, docs/cost-model.md §3).
   void linear(const char* name, Part part, double tokens, double in, double out, double held = 1.0,
-              double gemm_rows = -1) {
+              double gemm_rows = -1, bool input_shared = false) {
     OpCost op;
     op.name = name;
     op.part = part;
@@ -33,8 +35,9 @@ class Builder {
     op.bytes[I] = weights + io;
     op.bytes[W] = io + in * out * held * 4;  // FP32 gradient accumulation
     double cached = sh_.fp8_linear_inputs ? 1.0 : e_;
-    op.saved_until_I = tokens * in * cached;               // the input, for W
-    op.saved_until_W = tokens * (in * cached + out * e_);  // the input and the output gradient
+    double input = input_shared ? 0 : tokens * in * cached;
+    op.saved_until_I = input;                           // the input, for W
+    op.saved_until_W = input + tokens * out * e_;       // the input and the output gradient
     op.params = in * out * held;
     op.kernels = {1, 1, 1};
     layer_.ops.push_back(op);
@@ -70,6 +73,11 @@ class Builder {
   }
 
   std::vector<OpCost>& ops() { return layer_.ops; }
+  OpCost& last(std::string_view name) {
+    for (auto it = layer_.ops.rbegin(); it != layer_.ops.rend(); ++it)
+      if (it->name == name) return *it;
+    throw Error(fmt::format("accounting: no operator {}", name), Error::Kind::Internal);
+  }
 
   // A memory-bound operator over `width` values per token that keeps `saved` values per token for I.
   // Norms (they hold parameters) are recomputed in I under selective recomputation instead of kept.
@@ -137,7 +145,8 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
       b.linear("attention.q", Part::Attention, T, h, H * dqk);
       params += h * m.heads * dqk;
     }
-    b.linear("attention.kv_down", Part::Attention, T, h, a.kv_lora_rank + a.qk_rope_head_dim);
+    b.linear("attention.kv_down", Part::Attention, T, h, a.kv_lora_rank + a.qk_rope_head_dim, 1.0, -1,
+             true);  // the same normalized input as the query projection
     b.elementwise("attention.kv_norm", Part::Attention, T, a.kv_lora_rank, a.kv_lora_rank, a.kv_lora_rank);
     b.linear("attention.kv_up", Part::Attention, T, a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim));
     // RoPE on the rope part of q and k, then q and k assembled per head at the full head dim.
@@ -165,11 +174,20 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
 
 // A dense MLP of width `ffn` (already split by TP) over `tokens`; returns its full parameter count.
 double mlp(MlpKind kind, Part part, double tokens, double h, double ffn, double held, Builder& b,
-           double gemm_rows = -1) {
+           double gemm_rows = -1, bool input_shared = false, bool fp8_swiglu_cache = false) {
   if (kind == MlpKind::SwiGLU) {
-    b.linear("mlp.gate_up", part, tokens, h, 2 * ffn, held, gemm_rows);
+    b.linear("mlp.gate_up", part, tokens, h, 2 * ffn, held, gemm_rows, input_shared);
     b.elementwise("mlp.swiglu", part, tokens, 2 * ffn, 2 * ffn);
     b.linear("mlp.down", part, tokens, ffn, h, held, gemm_rows);
+    if (fp8_swiglu_cache) {
+      // DeepSeek-V3 §3.3.3: the SwiGLU input is cached in FP8 and its output recomputed in I, so the down
+      // projection's input is not kept from F (docs/cost-model.md §3).
+      auto& act = b.last("mlp.swiglu");
+      act.saved_until_I = tokens * 2 * ffn;
+      act.bytes[PassKind::I] += act.bytes[PassKind::F];
+      auto& down = b.last("mlp.down");
+      down.saved_until_I = 0;
+    }
     return 3 * h * ffn;
   }
   b.linear("mlp.fc1", part, tokens, h, ffn, held, gemm_rows);
@@ -195,8 +213,9 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   out.kind = LayerKind::Moe;
   b.linear("moe.router", Part::Router, T, h, moe.routed_experts);
   double fe = split(moe.expert_ffn_hidden, sh.tp, "expert_ffn_hidden");
-  if (moe.shared_experts > 0)
-    mlp(MlpKind::SwiGLU, Part::SharedExperts, T, h, fe * moe.shared_experts, 1.0, b);
+  bool swiglu_cache = sh.fp8_linear_inputs && sh.selective_recompute;
+  if (moe.shared_experts > 0)  // its input is the router's: the normalized hidden state
+    mlp(MlpKind::SwiGLU, Part::SharedExperts, T, h, fe * moe.shared_experts, 1.0, b, -1, true, swiglu_cache);
   // Balanced routing: this GPU's experts see T·k token copies from its EP group; each of its
   // routed_experts/ep experts runs a GEMM over T·k·ep/routed_experts rows.
   double local = static_cast<double>(split(moe.routed_experts, sh.ep, "routed_experts")), routed = T * moe.experts_per_token;
@@ -205,7 +224,7 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   double e = sh.bytes_per_element, de = sh.dispatch_bytes_per_element;
   if (de < e) b.memory("moe.dispatch_quantize", Part::Router, {T * h * (e + de), 0, 0}, {1, 0, 0});
   b.memory("moe.permute", Part::Experts, {2 * routed * h * de, 2 * routed * h * e, 0}, {1, 1, 0});
-  mlp(MlpKind::SwiGLU, Part::Experts, routed, h, fe, local, b, routed / local);
+  mlp(MlpKind::SwiGLU, Part::Experts, routed, h, fe, local, b, routed / local, false, swiglu_cache);
   b.memory("moe.unpermute", Part::Experts, {routed * h * e + T * h * e, routed * h * e + T * h * e, 0}, {1, 1, 0});
   double expert = 3.0 * h * moe.expert_ffn_hidden;
   out.params_total = attention_params + h * moe.routed_experts + expert * (moe.routed_experts + moe.shared_experts) + h;

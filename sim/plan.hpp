@@ -40,6 +40,10 @@ struct Plan {
   bool recompute = false;
   bool selective_recompute = false;  // DeepSeek-V3's: norms and MLA up-projections recomputed in the backward
   bool full = false;          // simulate every GPU, not one representative per stage
+  // Bytes per Adam moment (two per parameter, beside FP32 master weights): 4 (FP32), or 2 (BF16, as
+  // DeepSeek-V3 §3.3.3 keeps them); 0: 2 with FP8 precision (DeepSeek's recipe), else 4.
+  int adam_moment_bytes = 0;
+  int moment_bytes() const { return adam_moment_bytes ? adam_moment_bytes : precision == Precision::FP8 ? 2 : 4; }
 };
 
 // A plan with everything derived.

@@ -1,6 +1,6 @@
 // The whole-step simulation (see step.hpp). ZeRO-1 memory: BF16 parameters (2 bytes), FP32 gradients
-// (4), FP32 master weights and Adam moments (12) sharded over the data-parallel group (experts over
-// dp / ep). Gradients are reduce-scattered and parameters all-gathered in BF16; the optimizer step is
+// (4), FP32 master weights (4) and two Adam moments (FP32, or BF16 as DeepSeek-V3 keeps them) sharded
+// over the data-parallel group (experts over dp / ep). Gradients are reduce-scattered and parameters all-gathered in BF16; the optimizer step is
 // memory-bound (its shard read and written once: ~32 bytes per parameter). docs/cost-model.md §8.
 #include "sim/step.hpp"
 
@@ -75,7 +75,7 @@ GpuMemory gpu_memory(const ResolvedPlan& rp, const std::vector<StageWork>& work,
   GpuMemory m;
   m.params = held.all * 2;
   m.grads = held.all * 4;
-  m.optimizer = optimizer_shard(rp, held) * 12;
+  m.optimizer = optimizer_shard(rp, held) * (4 + 2 * rp.plan.moment_bytes());  // FP32 master + two moments
   m.activations = peak_activation_bytes;
   return m;
 }

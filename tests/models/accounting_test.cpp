@@ -4,6 +4,8 @@
 // token; Llama 3; GPT-3; the Megatron and ZeroBubble paper models).
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "common/error.hpp"
 #include <fmt/format.h>
 
@@ -99,6 +101,47 @@ TEST(Accounting, DeepSeekV3TrainingFlopsPerToken) {
     }
   EXPECT_DOUBLE_EQ(moe.dispatch_bytes, 4096.0 * 8 * 7168 * 1);  // FP8
   EXPECT_DOUBLE_EQ(moe.combine_bytes, 4096.0 * 8 * 7168 * 2);   // BF16
+}
+
+// DeepSeek-V3's FP8 recipe (report §3.3): every linear quantizes its input (3 bytes per element read and
+// written in F); the SwiGLU input is cached in FP8 with its output recomputed; one normalized input feeding
+// two projections is cached once (docs/cost-model.md §3, §12).
+TEST(Accounting, DeepSeekFp8CachingAndQuantization) {
+  auto m = load_model("deepseek-v3");
+  Shape sh;
+  sh.seq = 4096;
+  sh.ep = 64;
+  sh.fp8_linear_inputs = true;
+  sh.selective_recompute = true;
+  double T = 4096, h = 7168, routed = T * 8, fe = 2048;
+  auto find = [](const LayerCost& layer, const std::string& name, Part part) -> const OpCost& {
+    for (auto& op : layer.ops)
+      if (op.name == name && op.part == part) return op;
+    throw std::runtime_error("no " + name);
+  };
+  auto moe = model_layers(m, sh)[5];
+  // q_down keeps the normalized input in FP8 (1 byte); kv_down reads the same tensor and keeps nothing more.
+  EXPECT_DOUBLE_EQ(find(moe, "attention.q_down", Part::Attention).saved_until_I, T * h);
+  EXPECT_DOUBLE_EQ(find(moe, "attention.kv_down", Part::Attention).saved_until_I, 0);
+  // The shared expert's gate/up reads the router's input.
+  EXPECT_DOUBLE_EQ(find(moe, "mlp.gate_up", Part::SharedExperts).saved_until_I, 0);
+  // Routed experts: SwiGLU input T·k·2f in FP8, the down projection's input recomputed.
+  EXPECT_DOUBLE_EQ(find(moe, "mlp.swiglu", Part::Experts).saved_until_I, routed * 2 * fe);
+  EXPECT_DOUBLE_EQ(find(moe, "mlp.down", Part::Experts).saved_until_I, 0);
+  auto& swiglu = find(moe, "mlp.swiglu", Part::Experts);
+  EXPECT_DOUBLE_EQ(swiglu.bytes[PassKind::I], 2 * routed * 2 * fe * 2 + 3 * routed * 2 * fe * 2);  // F again, then I
+  // Quantization: F reads BF16 and writes FP8 of the input; the gate/up of the routed experts sees T·k rows.
+  auto& cast = find(moe, "mlp.gate_up.fp8_cast", Part::Experts);
+  EXPECT_DOUBLE_EQ(cast.bytes[PassKind::F], 3 * routed * h);
+  EXPECT_DOUBLE_EQ(cast.bytes[PassKind::W], 2 * routed * h + 3 * routed * 2 * fe);  // grouped: W's operands in W
+  auto& q_cast = find(moe, "attention.q_down.fp8_cast", Part::Attention);
+  EXPECT_DOUBLE_EQ(q_cast.bytes[PassKind::W], 0);  // plain linears prepare W's operands in I
+  // Without the recipe (BF16), the SwiGLU keeps its BF16 input and the down projection its input.
+  Shape bf16 = sh;
+  bf16.fp8_linear_inputs = false;
+  auto plain = model_layers(m, bf16)[5];
+  EXPECT_DOUBLE_EQ(find(plain, "mlp.swiglu", Part::Experts).saved_until_I, routed * 2 * fe * 2);
+  EXPECT_DOUBLE_EQ(find(plain, "mlp.down", Part::Experts).saved_until_I, routed * fe * 2);
 }
 
 TEST(Accounting, RefusesBadSpecs) {

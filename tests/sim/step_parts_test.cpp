@@ -164,6 +164,15 @@ TEST(StepParts, GpuMemoryIsZeroOne) {
   EXPECT_DOUBLE_EQ(m1.grads, 20000);
   EXPECT_DOUBLE_EQ(m1.optimizer, 18600);
   EXPECT_DOUBLE_EQ(m1.activations, 0);
+  // BF16 moments (DeepSeek-V3 §3.3.3): FP32 master 4 + two moments 2 each = 8 per shard parameter:
+  // rank 1 (950 + 600)·8 = 12400; FP8 precision chooses them unless --adam-moments fp32 says otherwise.
+  rp.plan.adam_moment_bytes = 2;
+  EXPECT_DOUBLE_EQ(gpu_memory(rp, work, 1, 0).optimizer, 12400);
+  rp.plan.adam_moment_bytes = 0;
+  rp.plan.precision = Precision::FP8;
+  EXPECT_DOUBLE_EQ(gpu_memory(rp, work, 1, 0).optimizer, 12400);
+  rp.plan.adam_moment_bytes = 4;
+  EXPECT_DOUBLE_EQ(gpu_memory(rp, work, 1, 0).optimizer, 18600);
 
   // The tiny GPT, 1F1B, dp 2: rank 0 holds 23280 parameters: 46560, 93120, 23280/2·12 = 139680.
   auto model = tiny_model();

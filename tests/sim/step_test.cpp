@@ -114,6 +114,25 @@ TEST(Step, OverlappedPairHidesExpertCommunication) {
   EXPECT_TRUE(ep_stream);
 }
 
+// DeepSeek-V3 trained with PP16 DualPipe, EP64, ZeRO-1 over DP128, 120 micro-batches of one 4096-token
+// sequence, FP8, selective recomputation, on 80 GB H800s (report §3.2-§3.3, docs/cost-model.md §5): the
+// plan must fit, and it takes BF16 Adam moments and FP8 SwiGLU caching to fit (§3, §8).
+TEST(Step, DeepSeekProductionPlanFits) {
+  auto model = load_model("deepseek-v3");
+  Topology topology(load_cluster("deepseek-h800"));
+  auto plan = deepseek_plan("dualpipe");
+  plan.microbatches = 120;
+  plan.selective_recompute = true;
+  auto report = simulate_step(model, topology, plan);
+  EXPECT_TRUE(report.fits);
+  double peak = 0;
+  for (auto& m : report.memory) peak = std::max(peak, m.total());
+  EXPECT_LT(peak, 80.0 * (1 << 30));
+  plan.adam_moment_bytes = 4;  // FP32 moments: more optimizer memory on every rank
+  auto fp32 = simulate_step(model, topology, plan);
+  EXPECT_GT(fp32.memory[2].optimizer, report.memory[2].optimizer * 1.4);
+}
+
 TEST(Step, FullRunMatchesRepresentativeAndSeesStragglers) {
   auto model = load_model("llama3-70b");
   Topology topology(load_cluster("dgx-h100"));
