@@ -101,7 +101,7 @@ class Builder {
   void attention_core(double tokens, double heads, double kv_heads, double dqk, double dv) {
     double keys = sh_.causal ? (sh_.seq + 1) / 2.0 : sh_.seq;  // keys a query attends to, on average
     OpCost op;
-    op.name = "attention.core";
+    op.name = sh_.flash_attention ? "attention.core" : "attention.core_unfused";
     op.part = Part::Attention;
     op.flops[F] = 2 * tokens * keys * heads * (dqk + dv);
     op.flops[I] = 2 * op.flops[F];
@@ -109,10 +109,17 @@ class Builder {
     op.bytes[F] = qkv + tokens * heads * dv * e_;
     op.bytes[I] = 2 * op.bytes[F];
     op.saved_until_I = qkv;
-    if (!sh_.flash_attention)  // softmax output (2 bytes), and with dropout its mask (1) and output (2)
+    if (!sh_.flash_attention) {  // softmax output (2 bytes), and with dropout its mask (1) and output (2)
       op.saved_until_I += tokens * heads * sh_.seq * (sh_.dropout ? 5.0 : 2.0) * (e_ / 2);
+      // Unfused, the scores round-trip through HBM: F writes them, the softmax reads and writes, the value
+      // product reads (4 passes over T·heads·keys); I reads and writes each of those gradients (6).
+      op.bytes[F] += 4 * tokens * heads * keys * e_;
+      op.bytes[I] += 6 * tokens * heads * keys * e_;
+    }
     if (sh_.dropout) op.saved_until_I += tokens * heads * dv;  // dropout mask after the output projection
-    op.kernels = {1, 3, 0};  // flash backward: preprocess, main, dQ conversion
+    // Flash: one forward kernel, three backward (preprocess, main, dQ conversion). Unfused: two GEMMs and
+    // the softmax forward, their five gradients backward; priced at the GEMM rate (sim/op_time.cpp).
+    op.kernels = sh_.flash_attention ? PerPass<double>{{1, 3, 0}} : PerPass<double>{{3, 5, 0}};
     layer_.ops.push_back(op);
   }
 

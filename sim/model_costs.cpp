@@ -26,6 +26,8 @@ Shape plan_shape(const Plan& p) {
   shape.recompute = p.recompute;
   shape.fp8_linear_inputs = p.precision == Precision::FP8;
   shape.selective_recompute = p.selective_recompute;
+  shape.flash_attention = p.flash_attention;
+  shape.dropout = p.dropout;
   return shape;
 }
 

@@ -39,6 +39,8 @@ struct Plan {
   Precision precision = Precision::BF16;
   bool recompute = false;
   bool selective_recompute = false;  // DeepSeek-V3's: norms and MLA up-projections recomputed in the backward
+  bool flash_attention = true;  // false: attention keeps its s x s softmax for the backward (pre-2022 training)
+  bool dropout = false;         // Korthikanti's dropout masks (GPT-3-era training)
   bool full = false;          // simulate every GPU, not one representative per stage
   // Bytes per Adam moment (two per parameter, beside FP32 master weights): 4 (FP32), or 2 (BF16, as
   // DeepSeek-V3 §3.3.3 keeps them); 0: 2 with FP8 precision (DeepSeek's recipe), else 4.

@@ -144,6 +144,31 @@ TEST(Accounting, DeepSeekFp8CachingAndQuantization) {
   EXPECT_DOUBLE_EQ(find(plain, "mlp.down", Part::Experts).saved_until_I, routed * fe * 2);
 }
 
+// Without flash attention the scores round-trip through HBM: 4 passes over T·a·keys in F, 6 in I, at 2
+// bytes; the softmax output (2 bytes per score) is kept for I (docs/cost-model.md §3).
+TEST(Accounting, UnfusedAttentionMovesAndKeepsTheScores) {
+  ModelSpec m = load_model("gpt3-175b");
+  Shape flash;
+  flash.seq = 2048;
+  flash.tp = 8;
+  Shape unfused = flash;
+  unfused.flash_attention = false;
+  auto core = [](const LayerCost& layer) -> const OpCost& {
+    for (auto& op : layer.ops)
+      if (op.name.starts_with("attention.core")) return op;
+    throw std::runtime_error("no attention core");
+  };
+  auto flash_layers = model_layers(m, flash), unfused_layers = model_layers(m, unfused);
+  auto& a = core(flash_layers[1]);
+  auto& b = core(unfused_layers[1]);
+  double T = 2048, heads = 96 / 8, keys = (2048 + 1) / 2.0;
+  EXPECT_EQ(b.name, "attention.core_unfused");
+  EXPECT_DOUBLE_EQ(b.bytes[PassKind::F] - a.bytes[PassKind::F], 4 * T * heads * keys * 2);
+  EXPECT_DOUBLE_EQ(b.bytes[PassKind::I] - a.bytes[PassKind::I], 6 * T * heads * keys * 2);
+  EXPECT_DOUBLE_EQ(b.saved_until_I - a.saved_until_I, T * heads * 2048 * 2);
+  EXPECT_DOUBLE_EQ(b.flops[PassKind::F], a.flops[PassKind::F]);
+}
+
 TEST(Accounting, RefusesBadSpecs) {
   auto refused = [](const char* json) {
     try {
