@@ -18,6 +18,10 @@ namespace pipesim::cli {
 ClusterSpec cluster_of(const PlanOptions& options) {
   auto cluster = load_cluster(options.cluster);
   if (!options.hw_profile.empty()) cluster.profile = load_hw_profile(options.hw_profile);
+  if (options.nodes > 0) {
+    cluster.nodes = options.nodes;
+    validate_cluster(cluster, "--nodes");
+  }
   return cluster;
 }
 

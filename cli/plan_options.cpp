@@ -29,6 +29,8 @@ void PlanOptions::add_options(CLI::App& cmd) {
   cmd.add_option("--hw-profile", hw_profile,
                  "Hardware profile (preset or JSON, e.g. from `pipesim calibrate --trace`): measured GEMM, attention, "
                  "memory and all-to-all rates instead of the cluster's default");
+  cmd.add_option("--nodes", nodes, "Nodes of the cluster (default: the preset's), e.g. 384 DGX A100 for 3072 GPUs")
+      ->check(CLI::Range(1, 1'000'000));
   cmd.add_option("--tp", plan.tp, "Tensor parallel size")->capture_default_str();
   cmd.add_option("--ep", plan.ep, "Expert parallel size (inside the data-parallel group)")->capture_default_str();
   cmd.add_option("--dp", plan.dp, "Data parallel size (default: all GPUs of the cluster)");

@@ -21,6 +21,7 @@ struct PlanOptions {
   std::string precision = "bf16", placement = "tp-dp-pp", adam_moments = "auto";
   std::vector<std::string> stragglers;   // "GPU=FACTOR"
   std::string hw_profile;                // --hw-profile: a preset or file replacing the cluster's
+  int nodes = 0;                         // --nodes: resize the cluster (0: as the preset says)
 
   // Adds the plan flags; --pp, --microbatches and --virtual-stages are the caller's ScheduleSize.
   void add_options(CLI::App& cmd);

@@ -114,6 +114,10 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
     find_schedule(plan.schedule);
     auto spec = load_cluster(cluster);
     if (args.profile) spec.profile = *args.profile;
+    if (args.base.nodes > 0) {
+      spec.nodes = args.base.nodes;
+      validate_cluster(spec, "--nodes");
+    }
     Topology topology(spec);
     auto r = simulate_step(model, topology, plan);
     double peak = 0;

@@ -138,5 +138,22 @@ expect 2 "unknown cluster" simulate --model deepseek-v3 --cluster moon-base --sc
 expect 2 "layers-per-stage sums to 12" simulate $ds --schedule 1f1b -m 32 --layers-per-stage 1,1,1,1,1,1,1,1,1,1,1,1,0,0,0,0
 expect 2 "straggler" simulate $ds --schedule 1f1b -m 32 --full --straggler 99999=2
 
+# --nodes resizes a preset: Megatron's 1T run on 3072 A100s (384 DGX nodes; the preset has 280).
+run_json nodes simulate --model megatron-1t --cluster dgx-a100 --nodes 384 --pp 64 --tp 8 -m 512 --format json
+check nodes '
+eq(j["plan"]["dp"], 3072 // (64 * 8), "dp from 384 x 8 GPUs")
+eq(j["plan"]["global_batch"], 6 * 512, "global batch")
+'
+expect 2 "does not divide the cluster's 2240 GPUs" simulate --model megatron-1t --cluster dgx-a100 --pp 64 --tp 8 -m 512
+expect 2 "nodes" simulate --model megatron-1t --cluster dgx-a100 --nodes 0 --pp 64 --tp 8
+# BF16 Adam moments shrink the optimizer shard by a third; fp32 keeps 12 bytes per parameter.
+run_json m16 simulate $ds --schedule 1f1b -m 32 --adam-moments bf16 --format json
+run_json m32 simulate $ds --schedule 1f1b -m 32 --adam-moments fp32 --format json
+check m16 '
+fp32 = json.load(open(os.path.join(work, "m32.json")))
+for a, b in zip(j["ranks"], fp32["ranks"]):
+    near(a["memory_bytes"]["optimizer"] * 12, b["memory_bytes"]["optimizer"] * 8, "rank %d optimizer 8 vs 12 bytes" % a["rank"], 1e-9)
+'
+
 [ "$failures" -eq 0 ] && echo "model CLI: all checks passed"
 exit "$failures"
