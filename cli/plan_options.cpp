@@ -51,6 +51,9 @@ void PlanOptions::add_options(CLI::App& cmd) {
                "Recompute norms and MLA K/V up-projections in the backward instead of keeping them (DeepSeek-V3)");
   cmd.add_flag("!--no-flash-attention", plan.flash_attention,
                "Attention without flash: the s x s softmax is kept for the backward (GPT-3-era Megatron runs)");
+  cmd.add_flag("--sequence-parallel", plan.sequence_parallel,
+               "Megatron sequence parallelism: norms and dropout split over --tp; each all-reduce is a "
+               "reduce-scatter and an all-gather");
   cmd.add_flag("--dropout", plan.dropout, "Dropout after attention and MLP: its masks are kept for the backward");
   cmd.add_flag("--full", plan.full, "Simulate every GPU (every data-parallel replica), not one per stage");
   cmd.add_option("--straggler", stragglers, "GPU=FACTOR: that GPU computes FACTOR times slower (use with --full)");

@@ -81,7 +81,11 @@ class Builder {
 
   // A memory-bound operator over `width` values per token that keeps `saved` values per token for I.
   // Norms (they hold parameters) are recomputed in I under selective recomputation instead of kept.
-  void elementwise(const char* name, Part part, double tokens, double width, double saved, double params = 0) {
+  // `sequence_split`: outside the tensor-parallel regions (norms, dropout), which sequence parallelism
+  // splits over the tp ranks (Korthikanti et al. §4.2.2).
+  void elementwise(const char* name, Part part, double tokens, double width, double saved, double params = 0,
+                   bool sequence_split = false) {
+    if (sequence_split && sh_.sequence_parallel) tokens /= sh_.tp;  // each rank holds its share of the tokens
     OpCost op;
     op.name = name;
     op.part = part;
@@ -138,7 +142,7 @@ int split(int value, int parts, const char* what) {
 // Attention block (norm, projections, core) of one layer; returns its full (unsharded) parameter count.
 double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
   double T = sh.tokens(), h = m.hidden;
-  b.elementwise("attention.norm", Part::Attention, T, h, h, h);
+  b.elementwise("attention.norm", Part::Attention, T, h, h, h, true);
   if (m.attention == AttentionKind::Mla) {
     auto& a = *m.mla;
     double H = split(m.heads, sh.tp, "heads"), dqk = a.qk_nope_head_dim + a.qk_rope_head_dim;
@@ -208,8 +212,8 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   Builder b(sh, out);
   double T = sh.tokens(), h = m.hidden;
   double attention_params = attention(m, sh, b);
-  b.elementwise("mlp.norm", Part::Mlp, T, h, h, h);
-  if (sh.dropout) b.elementwise("mlp.dropout", Part::Mlp, T, h, h / 2);  // 1-byte mask
+  b.elementwise("mlp.norm", Part::Mlp, T, h, h, h, true);
+  if (sh.dropout) b.elementwise("mlp.dropout", Part::Mlp, T, h, h / 2, 0, true);  // 1-byte mask
   if (!m.is_moe_layer(layer)) {
     out.kind = LayerKind::Dense;
     double params = mlp(m.mlp, Part::Mlp, T, h, split(m.ffn_hidden, sh.tp, "ffn_hidden"), 1.0, b) * sh.tp;

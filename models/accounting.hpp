@@ -23,6 +23,7 @@ struct Shape {
   int tp = 1;                     // tensor parallel: splits heads and FFN width
   int ep = 1;                     // expert parallel: splits routed experts (tokens spread evenly)
   bool flash_attention = true;    // no s^2 attention activations kept
+  bool sequence_parallel = false; // Megatron SP: norms and dropout hold 1/tp of the sequence
   bool dropout = false;           // Korthikanti's dropout masks (GPT-3-era training)
   bool causal = true;             // attention FLOPs for the causal half; false: the full s^2 (Megatron's count)
   bool recompute = false;         // full recomputation: F keeps only the layer input, I re-runs F first

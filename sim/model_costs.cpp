@@ -27,6 +27,7 @@ Shape plan_shape(const Plan& p) {
   shape.fp8_linear_inputs = p.precision == Precision::FP8;
   shape.selective_recompute = p.selective_recompute;
   shape.flash_attention = p.flash_attention;
+  shape.sequence_parallel = p.sequence_parallel;
   shape.dropout = p.dropout;
   return shape;
 }
@@ -51,6 +52,17 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
                                     model.moe ? model.moe->experts_per_token : 0);
     return a2a_cache[bytes] = t;
   };
+  double activation = shape.tokens() * model.hidden * shape.bytes_per_element;
+  std::map<int, std::int64_t> tp_cache;
+  auto tp_collective = [&](int pp_rank) {
+    auto it = tp_cache.find(pp_rank);
+    if (it != tp_cache.end()) return it->second;
+    std::vector<int> group;
+    for (int t = 0; t < p.tp; ++t) group.push_back(rp.gpu(pp_rank, dp_rank, t));
+    auto ns_ = p.sequence_parallel ? topology.reduce_scatter_ns(group, activation) + topology.all_gather_ns(group, activation)
+                                   : topology.all_reduce_ns(group, activation);
+    return tp_cache[pp_rank] = ns_;
+  };
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out[static_cast<std::size_t>(s)];
     int pp_rank = rp.stage_to_rank[static_cast<std::size_t>(s)];
@@ -67,6 +79,16 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
       }
       work.activation_bytes += layer.saved_until_I();
       work.activation_w_bytes += layer.saved_until_W();
+      // Megatron tensor parallelism (docs/cost-model.md §13): two all-reduces of the layer's output
+      // activations in F (after the attention and MLP row-parallel projections) and two of the input
+      // gradients in I, on the critical path; with sequence parallelism each is a reduce-scatter and an
+      // all-gather of the same bytes.
+      bool transformer = layer.kind == LayerKind::Dense || layer.kind == LayerKind::Moe || layer.kind == LayerKind::Mtp;
+      if (p.tp > 1 && transformer) {
+        auto collective = tp_collective(pp_rank);
+        work.tp_ns[PassKind::F] += 2 * collective;
+        work.tp_ns[PassKind::I] += 2 * collective;
+      }
       if (layer.dispatch_bytes > 0 && p.ep > 1) {
         work.ep_ns[PassKind::F] +=
             all_to_all("dispatch", pp_rank, layer.dispatch_bytes) + all_to_all("combine", pp_rank, layer.combine_bytes);
@@ -108,8 +130,8 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
     auto& c = costs.stages[static_cast<std::size_t>(s)];
-    c.F_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::F] + work.ep_ns[PassKind::F]);
-    c.I_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::I] + work.ep_ns[PassKind::I]);
+    c.F_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::F] + work.ep_ns[PassKind::F] + work.tp_ns[PassKind::F]);
+    c.I_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::I] + work.ep_ns[PassKind::I] + work.tp_ns[PassKind::I]);
     c.W_ns = std::max<std::int64_t>(1, work.compute_ns[PassKind::W]);
     c.activation_bytes = static_cast<std::int64_t>(boundary);
     c.activation_memory = static_cast<std::int64_t>(work.activation_bytes);
@@ -136,7 +158,7 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     for (auto it = back.rbegin(); it != back.rend(); ++it)
       backward.push_back(layer_phases(layers[static_cast<std::size_t>(*it)], shape, cluster.profile, fp8, fallback));
     auto pair = predict_pair(forward, backward, 1 / sm_share);
-    c.FB_ns = ns(pair.makespan_ns);
+    c.FB_ns = ns(pair.makespan_ns) + work.tp_ns[PassKind::F] + other.tp_ns[PassKind::I];  // TP in line
     work.pair_exposed_ns = ns(pair.compute_stall_ns);
   }
   // Pipeline links between the stages' GPUs of this replica.

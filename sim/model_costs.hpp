@@ -21,6 +21,7 @@ namespace pipesim {
 struct StageWork {
   PerPass<std::int64_t> compute_ns; // on all SMs, without EP communication
   PerPass<std::int64_t> ep_ns;      // all-to-all in F (dispatch + combine) and in I (their gradients); W has none
+  PerPass<std::int64_t> tp_ns;      // tensor-parallel all-reduces (or reduce-scatter + all-gather), in line
   std::int64_t pair_exposed_ns = 0; // in a pair with this stage's forward: the compute stream waiting on communication
   PerPass<double> flops;            // recomputation included in I
   double params = 0;                // this GPU's share of the stage's weights

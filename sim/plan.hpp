@@ -39,6 +39,7 @@ struct Plan {
   Precision precision = Precision::BF16;
   bool recompute = false;
   bool selective_recompute = false;  // DeepSeek-V3's: norms and MLA up-projections recomputed in the backward
+  bool sequence_parallel = false;  // Megatron's: norms and dropout split over tp; all-reduces become RS + AG
   bool flash_attention = true;  // false: attention keeps its s x s softmax for the backward (pre-2022 training)
   bool dropout = false;         // Korthikanti's dropout masks (GPT-3-era training)
   bool full = false;          // simulate every GPU, not one representative per stage

@@ -236,5 +236,35 @@ TEST(ModelCosts, WholeModelOnOneStageAtMicroBatchTwo) {
   EXPECT_EQ(mc.spec.rank_links.size(), 1u);
 }
 
+// Megatron tensor parallelism on the tiny cluster (docs/cost-model.md §13): tp 2 inside a node, an
+// all-reduce of the layer's activations T·h·2 = 50·40·2 = 4000 bytes is 2·(1/2)·4000/4 + 2·1·1000 = 3000 ns
+// (§10); two in F and two in I per transformer layer, one layer per stage: 6000 each, in line. Sequence
+// parallelism: reduce-scatter + all-gather, (1/2)·4000/4 + 1000 each, the same 3000; the two norms keep
+// half of their 50·40·2 = 4000 bytes each.
+TEST(ModelCosts, TensorParallelCommunicationByHand) {
+  auto model = tiny_model();
+  Topology topology(tiny_cluster());
+  auto plan = two_stages();
+  plan.tp = 2;
+  auto rp = resolve(plan, model, topology.spec());
+  ASSERT_EQ(rp.plan.dp, 1);
+  auto work = stage_work(model, topology, rp, 0);
+  auto costs = model_costs(model, topology, rp, 0);
+  for (int s = 0; s < 2; ++s) {
+    auto& w = work[static_cast<std::size_t>(s)];
+    EXPECT_EQ(w.tp_ns[PassKind::F], 6000) << s;
+    EXPECT_EQ(w.tp_ns[PassKind::I], 6000) << s;
+    EXPECT_EQ(w.tp_ns[PassKind::W], 0) << s;
+    auto& c = costs.spec.stages[static_cast<std::size_t>(s)];
+    EXPECT_EQ(c.F_ns, w.compute_ns[PassKind::F] + 6000);
+    EXPECT_EQ(c.I_ns, w.compute_ns[PassKind::I] + 6000);
+  }
+  plan.sequence_parallel = true;
+  auto sp = resolve(plan, model, topology.spec());
+  auto sp_work = stage_work(model, topology, sp, 0);
+  EXPECT_EQ(sp_work[0].tp_ns[PassKind::F], 6000);
+  EXPECT_DOUBLE_EQ(work[0].activation_bytes - sp_work[0].activation_bytes, 2 * 2000);
+}
+
 }  // namespace
 }  // namespace pipesim
