@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   pipesim::cli::add_calibrate_command(app); // measured run -> simulator costs
   pipesim::cli::add_compare_command(app);   // measured run vs prediction
   pipesim::cli::add_import_command(app);    // PyTorch profiler traces -> timeline, operator table, report
+  pipesim::cli::add_validate_command(app);  // public, cited numbers vs predictions
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
