@@ -4,6 +4,8 @@
 function(embed_presets target folder function)
   file(GLOB files CONFIGURE_DEPENDS "${folder}/*.json")
   list(SORT files)
+  # Re-run the embedding when a preset's text changes, not only when files come or go.
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${files})
   set(body "")
   foreach(file IN LISTS files)
     get_filename_component(name "${file}" NAME_WLE)

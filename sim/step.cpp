@@ -63,9 +63,9 @@ DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& rp, const
                            (experts ? topology.reduce_scatter_ns(expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
   tail.all_gather_ns = topology.all_gather_ns(rp.dp_group(pp_rank), held.dense() * 2) +
                        (experts ? topology.all_gather_ns(expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
-  auto& gpu = topology.spec().gpu;
-  tail.optimizer_ns =
-      static_cast<std::int64_t>(std::ceil(optimizer_shard(rp, held) * 32 / (gpu.hbm_GBps * gpu.memory_efficiency)));
+  // A memory-bound pass at the hardware profile's bandwidth (docs/cost-model.md §8).
+  tail.optimizer_ns = static_cast<std::int64_t>(
+      std::ceil(optimizer_shard(rp, held) * 32 / topology.spec().profile.memory_GBps.value));
   return tail;
 }
 
@@ -176,7 +176,7 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
   }
 
   add_throughput(report, model, topology.spec().gpu);
-  report.capacity_bytes = topology.spec().gpu.hbm_GiB * 1073741824.0;
+  report.capacity_bytes = topology.spec().gpu.capacity_bytes();  // docs/cost-model.md §8
   for (auto& m : report.memory) report.fits = report.fits && m.total() <= report.capacity_bytes;
   return report;
 }

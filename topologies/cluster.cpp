@@ -84,11 +84,14 @@ GpuSpec parse_gpu(const JsonReader& r, std::string_view source) {
   g.fp8_tflops = number(r, source, "fp8_tflops", false, g.bf16_tflops);
   g.hbm_GBps = number(r, source, "hbm_GBps", false);
   g.hbm_GiB = number(r, source, "hbm_GiB", false);
+  g.usable_GiB = number(r, source, "usable_GiB", false, g.hbm_GiB);
+  g.allocator_reserve = r.has("allocator_reserve") ? r.required<double>("allocator_reserve") : 0.0;
   g.sms = integer(r, source, "sms", 1, 100'000);
   g.gemm_efficiency_max = fraction(r, source, "gemm_efficiency_max", defaults.gemm_efficiency_max);
   g.gemm_efficiency_knee = number(r, source, "gemm_efficiency_knee", false, defaults.gemm_efficiency_knee);
   g.memory_efficiency = fraction(r, source, "memory_efficiency", defaults.memory_efficiency);
-  r.only_keys({"name", "bf16_tflops", "fp8_tflops", "hbm_GBps", "hbm_GiB", "sms", "gemm_efficiency_max",
+  r.only_keys({"name", "bf16_tflops", "fp8_tflops", "hbm_GBps", "hbm_GiB", "usable_GiB", "allocator_reserve", "sms",
+               "gemm_efficiency_max",
                "gemm_efficiency_knee", "memory_efficiency", "comment"});
   return g;
 }
@@ -161,6 +164,10 @@ void validate_cluster(const ClusterSpec& c, std::string_view source) {
   positive("gpu.fp8_tflops", c.gpu.fp8_tflops);
   positive("gpu.hbm_GBps", c.gpu.hbm_GBps);
   positive("gpu.hbm_GiB", c.gpu.hbm_GiB);
+  if (c.gpu.usable_GiB > c.gpu.hbm_GiB * 1.0737)  // GB vs GiB: a device reports at most its marketed bytes
+    fail(fmt::format("gpu.usable_GiB: {} exceeds the {} GB the GPU has", c.gpu.usable_GiB, c.gpu.hbm_GiB));
+  if (!(c.gpu.allocator_reserve >= 0 && c.gpu.allocator_reserve < 1))
+    fail(fmt::format("gpu.allocator_reserve: expected a fraction in [0, 1), got {}", c.gpu.allocator_reserve));
   if (c.gpu.sms < 1) fail(fmt::format("gpu.sms: expected a positive integer, got {}", c.gpu.sms));
   positive("gpu.gemm_efficiency_max", c.gpu.gemm_efficiency_max);
   positive("gpu.gemm_efficiency_knee", c.gpu.gemm_efficiency_knee);

@@ -17,6 +17,10 @@ struct GpuSpec {
   double fp8_tflops = 0;          // dense peak, e.g. 1979
   double hbm_GBps = 0;            // e.g. 3350
   double hbm_GiB = 0;             // capacity, e.g. 80
+  double usable_GiB = 0;          // what the device reports to CUDA (cudaDeviceProp::totalGlobalMem), e.g. 79.11
+                                  // for an "80 GB" H800; 0: hbm_GiB
+  double allocator_reserve = 0;   // share of usable memory the allocator holds back (fragmentation, caches)
+  double capacity_bytes() const { return (usable_GiB > 0 ? usable_GiB : hbm_GiB) * 1073741824.0 * (1 - allocator_reserve); }
   int sms = 0;                    // e.g. 132
   // Achievable efficiency: a GEMM of m x n x k reaches gemm_efficiency_max of peak when large; small
   // GEMMs fall off as min(1, min(m, n, k) / gemm_efficiency_knee); memory-bound kernels reach

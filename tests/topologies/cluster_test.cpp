@@ -87,6 +87,11 @@ TEST(ClusterPresets, DeepSeekH800MatchesTheReport) {
   EXPECT_DOUBLE_EQ(c.gpu.gemm_efficiency_max, 0.75);
   EXPECT_DOUBLE_EQ(c.gpu.gemm_efficiency_knee, 1024);
   EXPECT_DOUBLE_EQ(c.gpu.memory_efficiency, 0.8);
+  // What an "80 GB" H800 reports to CUDA: 84943110144 bytes (DeepSeek's trace), the plan's capacity.
+  EXPECT_DOUBLE_EQ(c.gpu.usable_GiB, 79.109);
+  EXPECT_DOUBLE_EQ(c.gpu.capacity_bytes(), 79.109 * 1073741824.0);
+  EXPECT_NEAR(c.gpu.capacity_bytes(), 84943110144.0, 1e6);
+  EXPECT_EQ(c.profile.name, "h800");
 }
 
 TEST(ClusterPresets, OtherPresetsCarryTheirDatasheetNumbers) {
@@ -114,6 +119,22 @@ TEST_F(ClusterFile, ValidFileLoadsWithDefaults) {
   EXPECT_EQ(c.spine_switches, 0);
   EXPECT_EQ(c.leaf_switch_ports, 64);
   EXPECT_EQ(c.comm_sms, 20);
+}
+
+TEST_F(ClusterFile, UsableMemoryAndAllocatorReserve) {
+  Json j = valid_json();
+  EXPECT_EQ(error_of(j), "");
+  auto plain = load_cluster(path());
+  EXPECT_DOUBLE_EQ(plain.gpu.capacity_bytes(), plain.gpu.hbm_GiB * 1073741824.0);  // defaults: all of it
+  j["gpu"]["usable_GiB"] = plain.gpu.hbm_GiB * 0.9;
+  j["gpu"]["allocator_reserve"] = 0.25;
+  EXPECT_EQ(error_of(j), "");
+  EXPECT_DOUBLE_EQ(load_cluster(path()).gpu.capacity_bytes(), plain.gpu.hbm_GiB * 0.9 * 0.75 * 1073741824.0);
+  j["gpu"]["allocator_reserve"] = 1.0;
+  EXPECT_NE(error_of(j).find("gpu.allocator_reserve: expected a fraction in [0, 1), got 1"), std::string::npos);
+  j["gpu"]["allocator_reserve"] = 0;
+  j["gpu"]["usable_GiB"] = plain.gpu.hbm_GiB * 2;
+  EXPECT_NE(error_of(j).find("gpu.usable_GiB"), std::string::npos);
 }
 
 TEST_F(ClusterFile, NameDefaultsToTheFileStem) {
