@@ -111,8 +111,17 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   auto& costs = out.spec;
   costs.stages.resize(static_cast<std::size_t>(rp.stages));
   costs.rank_slowdown.assign(static_cast<std::size_t>(p.pp), 1.0);
-  for (int r = 0; r < p.pp; ++r)
-    if (!gpu_slowdown.empty()) costs.rank_slowdown[static_cast<std::size_t>(r)] = gpu_slowdown[static_cast<std::size_t>(rp.gpu(r, dp_rank))];
+  // A slow GPU slows its own replica, and every GPU of its EP group on ranks with expert layers: each
+  // all-to-all waits for the slowest member (docs/cost-model.md §7).
+  for (int r = 0; r < p.pp && !gpu_slowdown.empty(); ++r) {
+    auto& slowdown = costs.rank_slowdown[static_cast<std::size_t>(r)];
+    slowdown = gpu_slowdown[static_cast<std::size_t>(rp.gpu(r, dp_rank))];
+    bool experts = false;
+    for (int s = 0; s < rp.stages; ++s)
+      experts |= rp.stage_to_rank[static_cast<std::size_t>(s)] == r && out.stages[static_cast<std::size_t>(s)].ep_ns[PassKind::F] > 0;
+    if (experts)
+      for (int g : rp.ep_group(r, dp_rank)) slowdown = std::max(slowdown, gpu_slowdown[static_cast<std::size_t>(g)]);
+  }
   // Compute in a pair runs slower while communication kernels hold SMs: the profile's measured factor, else
   // the SM count's share (docs/cost-model.md §7).
   double sm_share = cluster.profile.comm_compute_slowdown.value >= 1

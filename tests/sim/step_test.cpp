@@ -6,6 +6,7 @@
 #include "common/error.hpp"
 #include "models/accounting.hpp"
 #include "schedules/registry.hpp"
+#include "sim/model_costs.hpp"
 #include "sim/step.hpp"
 
 namespace pipesim {
@@ -131,6 +132,21 @@ TEST(Step, DeepSeekProductionPlanFits) {
   plan.adam_moment_bytes = 4;  // FP32 moments: more optimizer memory on every rank
   auto fp32 = simulate_step(model, topology, plan);
   EXPECT_GT(fp32.memory[2].optimizer, report.memory[2].optimizer * 1.4);
+}
+
+// A straggler slows every GPU of its EP group on ranks with expert layers (each all-to-all waits for it), and
+// no GPU outside the group.
+TEST(Step, StragglerSlowsItsExpertGroup) {
+  auto model = load_model("deepseek-v3");
+  Topology topology(load_cluster("deepseek-h800"));
+  auto rp = resolve(deepseek_plan("1f1b"), model, topology.spec());
+  std::vector<double> slowdown(static_cast<std::size_t>(rp.gpus), 1.0);
+  slowdown[static_cast<std::size_t>(rp.gpu(3, 0))] = 2.0;  // pipeline rank 3 of replica 0
+  auto same = model_costs(model, topology, rp, 1, slowdown);   // replica 1 shares replica 0's EP group
+  auto other = model_costs(model, topology, rp, 64, slowdown); // replica 64 is in the next group
+  EXPECT_DOUBLE_EQ(same.spec.rank_slowdown[3], 2.0);
+  EXPECT_DOUBLE_EQ(same.spec.rank_slowdown[2], 1.0);
+  EXPECT_DOUBLE_EQ(other.spec.rank_slowdown[3], 1.0);
 }
 
 TEST(Step, FullRunMatchesRepresentativeAndSeesStragglers) {
