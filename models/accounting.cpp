@@ -223,6 +223,11 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   auto& moe = *m.moe;
   out.kind = LayerKind::Moe;
   b.linear("moe.router", Part::Router, T, h, moe.routed_experts);
+  // Expert selection over T x E FP32 scores: the gate function, group-limited and final top-k, the
+  // gathered and normalized weights and the dispatch layout, about four passes over the scores in F (eight
+  // kernels, as DeepSeek's trace runs them) and two for the gate's gradient in I (docs/cost-model.md §12).
+  double scores = T * moe.routed_experts * 4;
+  b.memory("moe.route", Part::Router, {4 * scores, 2 * scores, 0}, {8, 4, 0});
   double fe = split(moe.expert_ffn_hidden, sh.tp, "expert_ffn_hidden");
   bool swiglu_cache = sh.fp8_linear_inputs && sh.selective_recompute;
   if (moe.shared_experts > 0)  // its input is the router's: the normalized hidden state
