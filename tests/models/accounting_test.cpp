@@ -134,6 +134,11 @@ TEST(Accounting, DeepSeekFp8CachingAndQuantization) {
   auto& cast = find(moe, "mlp.gate_up.fp8_cast", Part::Experts);
   EXPECT_DOUBLE_EQ(cast.bytes[PassKind::F], 3 * routed * h);
   EXPECT_DOUBLE_EQ(cast.bytes[PassKind::W], 2 * routed * h + 3 * routed * 2 * fe);  // grouped: W's operands in W
+  // Expert selection: four passes over T x 256 FP32 scores in F, two in I, eight and four kernels.
+  auto& route = find(moe, "moe.route", Part::Router);
+  EXPECT_DOUBLE_EQ(route.bytes[PassKind::F], 4 * T * 256 * 4);
+  EXPECT_DOUBLE_EQ(route.bytes[PassKind::I], 2 * T * 256 * 4);
+  EXPECT_DOUBLE_EQ(route.kernels[PassKind::F], 8);
   auto& q_cast = find(moe, "attention.q_down.fp8_cast", Part::Attention);
   EXPECT_DOUBLE_EQ(q_cast.bytes[PassKind::W], 0);  // plain linears prepare W's operands in I
   // Without the recipe (BF16), the SwiGLU keeps its BF16 input and the down projection its input.
