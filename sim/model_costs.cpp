@@ -44,8 +44,7 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
   // EP all-to-all: at the profile's measured bandwidth for the operation and message size when it has one
   // (docs/hardware-profiles.md §3), else over the topology.
   auto all_to_all = [&](const char* kind, int pp_rank, double bytes) -> std::int64_t {
-    auto table = cluster.profile.comm_GBps.find(kind);
-    if (table != cluster.profile.comm_GBps.end()) return ns(bytes / table->second.at(bytes));
+    if (auto* table = comm_table(cluster.profile, kind, p.ep)) return ns(bytes / table->at(bytes));
     auto it = a2a_cache.find(bytes);
     if (it != a2a_cache.end()) return it->second;
     auto t = topology.all_to_all_ns(rp.ep_group(pp_rank, dp_rank), bytes, model.moe ? model.moe->max_nodes_per_token : 0,

@@ -67,10 +67,8 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
     p.name = name;
     p.communication = true;
     p.comm_bytes = shape.ep > 1 ? bytes : 0;  // one EP rank: every expert is local, nothing moves
-    auto table = hw.comm_GBps.find(kind);
-    p.comm_ns = p.comm_bytes == 0 ? 0
-                : table != hw.comm_GBps.end() ? bytes / table->second.at(bytes)
-                                              : fallback(kind, bytes);
+    auto* table = comm_table(hw, kind, shape.ep);
+    p.comm_ns = p.comm_bytes == 0 ? 0 : table ? bytes / table->at(bytes) : fallback(kind, bytes);
     out.push_back(p);
   };
   double backward_dispatch = layer.dispatch_bytes / shape.dispatch_bytes_per_element * shape.combine_bytes_per_element;

@@ -63,6 +63,14 @@ double gemm_tflops(const HwProfile& profile, std::string_view precision, double 
   throw Error(fmt::format("hardware profile {}: no GEMM table for {} and no bf16 table", profile.name, precision));
 }
 
+const RateTable* comm_table(const HwProfile& profile, std::string_view kind, int ep) {
+  for (auto& name : {fmt::format("{}.ep{}", kind, ep), std::string(kind)}) {
+    auto it = profile.comm_GBps.find(name);
+    if (it != profile.comm_GBps.end()) return &it->second;
+  }
+  return nullptr;
+}
+
 namespace {
 
 // Every rate and time lies in [1e-3, 1e6] of its unit (TFLOP/s, GB/s, us): wider than any GPU, narrow
@@ -108,8 +116,22 @@ std::map<std::string, RateTable, std::less<>> read_tables(const JsonReader& r, s
   if (!r.has(key)) return out;
   auto tables = r.child(key);
   tables.expect_object();
-  tables.only_keys(known);
-  for (auto& [name, _] : tables.node().items()) out[name] = read_table(tables.child(name));
+  if (known.size() > 0) tables.only_keys(known);
+  for (auto& [name, _] : tables.node().items()) {
+    if (known.size() == 0) {  // communication: a collective, optionally at one EP size ("dispatch.ep16")
+      auto kind = name.substr(0, name.find('.'));
+      bool ok = kind == "dispatch" || kind == "combine" || kind == "all_to_all" || kind == "all_reduce" ||
+                kind == "all_gather" || kind == "reduce_scatter" || kind == "p2p";
+      auto suffix = name.size() > kind.size() ? name.substr(kind.size()) : std::string();
+      if (ok && !suffix.empty())
+        ok = suffix.size() > 3 && suffix.rfind(".ep", 0) == 0 &&
+             suffix.find_first_not_of("0123456789", 3) == std::string::npos;
+      if (!ok)
+        tables.child(name).fail("unknown table (dispatch, combine, all_to_all, all_reduce, all_gather, reduce_scatter, "
+                                "p2p, optionally .ep<N>)");
+    }
+    out[name] = read_table(tables.child(name));
+  }
   return out;
 }
 
@@ -155,8 +177,7 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   p.memory_kernel_us = r.has("memory_kernel_us") ? read_figure(r, "memory_kernel_us", true)
                                                  : Figure{0, "default: no fixed time per kernel (assumed)"};
   p.launch_gap_us = read_figure(r, "launch_gap_us", true);
-  p.comm_GBps = read_tables(r, "comm_GBps", {"dispatch", "combine", "all_to_all", "all_reduce", "all_gather",
-                                             "reduce_scatter", "p2p"});
+  p.comm_GBps = read_tables(r, "comm_GBps", {});
   p.comm_compute_slowdown = read_figure(r, "comm_compute_slowdown", true, 100);
   if (p.comm_compute_slowdown.value != 0 && p.comm_compute_slowdown.value < 1)
     r.child("comm_compute_slowdown").child("value").fail(

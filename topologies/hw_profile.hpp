@@ -48,7 +48,8 @@ struct HwProfile {
   Figure memory_GBps;               // memory-bound kernels, bytes the model counts per ns
   Figure memory_kernel_us;          // plus this fixed time per memory-bound kernel (small kernels never reach the bandwidth)
   Figure launch_gap_us;             // idle between consecutive kernels of one stream
-  std::map<std::string, RateTable, std::less<>> comm_GBps;  // "dispatch", "combine", ...: by bytes per GPU
+  // "dispatch", "combine", ...: by bytes per GPU; "dispatch.ep16" holds the rates at one EP size.
+  std::map<std::string, RateTable, std::less<>> comm_GBps;
   Figure comm_compute_slowdown;     // compute time x this while communication kernels hold SMs (>= 1)
   Figure pair_stall_fraction;       // share of an overlapped pair the compute stream waits on communication
 };
@@ -62,6 +63,10 @@ enum class GemmKind { Forward, Dgrad, Wgrad };
 double gemm_tflops(const HwProfile& profile, std::string_view precision, double smallest_dim,
                    GemmKind kind = GemmKind::Forward);
 std::string gemm_table_name(std::string_view precision, GemmKind kind);
+
+// The all-to-all table for `kind` ("dispatch", "combine") at EP size `ep`: "<kind>.ep<ep>" when the profile
+// has it, else "<kind>"; nullptr without either (the topology model prices it then).
+const RateTable* comm_table(const HwProfile& profile, std::string_view kind, int ep);
 
 // A preset name (topologies/profiles) or a file. Errors name the JSON path and value.
 HwProfile load_hw_profile(std::string_view name_or_path);
