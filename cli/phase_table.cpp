@@ -30,20 +30,14 @@ std::vector<PhaseCost> model_phases(const PlanOptions& options, const ClusterSpe
   auto plan = options.plan;
   plan.precision = parse_precision(options.precision, "--precision");
   if (plan.seq == 0) plan.seq = model.seq;
-  auto shape = plan_shape(plan);
-  auto layers = model_layers(model, shape);
-  for (auto& layer : layers) {
-    if (layer.kind != LayerKind::Moe) continue;
-    Topology topology(cluster);
-    std::vector<int> group;
-    for (int g = 0; g < plan.ep && g < cluster.total_gpus(); ++g) group.push_back(g);
-    auto fallback = [&](const char*, double bytes) {
-      return static_cast<double>(topology.all_to_all_ns(group, bytes, model.moe->max_nodes_per_token,
-                                                        model.moe->experts_per_token));
-    };
-    return layer_phases(layer, shape, cluster.profile, plan.precision == Precision::FP8, fallback);
-  }
-  throw Error(fmt::format("--phases: model '{}' has no MoE layer; the phase view follows DeepSeek's MoE chunk", model.name));
+  Topology topology(cluster);
+  std::vector<int> group;
+  for (int g = 0; g < plan.ep && g < cluster.total_gpus(); ++g) group.push_back(g);
+  auto fallback = [&](const char*, double bytes) {
+    return static_cast<double>(topology.all_to_all_ns(group, bytes, model.moe ? model.moe->max_nodes_per_token : 0,
+                                                      model.moe ? model.moe->experts_per_token : 0));
+  };
+  return moe_layer_phases(model, plan, cluster.profile, fallback);
 }
 
 ImportedRun import_for_phases(const std::vector<std::string>& files) {

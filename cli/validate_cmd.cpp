@@ -113,17 +113,10 @@ void deepseek_cases(std::vector<Case>& out, const std::string& trace) {
   plan.seq = model.seq;
   plan.precision = Precision::FP8;
   plan.selective_recompute = true;
-  auto shape = plan_shape(plan);
-  LayerCost moe;
-  for (auto& layer : model_layers(model, shape))
-    if (layer.kind == LayerKind::Moe) {
-      moe = layer;
-      break;
-    }
   auto no_fallback = [](const char*, double) { return 0.0; };
-  auto fit = fit_profile(run, layer_phases(moe, shape, cluster.profile, true, no_fallback), cluster.profile, true,
+  auto fit = fit_profile(run, moe_layer_phases(model, plan, cluster.profile, no_fallback), cluster.profile, true,
                          cluster.gpu.hbm_GBps, trace);
-  auto check = check_pair(layer_phases(moe, shape, fit.profile, true, no_fallback), 4,
+  auto check = check_pair(moe_layer_phases(model, plan, fit.profile, no_fallback), 4,
                           fit.profile.comm_compute_slowdown.value, &run);
   for (auto& name : phases)
     for (auto& p : check.phases)

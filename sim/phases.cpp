@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "sim/model_costs.hpp"
 #include "sim/op_time.hpp"
 
 namespace pipesim {
@@ -79,6 +80,14 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
   comm("dispatch(B)", "combine", backward_dispatch);
   comm("combine(B)", "dispatch", layer.combine_bytes);
   return out;
+}
+
+std::vector<PhaseCost> moe_layer_phases(const ModelSpec& model, const Plan& plan, const HwProfile& hw,
+                                        const CommTime& fallback) {
+  auto shape = plan_shape(plan);
+  for (auto& layer : model_layers(model, shape))
+    if (layer.kind == LayerKind::Moe) return layer_phases(layer, shape, hw, plan.precision == Precision::FP8, fallback);
+  throw Error(fmt::format("model '{}' has no MoE layer; the phase view follows DeepSeek's MoE chunk", model.name));
 }
 
 PairPrediction predict_pair(const std::vector<PhaseCost>& phases, int layers, double slowdown) {

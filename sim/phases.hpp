@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/accounting.hpp"
+#include "sim/plan.hpp"
 #include "topologies/hw_profile.hpp"
 
 namespace pipesim {
@@ -36,6 +37,11 @@ using CommTime = std::function<double(const char* kind, double bytes)>;
 // all-to-alls). F's phases are (F), I's are (B) as DeepSeek names them, W's (W).
 std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, const HwProfile& hw, bool fp8,
                                     const CommTime& fallback);
+
+// The phases of the model's first MoE layer under `plan` (its seq already resolved), at `hw`; throws Error
+// naming the model when it has no MoE layer.
+std::vector<PhaseCost> moe_layer_phases(const ModelSpec& model, const Plan& plan, const HwProfile& hw,
+                                        const CommTime& fallback);
 
 struct PhaseRun {
   std::string name;

@@ -96,23 +96,16 @@ TEST(Phases, DeepSeekTraceCalibratesAProfileThatPredictsItsPair) {
   plan.seq = model.seq;
   plan.precision = Precision::FP8;
   plan.selective_recompute = true;
-  auto shape = plan_shape(plan);
-  LayerCost moe;
-  for (auto& layer : model_layers(model, shape))
-    if (layer.kind == LayerKind::Moe) {
-      moe = layer;
-      break;
-    }
   auto no_fallback = [](const char*, double) { return 0.0; };
-  auto counts = layer_phases(moe, shape, cluster.profile, true, no_fallback);
-  auto fit = fit_profile(run, counts, cluster.profile, true, cluster.gpu.hbm_GBps, "train.json");
+  auto fit = fit_profile(run, moe_layer_phases(model, plan, cluster.profile, no_fallback), cluster.profile, true,
+                         cluster.gpu.hbm_GBps, "train.json");
   // Kernel-level residuals are reported for every fitted figure; none is wild.
   ASSERT_FALSE(fit.rows.empty());
   for (auto& row : fit.rows) EXPECT_LT(std::abs(row.residual()), 0.35) << row.figure << " " << row.phase;
   EXPECT_LE(fit.profile.memory_GBps.value, cluster.gpu.hbm_GBps);
   EXPECT_GT(fit.profile.comm_compute_slowdown.value, 1.0);
-  auto phases = layer_phases(moe, shape, fit.profile, true, no_fallback);
-  auto check = check_pair(phases, 4, fit.profile.comm_compute_slowdown.value, &run);
+  auto check = check_pair(moe_layer_phases(model, plan, fit.profile, no_fallback), 4,
+                          fit.profile.comm_compute_slowdown.value, &run);
   for (auto& p : check.phases) {
     ASSERT_FALSE(std::isnan(p.measured_ns)) << p.name;
     EXPECT_LT(std::abs(p.predicted_ns - p.measured_ns) / p.measured_ns, 0.10) << p.name;
