@@ -73,6 +73,15 @@ class Builder {
   }
 
   std::vector<OpCost>& ops() { return layer_.ops; }
+  // Sequence parallelism keeps a column-parallel linear's input (the norm's output) as each rank's share
+  // of the sequence and gathers it again for the backward (Korthikanti et al. §4.2.2).
+  void sequence_sharded_input(std::string_view name, double tokens, double in) {
+    if (!sh_.sequence_parallel || sh_.tp <= 1) return;
+    auto& op = last(name);
+    double cached = sh_.fp8_linear_inputs ? 1.0 : e_, saved = tokens * in * cached * (1 - 1.0 / sh_.tp);
+    op.saved_until_I -= saved;
+    op.saved_until_W -= saved;
+  }
   OpCost& last(std::string_view name) {
     for (auto it = layer_.ops.rbegin(); it != layer_.ops.rend(); ++it)
       if (it->name == name) return *it;
@@ -120,7 +129,9 @@ class Builder {
       op.bytes[F] += 4 * tokens * heads * keys * e_;
       op.bytes[I] += 6 * tokens * heads * keys * e_;
     }
-    if (sh_.dropout) op.saved_until_I += tokens * heads * dv;  // dropout mask after the output projection
+    // The dropout mask after the output projection covers the full hidden size (1 byte each), replicated
+    // over tp ranks unless sequence parallelism splits it (Korthikanti et al. Table 2).
+    if (sh_.dropout) op.saved_until_I += tokens * heads * dv * (sh_.sequence_parallel ? 1 : sh_.tp);
     // Flash: one forward kernel, three backward (preprocess, main, dQ conversion). Unfused: two GEMMs and
     // the softmax forward, their five gradients backward; priced at the GEMM rate (sim/op_time.cpp).
     op.kernels = sh_.flash_attention ? PerPass<double>{{1, 3, 0}} : PerPass<double>{{3, 5, 0}};
@@ -149,11 +160,13 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
     double params = 0;
     if (a.q_lora_rank > 0) {
       b.linear("attention.q_down", Part::Attention, T, h, a.q_lora_rank);
+      b.sequence_sharded_input("attention.q_down", T, h);
       b.elementwise("attention.q_norm", Part::Attention, T, a.q_lora_rank, a.q_lora_rank, a.q_lora_rank);
       b.linear("attention.q_up", Part::Attention, T, a.q_lora_rank, H * dqk);
       params += h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * m.heads * dqk;
     } else {
       b.linear("attention.q", Part::Attention, T, h, H * dqk);
+      b.sequence_sharded_input("attention.q", T, h);
       params += h * m.heads * dqk;
     }
     b.linear("attention.kv_down", Part::Attention, T, h, a.kv_lora_rank + a.qk_rope_head_dim, 1.0, -1,
@@ -178,6 +191,7 @@ double attention(const ModelSpec& m, const Shape& sh, Builder& b) {
   double H = split(m.heads, sh.tp, "heads"), KV = m.kv_heads >= sh.tp ? split(m.kv_heads, sh.tp, "kv_heads") : 1;
   double d = m.head_dim;
   b.linear("attention.qkv", Part::Attention, T, h, (H + 2 * KV) * d);
+  b.sequence_sharded_input("attention.qkv", T, h);
   b.attention_core(T, H, KV, d, d);
   b.linear("attention.out", Part::Attention, T, H * d, h);
   return h * (m.heads + 2.0 * m.kv_heads) * d + m.heads * d * h + h;
@@ -217,12 +231,14 @@ LayerCost transformer_layer(const ModelSpec& m, int layer, const Shape& sh) {
   if (!m.is_moe_layer(layer)) {
     out.kind = LayerKind::Dense;
     double params = mlp(m.mlp, Part::Mlp, T, h, split(m.ffn_hidden, sh.tp, "ffn_hidden"), 1.0, b) * sh.tp;
+    b.sequence_sharded_input(m.mlp == MlpKind::SwiGLU ? "mlp.gate_up" : "mlp.fc1", T, h);
     out.params_total = out.params_active = attention_params + params + h;
     return out;
   }
   auto& moe = *m.moe;
   out.kind = LayerKind::Moe;
   b.linear("moe.router", Part::Router, T, h, moe.routed_experts);
+  b.sequence_sharded_input("moe.router", T, h);
   // Expert selection over T x E FP32 scores: the gate function, group-limited and final top-k, the
   // gathered and normalized weights and the dispatch layout, about four passes over the scores in F (eight
   // kernels, as DeepSeek's trace runs them) and two for the gate's gradient in I (docs/cost-model.md §12).

@@ -41,6 +41,28 @@ TEST(Accounting, GptLayerMatchesZeroBubbleFormulas) {
   }
 }
 
+// Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models" (arXiv 2205.05198)
+// Table 2, 16-bit, no flash, with dropout: tensor parallel sbh(10 + 24/t + 5as/(ht)); with sequence
+// parallelism sbh(34/t + 5as/(ht)).
+TEST(Accounting, TensorAndSequenceParallelActivationsMatchKorthikanti) {
+  const int s = 2048, b = 1, h = 4096, a = 32;
+  auto m = gpt(2, h, a, 50256);
+  for (int t : {1, 2, 4, 8})
+    for (bool sp : {false, true}) {
+      Shape sh;
+      sh.micro_batch = b;
+      sh.seq = s;
+      sh.causal = false;
+      sh.flash_attention = false;
+      sh.dropout = true;
+      sh.tp = t;
+      sh.sequence_parallel = sp;
+      double sbh = 1.0 * s * b * h, attention = 5.0 * a * s / (1.0 * h * t);
+      double want = sp ? sbh * (34.0 / t + attention) : sbh * (10 + 24.0 / t + attention);
+      EXPECT_DOUBLE_EQ(model_layers(m, sh)[1].saved_until_I(), want) << "t " << t << " sp " << sp;
+    }
+}
+
 TEST(Accounting, CausalConventionHalvesAttentionScores) {
   Shape full, causal;
   full.causal = false;

@@ -239,8 +239,8 @@ TEST(ModelCosts, WholeModelOnOneStageAtMicroBatchTwo) {
 // Megatron tensor parallelism on the tiny cluster (docs/cost-model.md §13): tp 2 inside a node, an
 // all-reduce of the layer's activations T·h·2 = 50·40·2 = 4000 bytes is 2·(1/2)·4000/4 + 2·1·1000 = 3000 ns
 // (§10); two in F and two in I per transformer layer, one layer per stage: 6000 each, in line. Sequence
-// parallelism: reduce-scatter + all-gather, (1/2)·4000/4 + 1000 each, the same 3000; the two norms keep
-// half of their 50·40·2 = 4000 bytes each.
+// parallelism: reduce-scatter + all-gather, (1/2)·4000/4 + 1000 each, the same 3000; the two norms and
+// the two column-parallel linears' inputs (qkv, fc1) keep half of their 50·40·2 = 4000 bytes each.
 TEST(ModelCosts, TensorParallelCommunicationByHand) {
   auto model = tiny_model();
   Topology topology(tiny_cluster());
@@ -263,7 +263,7 @@ TEST(ModelCosts, TensorParallelCommunicationByHand) {
   auto sp = resolve(plan, model, topology.spec());
   auto sp_work = stage_work(model, topology, sp, 0);
   EXPECT_EQ(sp_work[0].tp_ns[PassKind::F], 6000);
-  EXPECT_DOUBLE_EQ(work[0].activation_bytes - sp_work[0].activation_bytes, 2 * 2000);
+  EXPECT_DOUBLE_EQ(work[0].activation_bytes - sp_work[0].activation_bytes, 4 * 2000);
 }
 
 }  // namespace
