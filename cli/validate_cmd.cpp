@@ -143,8 +143,12 @@ void add_validate_command(CLI::App& app) {
               "Cases and sources: docs/validation.md §7. The DeepSeek cases need the H800 trace (--trace).");
   cmd->add_option("--trace", args->trace, "DeepSeek's H800 profiler trace (deepseek-ai/profile-data train.json)")
       ->capture_default_str();
-  cmd->add_option("--max-mean-error", args->max_mean, "Bar for the mean absolute error")->capture_default_str();
-  cmd->add_option("--max-worst-error", args->max_worst, "Bar for the worst absolute error")->capture_default_str();
+  cmd->add_option("--max-mean-error", args->max_mean, "Bar for the mean absolute error")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
+  cmd->add_option("--max-worst-error", args->max_worst, "Bar for the worst absolute error")
+      ->check(CLI::Range(0.0, 10.0))
+      ->capture_default_str();
   cmd->add_option("--format,-f", args->format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   cmd->callback([args] {
     std::vector<Case> cases;
