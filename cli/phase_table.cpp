@@ -31,13 +31,9 @@ std::vector<PhaseCost> model_phases(const PlanOptions& options, const ClusterSpe
   plan.precision = parse_precision(options.precision, "--precision");
   if (plan.seq == 0) plan.seq = model.seq;
   Topology topology(cluster);
-  std::vector<int> group;
+  std::vector<int> group;  // the first EP group of the cluster
   for (int g = 0; g < plan.ep && g < cluster.total_gpus(); ++g) group.push_back(g);
-  auto fallback = [&](const char*, double bytes) {
-    return static_cast<double>(topology.all_to_all_ns(group, bytes, model.moe ? model.moe->max_nodes_per_token : 0,
-                                                      model.moe ? model.moe->experts_per_token : 0));
-  };
-  return moe_layer_phases(model, plan, cluster.profile, fallback);
+  return moe_layer_phases(model, plan, cluster.profile, topology_all_to_all(topology, model, std::move(group)));
 }
 
 ImportedRun import_for_phases(const std::vector<std::string>& files) {
@@ -48,9 +44,7 @@ ImportedRun import_for_phases(const std::vector<std::string>& files) {
 
 std::string phase_table(const std::vector<PhaseCost>& phases, const ClusterSpec& cluster, int layers,
                         const ImportedRun* measured, bool json) {
-  double slowdown = cluster.profile.comm_compute_slowdown.value >= 1
-                        ? cluster.profile.comm_compute_slowdown.value
-                        : static_cast<double>(cluster.gpu.sms) / (cluster.gpu.sms - cluster.comm_sms);
+  double slowdown = cluster.comm_compute_slowdown();
   auto check = check_pair(phases, layers, slowdown, measured);
   auto& pair = check.pair;
   double measured_pair = check.measured_pair_ns;

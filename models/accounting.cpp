@@ -115,6 +115,7 @@ class Builder {
     double keys = sh_.causal ? (sh_.seq + 1) / 2.0 : sh_.seq;  // keys a query attends to, on average
     OpCost op;
     op.name = sh_.flash_attention ? "attention.core" : "attention.core_unfused";
+    op.fused_attention = sh_.flash_attention;
     op.part = Part::Attention;
     op.flops[F] = 2 * tokens * keys * heads * (dqk + dv);
     op.flops[I] = 2 * op.flops[F];

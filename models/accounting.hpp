@@ -44,6 +44,7 @@ struct OpCost {
   PerPass<double> flops;          // F, I, W
   PerPass<double> bytes;          // HBM traffic
   PerPass<double> kernels;        // GPU kernels launched (each costs the profile's launch gap)
+  bool fused_attention = false;   // flash attention: priced at the profile's attention rates, not as GEMMs
   double saved_until_I = 0;       // activation bytes kept from F until I
   double saved_until_W = 0;       // of those, bytes still kept from I until W (includes output gradients)
   double params = 0;              // weights this GPU holds

@@ -40,16 +40,16 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
   bool fp8 = p.precision == Precision::FP8;
   auto layers = model_layers(model, shape);
   std::vector<StageWork> out(static_cast<std::size_t>(rp.stages));
-  std::map<double, std::int64_t> a2a_cache;
-  // EP all-to-all: at the profile's measured bandwidth for the operation and message size when it has one
-  // (docs/hardware-profiles.md §3), else over the topology.
+  std::map<double, double> a2a_cache;
+  // EP all-to-all: at the profile's measured bandwidth for the transfer and size when it has one, else over
+  // the topology (cached by size: every rank's EP group has the same shape).
   auto all_to_all = [&](const char* kind, int pp_rank, double bytes) -> std::int64_t {
-    if (auto* table = comm_table(cluster.profile, kind, p.ep)) return ns(bytes / table->at(bytes));
-    auto it = a2a_cache.find(bytes);
-    if (it != a2a_cache.end()) return it->second;
-    auto t = topology.all_to_all_ns(rp.ep_group(pp_rank, dp_rank), bytes, model.moe ? model.moe->max_nodes_per_token : 0,
-                                    model.moe ? model.moe->experts_per_token : 0);
-    return a2a_cache[bytes] = t;
+    auto over_topology = [&](const char* k, double b) {
+      auto it = a2a_cache.find(b);
+      if (it != a2a_cache.end()) return it->second;
+      return a2a_cache[b] = topology_all_to_all(topology, model, rp.ep_group(pp_rank, dp_rank))(k, b);
+    };
+    return ns(all_to_all_ns(cluster.profile, kind, p.ep, bytes, over_topology));
   };
   double activation = shape.tokens() * model.hidden * shape.bytes_per_element;
   std::map<int, std::int64_t> tp_cache;
@@ -91,9 +91,9 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
       if (layer.dispatch_bytes > 0 && p.ep > 1) {
         work.ep_ns[PassKind::F] +=
             all_to_all("dispatch", pp_rank, layer.dispatch_bytes) + all_to_all("combine", pp_rank, layer.combine_bytes);
-        work.ep_ns[PassKind::I] += all_to_all("dispatch", pp_rank, layer.combine_bytes) +
-                                   all_to_all("combine", pp_rank, layer.dispatch_bytes / shape.dispatch_bytes_per_element *
-                                                                     shape.combine_bytes_per_element);
+        // The gradients go back in BF16 (the combine's bytes): along the dispatch routes, then gathered.
+        work.ep_ns[PassKind::I] +=
+            all_to_all("dispatch", pp_rank, layer.combine_bytes) + all_to_all("combine", pp_rank, layer.combine_bytes);
       }
     }
     for (auto pass : kPassKinds) work.compute_ns[pass] = ns(compute[pass]);
@@ -121,13 +121,6 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     if (experts)
       for (int g : rp.ep_group(r, dp_rank)) slowdown = std::max(slowdown, gpu_slowdown[static_cast<std::size_t>(g)]);
   }
-  // Compute in a pair runs slower while communication kernels hold SMs: the profile's measured factor, else
-  // the SM count's share (docs/cost-model.md §7).
-  double sm_share = cluster.profile.comm_compute_slowdown.value >= 1
-                        ? 1.0 / cluster.profile.comm_compute_slowdown.value
-                        : cluster.gpu.sms > cluster.comm_sms
-                              ? static_cast<double>(cluster.gpu.sms - cluster.comm_sms) / cluster.gpu.sms
-                              : 1.0;
   double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * plan_shape(rp).bytes_per_element / p.tp;
   auto partners = pair_partners(rp.stage_to_rank, p.pp);
   auto shape = plan_shape(rp);
@@ -135,6 +128,15 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   std::vector<LayerCost> layers;
   for (auto partner : partners)
     if (partner >= 0 && layers.empty()) layers = model_layers(model, shape);
+  // Each layer's phases, priced once: a stage is the forward chunk of one pair and the backward of another,
+  // both on its rank (so over the same EP group).
+  std::map<int, std::vector<PhaseCost>> phases_of;
+  auto phases = [&](int index, int pp_rank) -> const std::vector<PhaseCost>& {
+    auto it = phases_of.find(index);
+    if (it != phases_of.end()) return it->second;
+    return phases_of[index] = layer_phases(layers[static_cast<std::size_t>(index)], shape, cluster.profile, fp8,
+                                           topology_all_to_all(topology, model, rp.ep_group(pp_rank, dp_rank)));
+  };
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
     auto& c = costs.stages[static_cast<std::size_t>(s)];
@@ -154,18 +156,11 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     // The pair as DeepSeek runs it: the forward chunk's layers and the backward chunk's (deepest first)
     // interleaved phase by phase on a compute and a communication stream (docs/hardware-profiles.md §4).
     int pp_rank = rp.stage_to_rank[static_cast<std::size_t>(s)];
-    auto fallback = [&](const char*, double bytes) {
-      return static_cast<double>(topology.all_to_all_ns(rp.ep_group(pp_rank, dp_rank), bytes,
-                                                        model.moe ? model.moe->max_nodes_per_token : 0,
-                                                        model.moe ? model.moe->experts_per_token : 0));
-    };
     std::vector<std::vector<PhaseCost>> forward, backward;
-    for (int index : rp.stage_layers[static_cast<std::size_t>(s)])
-      forward.push_back(layer_phases(layers[static_cast<std::size_t>(index)], shape, cluster.profile, fp8, fallback));
+    for (int index : rp.stage_layers[static_cast<std::size_t>(s)]) forward.push_back(phases(index, pp_rank));
     auto& back = rp.stage_layers[static_cast<std::size_t>(partner)];
-    for (auto it = back.rbegin(); it != back.rend(); ++it)
-      backward.push_back(layer_phases(layers[static_cast<std::size_t>(*it)], shape, cluster.profile, fp8, fallback));
-    auto pair = predict_pair(forward, backward, 1 / sm_share);
+    for (auto it = back.rbegin(); it != back.rend(); ++it) backward.push_back(phases(*it, pp_rank));
+    auto pair = predict_pair(forward, backward, cluster.comm_compute_slowdown());
     c.FB_ns = ns(pair.makespan_ns) + work.tp_ns[PassKind::F] + other.tp_ns[PassKind::I];  // TP in line
     work.pair_exposed_ns = ns(pair.compute_stall_ns);
   }

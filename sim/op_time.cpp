@@ -11,7 +11,7 @@ OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
   t.launch_ns = op.kernels[pass] * hw.launch_gap_us.value * 1e3;
   if (flops == 0 && bytes == 0) return t;
   double tflops = 0;
-  if (op.name == "attention.core")
+  if (op.fused_attention)
     tflops = pass == PassKind::F ? hw.attention_forward_tflops.value : hw.attention_backward_tflops.value;
   else if (op.k > 0)
     tflops = gemm_tflops(hw, fp8 ? "fp8" : "bf16", std::min({op.m, op.n, op.k}),
@@ -21,9 +21,20 @@ OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
   double compute = flops > 0 ? flops / (tflops * 1e3) : 0;  // 1 TFLOP/s = 1e3 FLOP per ns
   double memory = bytes / hw.memory_GBps.value;             // 1 GB/s = 1 byte/ns
   if (compute == 0) memory += op.kernels[pass] * hw.memory_kernel_us.value * 1e3;  // memory-bound kernels' fixed time
-  t.memory_bound = memory > compute;
   t.compute_ns = std::max(compute, memory);
   return t;
+}
+
+CommTime topology_all_to_all(const Topology& topology, const ModelSpec& model, std::vector<int> group) {
+  int max_nodes = model.moe ? model.moe->max_nodes_per_token : 0, k = model.moe ? model.moe->experts_per_token : 0;
+  return [&topology, group = std::move(group), max_nodes, k](const char*, double bytes) {
+    return static_cast<double>(topology.all_to_all_ns(group, bytes, max_nodes, k));
+  };
+}
+
+double all_to_all_ns(const HwProfile& hw, const char* kind, int ep, double bytes, const CommTime& fallback) {
+  if (auto* table = comm_table(hw, kind, ep)) return bytes / table->at(bytes);
+  return fallback(kind, bytes);
 }
 
 }  // namespace pipesim

@@ -45,7 +45,7 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
       auto t = op_time(op, pass, hw, fp8);
       p.kernels += op.kernels[pass];
       p.launch_ns += t.launch_ns;
-      if (op.name == "attention.core") {
+      if (op.fused_attention) {
         p.attention_flops += op.flops[pass];
         p.attention_ns += t.compute_ns;
       } else if (op.k > 0 && op.flops[pass] > 0) {
@@ -68,16 +68,15 @@ std::vector<PhaseCost> layer_phases(const LayerCost& layer, const Shape& shape, 
     p.name = name;
     p.communication = true;
     p.comm_bytes = shape.ep > 1 ? bytes : 0;  // one EP rank: every expert is local, nothing moves
-    auto* table = comm_table(hw, kind, shape.ep);
-    p.comm_ns = p.comm_bytes == 0 ? 0 : table ? bytes / table->at(bytes) : fallback(kind, bytes);
+    p.comm_ns = p.comm_bytes == 0 ? 0 : all_to_all_ns(hw, kind, shape.ep, bytes, fallback);
     out.push_back(p);
   };
-  double backward_dispatch = layer.dispatch_bytes / shape.dispatch_bytes_per_element * shape.combine_bytes_per_element;
   // The backward of a combine scatters gradients along the dispatch routes, the backward of a dispatch
-  // gathers them as a combine does: each is priced as the transfer it is (docs/hardware-profiles.md §3).
+  // gathers them as a combine does, both in BF16 (the combine's bytes): each is priced as the transfer it
+  // is (docs/hardware-profiles.md §3).
   comm("dispatch(F)", "dispatch", layer.dispatch_bytes);
   comm("combine(F)", "combine", layer.combine_bytes);
-  comm("dispatch(B)", "combine", backward_dispatch);
+  comm("dispatch(B)", "combine", layer.combine_bytes);
   comm("combine(B)", "dispatch", layer.combine_bytes);
   return out;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/accounting.hpp"
+#include "sim/op_time.hpp"
 #include "sim/plan.hpp"
 #include "topologies/hw_profile.hpp"
 
@@ -29,9 +30,6 @@ struct PhaseCost {
   double gemm_ns = 0, attention_ns = 0, memory_ns = 0, launch_ns = 0, comm_ns = 0;
   double time_ns() const { return communication ? comm_ns : gemm_ns + attention_ns + memory_ns + launch_ns; }
 };
-
-// EP communication time of `bytes` per GPU for "dispatch" or "combine" when the profile has no table.
-using CommTime = std::function<double(const char* kind, double bytes)>;
 
 // The phases of a layer (attention block up to the dispatch, expert block, and for MoE layers the four
 // all-to-alls). F's phases are (F), I's are (B) as DeepSeek names them, W's (W).

@@ -126,17 +126,16 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
   for (auto& r : run.ranks) {
     auto overlap = comm_overlap(r);
     auto share = compute_share(r);
-    std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> busy(r.phases.size());
+    std::vector<bool> ran(r.phases.size(), false);
     for (std::size_t i = 0; i < r.kernels.size(); ++i) {
       auto& k = r.kernels[i];
       if (k.phase < 0) continue;
       auto& phase = r.phases[static_cast<std::size_t>(k.phase)];
       auto [it, fresh] = index.try_emplace(phase.name, out.size());
-      if (fresh) out.push_back({phase.name, 0, 0, 0, 0, 0, 0, 0, 0});
+      if (fresh) out.push_back({phase.name, 0, 0, 0, 0, 0, 0});
       auto& m = out[it->second];
       double dur = is_comm_stream(r, k.stream) ? static_cast<double>(k.end_ns - k.start_ns) : share[i];
-      busy[static_cast<std::size_t>(k.phase)].emplace_back(k.start_ns, k.end_ns);
-      m.kernels += 1;
+      ran[static_cast<std::size_t>(k.phase)] = true;
       switch (group_of(run, k)) {
         case ClassGroup::Comm: m.comm_ns += dur; break;
         case ClassGroup::Gemm: m.gemm_ns += dur / (1 + (s - 1) * overlap[i]); break;
@@ -145,24 +144,15 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
       }
     }
     for (std::size_t p = 0; p < r.phases.size(); ++p) {
-      if (busy[p].empty()) continue;
+      if (!ran[p]) continue;
       auto& m = out[index[r.phases[p].name]];
       ++m.instances;
       m.span_ns += static_cast<double>(r.phases[p].end_ns - r.phases[p].start_ns);
-      auto& v = busy[p];
-      std::sort(v.begin(), v.end());
-      std::int64_t end = v.front().first, union_ns = 0;
-      for (auto& [a, b] : v) {
-        if (b <= end) continue;
-        union_ns += b - std::max(a, end);
-        end = b;
-      }
-      m.busy_ns += static_cast<double>(union_ns);
     }
   }
   for (auto& m : out)
     if (m.instances > 0)
-      for (auto* v : {&m.span_ns, &m.busy_ns, &m.gemm_ns, &m.attention_ns, &m.memory_ns, &m.comm_ns, &m.kernels})
+      for (auto* v : {&m.span_ns, &m.gemm_ns, &m.attention_ns, &m.memory_ns, &m.comm_ns})
         *v /= m.instances;
   return out;
 }
@@ -308,7 +298,7 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
     table.source = fmt::format("{}: {} kernels against the model's bytes per GPU", source, kind);
     for (auto& [m, c] : pairs)
       if (c->communication && transfer_of(m->name) == kind && m->comm_ns > 0)
-        table.points.push_back({c->comm_bytes, c->comm_bytes / m->comm_ns, 0});
+        table.points.push_back({c->comm_bytes, c->comm_bytes / m->comm_ns});
     if (table.points.empty()) continue;
     std::sort(table.points.begin(), table.points.end(), [](auto& a, auto& b) { return a.x < b.x; });
     // Equal sizes (F and B of one precision): one point at their mean rate.

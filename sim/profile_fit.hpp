@@ -18,9 +18,7 @@ struct PhaseMeasure {
   std::string name;
   int instances = 0;
   double span_ns = 0;        // first kernel start to last kernel end, as it ran
-  double busy_ns = 0;        // the union of its kernels, as it ran
   double gemm_ns = 0, attention_ns = 0, memory_ns = 0, comm_ns = 0;
-  double kernels = 0;
 };
 
 // The compute slowdown while communication kernels run: per kernel name that ran both under

@@ -49,6 +49,12 @@ struct ClusterSpec {
   // datasheet default built from `gpu` (default_profile). `--hw-profile` replaces it.
   HwProfile profile;
   int total_gpus() const { return nodes * gpus_per_node; }
+  // Compute time factor while communication kernels hold SMs: the profile's measured factor, else
+  // SMs / (SMs - comm_sms) (docs/cost-model.md §7).
+  double comm_compute_slowdown() const {
+    return profile.comm_compute_slowdown.value >= 1 ? profile.comm_compute_slowdown.value
+                                                    : static_cast<double>(gpu.sms) / (gpu.sms - comm_sms);
+  }
 };
 
 // A preset name ("deepseek-h800", "dgx-a100", "dgx-h100", "hgx-h200") or a path to a JSON file.

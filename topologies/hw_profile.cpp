@@ -80,8 +80,8 @@ constexpr double kLowest = 1e-3, kHighest = 1e6;
 Figure read_figure(const JsonReader& r, std::string_view key, bool allow_zero, double highest = kHighest) {
   auto f = r.child(key);
   f.expect_object();
-  f.only_keys({"value", "source", "residual"});
-  Figure out{f.required<double>("value"), f.required<std::string>("source"), f.optional<double>("residual", 0.0)};
+  f.only_keys({"value", "source"});
+  Figure out{f.required<double>("value"), f.required<std::string>("source")};
   if (!(allow_zero && out.value == 0) && !(out.value >= kLowest && out.value <= highest))
     f.child("value").fail(fmt::format("expected {}a number in [{}, {}], got {}", allow_zero ? "0 or " : "", kLowest,
                                       highest, out.value));
@@ -97,8 +97,8 @@ RateTable read_table(const JsonReader& t) {
   if (out.source.empty()) t.child("source").fail("every table names its source");
   for (auto& p : t.child("points").elements()) {
     p.expect_object();
-    p.only_keys({"x", "y", "residual"});
-    RatePoint point{p.required<double>("x"), p.required<double>("y"), p.optional<double>("residual", 0.0)};
+    p.only_keys({"x", "y"});
+    RatePoint point{p.required<double>("x"), p.required<double>("y")};
     if (!(point.x > 0 && point.x <= 1e15)) p.child("x").fail(fmt::format("expected a number in (0, 1e15], got {}", point.x));
     if (!(point.y >= kLowest && point.y <= kHighest))
       p.child("y").fail(fmt::format("expected a number in [{}, {}], got {}", kLowest, kHighest, point.y));
@@ -136,20 +136,14 @@ std::map<std::string, RateTable, std::less<>> read_tables(const JsonReader& r, s
 }
 
 nlohmann::ordered_json figure_json(const Figure& f) {
-  nlohmann::ordered_json j{{"value", f.value}, {"source", f.source}};
-  if (f.residual != 0) j["residual"] = f.residual;
-  return j;
+  return {{"value", f.value}, {"source", f.source}};
 }
 
 nlohmann::ordered_json tables_json(const std::map<std::string, RateTable, std::less<>>& tables) {
   auto j = nlohmann::ordered_json::object();
   for (auto& [name, t] : tables) {
     auto points = nlohmann::ordered_json::array();
-    for (auto& p : t.points) {
-      nlohmann::ordered_json point{{"x", p.x}, {"y", p.y}};
-      if (p.residual != 0) point["residual"] = p.residual;
-      points.push_back(point);
-    }
+    for (auto& p : t.points) points.push_back({{"x", p.x}, {"y", p.y}});
     j[name] = {{"points", points}, {"source", t.source}};
   }
   return j;

@@ -20,7 +20,6 @@ struct GpuSpec;
 struct RatePoint {
   double x = 0;  // smallest GEMM dimension, or message bytes per GPU
   double y = 0;  // TFLOP/s, or GB/s
-  double residual = 0;  // optional, informational: what a fitting tool reports for this point
 };
 
 // Piecewise linear in x through the points (sorted by x), constant beyond the ends.
@@ -34,7 +33,6 @@ struct RateTable {
 struct Figure {
   double value = 0;
   std::string source;
-  double residual = 0;
 };
 
 struct HwProfile {

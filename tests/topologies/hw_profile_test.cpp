@@ -10,7 +10,7 @@ namespace pipesim {
 namespace {
 
 TEST(HwProfile, TablesInterpolateLinearlyAndStayFlatBeyondTheEnds) {
-  RateTable t{{{100, 10, 0}, {300, 30, 0}, {400, 20, 0}}, "s"};
+  RateTable t{{{100, 10}, {300, 30}, {400, 20}}, "s"};
   EXPECT_DOUBLE_EQ(t.at(50), 10);
   EXPECT_DOUBLE_EQ(t.at(200), 20);
   EXPECT_DOUBLE_EQ(t.at(350), 25);
@@ -37,11 +37,11 @@ TEST(HwProfile, DefaultReproducesTheGenericEfficiencyModel) {
 
 TEST(HwProfile, PassAndEpSpecificTablesWinOverTheGeneralOnes) {
   HwProfile p;
-  p.gemm_tflops["bf16"] = {{{1, 100, 0}}, "s"};
-  p.gemm_tflops["fp8"] = {{{1, 200, 0}}, "s"};
-  p.gemm_tflops["fp8.wgrad"] = {{{1, 150, 0}}, "s"};
-  p.comm_GBps["dispatch"] = {{{1, 40, 0}}, "s"};
-  p.comm_GBps["dispatch.ep16"] = {{{1, 160, 0}}, "s"};
+  p.gemm_tflops["bf16"] = {{{1, 100}}, "s"};
+  p.gemm_tflops["fp8"] = {{{1, 200}}, "s"};
+  p.gemm_tflops["fp8.wgrad"] = {{{1, 150}}, "s"};
+  p.comm_GBps["dispatch"] = {{{1, 40}}, "s"};
+  p.comm_GBps["dispatch.ep16"] = {{{1, 160}}, "s"};
   EXPECT_DOUBLE_EQ(gemm_tflops(p, "fp8", 10, GemmKind::Wgrad), 150);
   EXPECT_DOUBLE_EQ(gemm_tflops(p, "fp8", 10, GemmKind::Dgrad), 200);
   EXPECT_DOUBLE_EQ(gemm_tflops(p, "fp16", 10), 100);
