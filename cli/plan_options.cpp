@@ -46,6 +46,11 @@ void PlanOptions::add_options(CLI::App& cmd) {
                  "Adam moment format: fp32, bf16 (DeepSeek-V3 keeps them in BF16), or auto (bf16 with fp8)")
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
       ->capture_default_str();
+  cmd.add_option("--flops-convention", flops_convention,
+                 "How MFU counts FLOPs: pipesim (causal attention, MTP included), deepseek (causal, no MTP), "
+                 "megatron (SC21: full attention, recomputation counted), palm (model FLOPs: full attention)")
+      ->check(CLI::IsMember({"pipesim", "deepseek", "megatron", "palm"}))
+      ->capture_default_str();
   cmd.add_flag("--recompute", plan.recompute, "Full activation recomputation");
   cmd.add_flag("--selective-recompute", plan.selective_recompute,
                "Recompute norms and MLA K/V up-projections in the backward instead of keeping them (DeepSeek-V3)");
@@ -64,6 +69,7 @@ Plan PlanOptions::resolved_plan(const ScheduleSize& size) const {
   p.precision = parse_precision(precision, "--precision");
   p.adam_moment_bytes = adam_moments == "fp32" ? 4 : adam_moments == "bf16" ? 2 : 0;
   p.placement = parse_placement(placement, "--placement");
+  p.flops_convention = parse_flops_convention(flops_convention, "--flops-convention");
   size.apply(p);
   if (!layers_per_stage.empty()) {
     for (auto& count : split(layers_per_stage)) p.layers_per_stage.push_back(parse_int(count, "--layers-per-stage"));

@@ -18,7 +18,8 @@ struct PlanOptions {
   std::string model, cluster = "deepseek-h800";
   Plan plan;
   std::string layers_per_stage;          // "4,4,4,3"
-  std::string precision = "bf16", placement = "tp-dp-pp", adam_moments = "auto";
+  std::string precision = "bf16", placement = "tp-dp-pp", adam_moments = "auto",
+              flops_convention = "pipesim";
   std::vector<std::string> stragglers;   // "GPU=FACTOR"
   std::string hw_profile;                // --hw-profile: a preset or file replacing the cluster's
   int nodes = 0;                         // --nodes: resize the cluster (0: as the preset says)

@@ -44,6 +44,9 @@ nlohmann::ordered_json step_report_json(const StepReport& r) {
   j["pipeline_us"] = static_cast<double>(r.pipeline_ns) / 1e3;
   j["tokens_per_s"] = r.tokens_per_s;
   j["tokens_per_day"] = r.tokens_per_day;
+  j["flops_convention"] = to_string(p.flops_convention);
+  j["flops_per_token"] = r.flops_per_token;
+  j["mfu"] = r.mfu;
   j["mfu_causal"] = r.mfu_causal;
   j["mfu_full_attention"] = r.mfu_full;
   j["bubble_rate"] = r.bubble_rate;

@@ -76,8 +76,10 @@ std::string step_report_table(const StepReport& r) {
                                     "simulates every GPU)\n";
   out += fmt::format("step {}   pipeline {}   tokens/s {}   tokens/day {}\n", format_duration(r.step_ns),
                      format_duration(r.pipeline_ns), si(r.tokens_per_s), si(r.tokens_per_day));
-  out += fmt::format("MFU {:.1f}% (causal attention) / {:.1f}% (full attention)   bubble rate {:.4f}\n",
-                     100 * r.mfu_causal, 100 * r.mfu_full, r.bubble_rate);
+  out += fmt::format("MFU {:.1f}% ({} convention, {:.1f} GFLOP/token; causal attention {:.1f}%, full attention "
+                     "{:.1f}%)   bubble rate {:.4f}\n",
+                     100 * r.mfu, to_string(r.plan.plan.flops_convention), r.flops_per_token / 1e9, 100 * r.mfu_causal,
+                     100 * r.mfu_full, r.bubble_rate);
   if (r.compute_comm_ratio > 0)
     out += fmt::format("EP compute:communication {:.2f} : 1\n", r.compute_comm_ratio);
   out += fmt::format("exposed communication (most on any rank; DP on the last to finish): EP {}, PP {}, DP {}\n",
@@ -101,7 +103,7 @@ std::string step_comparison_table(const std::vector<StepReport>& reports) {
     double peak = 0;
     for (auto& m : r.memory) peak = std::max(peak, m.total());
     out += fmt::format("{:<17} {:>12} {:>10} {:>7.1f}% {:>8.4f} {:>8.2f} {:>11.1f}  {}\n", r.plan.plan.schedule,
-                       format_duration(r.step_ns), si(r.tokens_per_s), 100 * r.mfu_causal, r.bubble_rate,
+                       format_duration(r.step_ns), si(r.tokens_per_s), 100 * r.mfu, r.bubble_rate,
                        r.compute_comm_ratio, gib(peak), r.fits ? "yes" : "NO");
   }
   return out;

@@ -124,7 +124,7 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
     for (auto& m : r.memory) peak = std::max(peak, m.total());
     row["step_s"] = static_cast<double>(r.step_ns) / 1e9;
     row["tokens_per_s"] = r.tokens_per_s;
-    row["mfu"] = r.mfu_causal;
+    row["mfu"] = r.mfu;
     row["bubble_rate"] = r.bubble_rate;
     row["peak_memory_gib"] = peak / 1073741824.0;
     row["fits"] = r.fits;

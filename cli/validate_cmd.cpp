@@ -81,8 +81,10 @@ void model_cases(std::vector<Case>& out) {
       add(out, fmt::format("{} active parameters", name), source, "B", model.published.active_params / 1e9,
                      totals.active_params / 1e9);
     if (model.published.training_gflops_per_token > 0)
-      add(out, fmt::format("{} training FLOPs per token", name), "ISCA'25 DeepSeek-V3 (arXiv 2505.09343) Table 2",
-                     "GFLOP", model.published.training_gflops_per_token, totals.flops_per_token / 1e9);
+      // In DeepSeek's convention: the main model without its MTP module, as its 671B count (docs/cost-model.md §4.1).
+      add(out, fmt::format("{} training FLOPs per token", name),
+          "ISCA'25 DeepSeek-V3 (arXiv 2505.09343) Table 2; --flops-convention deepseek", "GFLOP",
+          model.published.training_gflops_per_token, flops_per_token(model, shape, FlopsConvention::DeepSeek) / 1e9);
   }
 }
 

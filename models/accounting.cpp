@@ -366,4 +366,40 @@ ModelTotals model_totals(const ModelSpec& m, const Shape& sh) {
   return t;
 }
 
+FlopsRules flops_rules(FlopsConvention convention) {
+  switch (convention) {
+    case FlopsConvention::Pipesim: return {true, true, false};
+    case FlopsConvention::DeepSeek: return {true, false, false};
+    case FlopsConvention::Megatron: return {false, true, true};
+    case FlopsConvention::Palm: return {false, true, false};
+  }
+  return {};
+}
+
+std::string_view to_string(FlopsConvention convention) {
+  switch (convention) {
+    case FlopsConvention::Pipesim: return "pipesim";
+    case FlopsConvention::DeepSeek: return "deepseek";
+    case FlopsConvention::Megatron: return "megatron";
+    case FlopsConvention::Palm: return "palm";
+  }
+  return "?";
+}
+
+FlopsConvention parse_flops_convention(std::string_view text, std::string_view field) {
+  for (auto c : {FlopsConvention::Pipesim, FlopsConvention::DeepSeek, FlopsConvention::Megatron, FlopsConvention::Palm})
+    if (text == to_string(c)) return c;
+  throw Error(fmt::format("{}: unknown FLOPs convention '{}' (pipesim, deepseek, megatron, palm)", field, text));
+}
+
+double flops_per_token(const ModelSpec& m, Shape sh, FlopsConvention convention) {
+  auto rules = flops_rules(convention);
+  sh.causal = rules.causal;
+  if (!rules.recompute) sh.recompute = sh.selective_recompute = false;
+  double sum = 0;
+  for (auto& layer : model_layers(m, sh))
+    if (rules.mtp || layer.kind != LayerKind::Mtp) sum += layer.flops(F) + layer.flops(I) + layer.flops(W);
+  return sum / sh.tokens();
+}
+
 }  // namespace pipesim

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/pass_kind.hpp"
@@ -75,5 +76,24 @@ struct ModelTotals {
   double flops_per_token = 0;     // training (F + I + W), per token, with the shape's attention convention
 };
 ModelTotals model_totals(const ModelSpec& model, const Shape& shape);
+
+// How a paper counts training FLOPs per token for MFU (docs/cost-model.md §4.1). Matrix products only in
+// every convention; they differ in the attention count, whether MTP modules count and whether recomputed
+// work counts.
+enum class FlopsConvention {
+  Pipesim,   // causal attention, embedding to MTP, recomputation not counted
+  DeepSeek,  // causal attention, the main model only (no MTP), recomputation not counted
+  Megatron,  // Narayanan et al. SC21: full attention, recomputation counted (their teraFLOP/s per GPU)
+  Palm,      // model FLOPs (Chowdhery et al. PaLM App. B; Korthikanti et al. MFU): full attention, no recomputation
+};
+struct FlopsRules {
+  bool causal = true, mtp = true, recompute = false;
+};
+FlopsRules flops_rules(FlopsConvention convention);
+std::string_view to_string(FlopsConvention convention);  // "pipesim", "deepseek", "megatron", "palm"
+FlopsConvention parse_flops_convention(std::string_view text, std::string_view field);  // throws Error naming field
+// Training FLOPs per token (F + I + W) as `convention` counts them. `shape` gives the sizes and, where the
+// convention counts recomputation, what the plan recomputes; its causal flag is replaced by the convention's.
+double flops_per_token(const ModelSpec& model, Shape shape, FlopsConvention convention);
 
 }  // namespace pipesim

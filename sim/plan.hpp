@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "models/accounting.hpp"
 #include "models/model.hpp"
 #include "schedules/registry.hpp"
 #include "topologies/cluster.hpp"
@@ -46,6 +47,7 @@ struct Plan {
   // Bytes per Adam moment (two per parameter, beside FP32 master weights): 4 (FP32), or 2 (BF16, as
   // DeepSeek-V3 §3.3.3 keeps them); 0: 2 with FP8 precision (DeepSeek's recipe), else 4.
   int adam_moment_bytes = 0;
+  FlopsConvention flops_convention = FlopsConvention::Pipesim;  // how MFU counts FLOPs (the report says which)
   int moment_bytes() const { return adam_moment_bytes ? adam_moment_bytes : precision == Precision::FP8 ? 2 : 4; }
 };
 

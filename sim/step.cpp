@@ -106,18 +106,21 @@ std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<Stage
 
 void add_throughput(StepReport& report, const ModelSpec& model, const GpuSpec& gpu) {
   auto& p = report.plan.plan;
-  // The model's FLOPs per token (unsharded, no recomputation: MFU counts useful work), at the plan's sizes.
+  // The model's FLOPs per token, unsharded, at the plan's sizes (docs/cost-model.md §4.1).
   Shape shape;
   shape.micro_batch = p.micro_batch_size;
   shape.seq = p.seq;
+  shape.recompute = p.recompute;
+  shape.selective_recompute = p.selective_recompute;
   double tokens = static_cast<double>(p.global_batch) * p.seq;
   double seconds = static_cast<double>(report.step_ns) / 1e9;
   report.tokens_per_s = tokens / seconds;
   report.tokens_per_day = report.tokens_per_s * 86400;
   double peak = static_cast<double>(report.plan.gpus) * gpu.bf16_tflops * 1e12 * seconds;
-  report.mfu_causal = model_totals(model, shape).flops_per_token * tokens / peak;
-  shape.causal = false;
-  report.mfu_full = model_totals(model, shape).flops_per_token * tokens / peak;
+  report.flops_per_token = flops_per_token(model, shape, p.flops_convention);
+  report.mfu = report.flops_per_token * tokens / peak;
+  report.mfu_causal = flops_per_token(model, shape, FlopsConvention::Pipesim) * tokens / peak;
+  report.mfu_full = flops_per_token(model, shape, FlopsConvention::Palm) * tokens / peak;
 }
 
 StepReport simulate_step(const ModelSpec& model, const Topology& topology, const Plan& plan,

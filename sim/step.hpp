@@ -29,7 +29,9 @@ struct StepReport {
   std::int64_t step_ns = 0;
   std::int64_t pipeline_ns = 0;        // the slowest replica's pipeline makespan
   double tokens_per_s = 0, tokens_per_day = 0;
-  double mfu_causal = 0, mfu_full = 0;
+  double mfu_causal = 0, mfu_full = 0;  // pipesim's count with causal and with full attention
+  double mfu = 0;                       // in the plan's FLOPs convention
+  double flops_per_token = 0;           // training FLOPs per token in the plan's convention
   double bubble_rate = 0;
   double compute_comm_ratio = 0;       // EP: compute over all-to-all time on stages with expert layers (F+I+W : F+I)
   // Communication the compute stream waited for: EP and PP the most on any rank, DP on the rank that ends last.
@@ -69,7 +71,8 @@ GpuMemory gpu_memory(const ResolvedPlan& plan, const std::vector<StageWork>& wor
 // stream did not hide.
 std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<StageWork>& work);
 
-// Tokens per second and per day, and MFU in both attention conventions, from the step time.
+// Tokens per second and per day, and MFU in the plan's FLOPs convention and in both attention conventions,
+// from the step time.
 void add_throughput(StepReport& report, const ModelSpec& model, const GpuSpec& gpu);
 
 }  // namespace pipesim

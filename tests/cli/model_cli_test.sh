@@ -37,8 +37,10 @@ eq(p["pp"] * p["dp"] * p["tp"], 256 * 8, "pp x dp x tp = the cluster GPUs")
 eq(j["simulated_replicas"], 1, "one representative replica")
 ok(j["ep_compute_comm_ratio"] > 0, "EP compute:communication is reported")
 table = open(work + "/ds.txt").read()
-for line in ["MFU %.1f%% (causal attention) / %.1f%% (full attention)   bubble rate %.4f"
-             % (100 * j["mfu_causal"], 100 * j["mfu_full_attention"], j["bubble_rate"]),
+eq(j["flops_convention"], "pipesim", "the default convention")
+eq(j["mfu"], j["mfu_causal"], "pipesim counts causal attention")
+for line in ["MFU %.1f%% (pipesim convention, %.1f GFLOP/token; causal attention %.1f%%, full attention %.1f%%)   bubble rate %.4f"
+             % (100 * j["mfu"], j["flops_per_token"] / 1e9, 100 * j["mfu_causal"], 100 * j["mfu_full_attention"], j["bubble_rate"]),
              "EP compute:communication %.2f : 1" % j["ep_compute_comm_ratio"],
              "global batch %d" % p["global_batch"]]:
     ok(line in table, "the table lacks \"%s\":\n%s" % (line, table))
@@ -154,6 +156,21 @@ fp32 = json.load(open(os.path.join(work, "m32.json")))
 for a, b in zip(j["ranks"], fp32["ranks"]):
     near(a["memory_bytes"]["optimizer"] * 12, b["memory_bytes"]["optimizer"] * 8, "rank %d optimizer 8 vs 12 bytes" % a["rank"], 1e-9)
 '
+
+# FLOPs conventions: one step time, MFU in proportion to each convention's FLOPs per token; the default
+# is pipesim's causal count; deepseek leaves out the MTP module, megatron and palm count full attention.
+run_json fd simulate $ds --schedule 1f1b -m 32 --flops-convention deepseek --format json
+run_json fm simulate $ds --schedule 1f1b -m 32 --flops-convention megatron --format json
+check fd '
+m = json.load(open(os.path.join(work, "fm.json")))
+eq(j["flops_convention"], "deepseek", "convention named")
+eq(j["step_us"], m["step_us"], "the convention changes no time")
+near(j["mfu"] / j["flops_per_token"], m["mfu"] / m["flops_per_token"], "MFU in proportion to FLOPs per token")
+near(j["mfu"] * j["step_us"], j["flops_per_token"] * j["plan"]["global_batch"] * j["plan"]["seq"] / (2048 * 989e12) * 1e6, "MFU = FLOPs / (GPUs x BF16 peak x step)", 1e-6)
+ok(j["flops_per_token"] < m["flops_per_token"], "no MTP and causal attention count less than megatron")
+ok(j["mfu"] < j["mfu_causal"] < m["mfu"], "deepseek < pipesim (causal) < megatron")
+'
+expect 2 "flops-convention" simulate $ds --schedule 1f1b -m 32 --flops-convention hfu
 
 [ "$failures" -eq 0 ] && echo "model CLI: all checks passed"
 exit "$failures"

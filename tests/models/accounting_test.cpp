@@ -89,6 +89,49 @@ TEST(Accounting, MegatronIterationFlopsWithRecomputation) {
   }
 }
 
+// The conventions, each against its paper's closed form on a Megatron GPT (full attention, FFN 4h):
+// megatron = SC21's 96·s·l·h²(1 + s/6h + V/16lh) per sequence with full recomputation and the 72-form
+// without; palm = the 72-form (model FLOPs); pipesim = palm less the causal half of the scores' 12·s²·h per
+// layer per sequence (4bs²h in F, twice in I; causal keeps (s+1)/2 of s keys); deepseek = pipesim less MTP.
+TEST(Accounting, FlopsConventionsMatchTheirClosedForms) {
+  auto m = load_model("megatron-18b");
+  Shape sh;
+  sh.seq = m.seq;
+  double s = m.seq, l = m.layers, h = m.hidden, V = m.vocab;
+  double seventy_two = 72 * s * l * h * h * (1 + s / (6 * h) + V / (12 * l * h)) / s;
+  EXPECT_NEAR(flops_per_token(m, sh, FlopsConvention::Palm) / seventy_two, 1.0, 1e-12);
+  EXPECT_NEAR(flops_per_token(m, sh, FlopsConvention::Megatron) / seventy_two, 1.0, 1e-12);  // nothing recomputed
+  sh.recompute = true;
+  EXPECT_NEAR(flops_per_token(m, sh, FlopsConvention::Megatron) /
+                  (96 * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h)) / s), 1.0, 1e-12);
+  EXPECT_NEAR(flops_per_token(m, sh, FlopsConvention::Palm) / seventy_two, 1.0, 1e-12);  // recomputation not counted
+  double causal_saving = l * 12 * s * h * (s - (s + 1) / 2);  // per sequence
+  EXPECT_NEAR(flops_per_token(m, sh, FlopsConvention::Pipesim) / (seventy_two - causal_saving / s), 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(flops_per_token(m, sh, FlopsConvention::DeepSeek), flops_per_token(m, sh, FlopsConvention::Pipesim));
+
+  // DeepSeek-V3: its one MTP module is one more MoE layer and the shared head's logits, 2·3·h·V per token
+  // more, plus its 2h -> h projection 2·3·2h·h; the deepseek count leaves all of it out.
+  auto ds = load_model("deepseek-v3");
+  Shape dsh;
+  dsh.seq = 4096;
+  auto layers = model_layers(ds, dsh);
+  double mtp = 0;
+  for (auto& layer : layers)
+    if (layer.kind == LayerKind::Mtp) mtp += layer.flops(PassKind::F) + layer.flops(PassKind::I) + layer.flops(PassKind::W);
+  double moe_layer = layers[static_cast<std::size_t>(ds.layers)].flops(PassKind::F) * 3 / 4096;  // F·3 ≈ F+I+W
+  EXPECT_GT(mtp / 4096, 2 * 3 * 7168.0 * 129280);
+  EXPECT_NEAR(flops_per_token(ds, dsh, FlopsConvention::Pipesim) - flops_per_token(ds, dsh, FlopsConvention::DeepSeek),
+              mtp / 4096, 1e-3);
+  EXPECT_NEAR(mtp / 4096, moe_layer + 2 * 3 * 7168.0 * 129280 + 2 * 3 * 2 * 7168.0 * 7168, 0.02 * mtp / 4096);
+  EXPECT_EQ(parse_flops_convention("megatron", "--flops-convention"), FlopsConvention::Megatron);
+  try {
+    parse_flops_convention("hfu", "--flops-convention");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--flops-convention: unknown FLOPs convention 'hfu'"), std::string::npos);
+  }
+}
+
 TEST(Accounting, ParameterCountsMatchPublishedFigures) {
   int checked = 0;
   for (auto& name : model_presets()) {
