@@ -58,8 +58,13 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
     if (it != tp_cache.end()) return it->second;
     std::vector<int> group;
     for (int t = 0; t < p.tp; ++t) group.push_back(rp.gpu(pp_rank, dp_rank, t));
-    auto ns_ = p.sequence_parallel ? topology.reduce_scatter_ns(group, activation) + topology.all_gather_ns(group, activation)
-                                   : topology.all_reduce_ns(group, activation);
+    auto& hw = cluster.profile;
+    auto measured = [&](const char* kind, std::int64_t over_topology) {
+      return ns(collective_ns(hw, kind, p.tp, activation, static_cast<double>(over_topology)));
+    };
+    auto ns_ = p.sequence_parallel ? measured("reduce_scatter", topology.reduce_scatter_ns(group, activation)) +
+                                         measured("all_gather", topology.all_gather_ns(group, activation))
+                                   : measured("all_reduce", topology.all_reduce_ns(group, activation));
     return tp_cache[pp_rank] = ns_;
   };
   for (int s = 0; s < rp.stages; ++s) {
@@ -169,10 +174,9 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   for (int a = 0; a < p.pp; ++a)
     for (int b = 0; b < p.pp; ++b) {
       if (a == b) continue;
-      int ga = rp.gpu(a, dp_rank), gb = rp.gpu(b, dp_rank);
-      auto latency = topology.p2p_ns(ga, gb, 0);
-      auto one_gb = topology.p2p_ns(ga, gb, 1e9) - latency;
-      costs.rank_links[static_cast<std::size_t>(a * p.pp + b)] = {latency, one_gb > 0 ? 1e9 / static_cast<double>(one_gb) : 0};
+      auto link = p2p_link(topology, cluster.profile, rp.gpu(a, dp_rank), rp.gpu(b, dp_rank), boundary);
+      costs.rank_links[static_cast<std::size_t>(a * p.pp + b)] = {static_cast<std::int64_t>(std::ceil(link.latency_ns)),
+                                                                  link.bytes_per_ns};
     }
   return out;
 }

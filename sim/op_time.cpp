@@ -37,4 +37,20 @@ double all_to_all_ns(const HwProfile& hw, const char* kind, int ep, double bytes
   return fallback(kind, bytes);
 }
 
+double collective_ns(const HwProfile& hw, const char* kind, int members, double bytes, double fallback_ns) {
+  auto it = hw.comm_GBps.find(kind);
+  if (it == hw.comm_GBps.end() || members < 2) return fallback_ns;
+  double passes = std::string_view(kind) == "all_reduce" ? 2 : 1;
+  return passes * (members - 1) / members * bytes / it->second.at(bytes);
+}
+
+P2pLink p2p_link(const Topology& topology, const HwProfile& hw, int src_gpu, int dst_gpu, double bytes) {
+  auto latency = static_cast<double>(topology.p2p_ns(src_gpu, dst_gpu, 0));
+  auto one_gb = static_cast<double>(topology.p2p_ns(src_gpu, dst_gpu, 1e9)) - latency;
+  P2pLink link{latency + hw.p2p_overhead_us.value * 1e3, one_gb > 0 ? 1e9 / one_gb : 0};
+  auto it = hw.comm_GBps.find("p2p");
+  if (it != hw.comm_GBps.end() && link.bytes_per_ns > 0) link.bytes_per_ns = std::min(link.bytes_per_ns, it->second.at(bytes));
+  return link;
+}
+
 }  // namespace pipesim

@@ -37,4 +37,18 @@ CommTime topology_all_to_all(const Topology& topology, const ModelSpec& model, s
 // (docs/hardware-profiles.md §2), else `fallback`.
 double all_to_all_ns(const HwProfile& hw, const char* kind, int ep, double bytes, const CommTime& fallback);
 
+// A ring collective ("reduce_scatter", "all_gather", "all_reduce") of `bytes` per GPU over `members` GPUs at
+// the profile's measured bus bandwidth when it has a table for it: nccl-tests' convention, time = S/busbw x
+// (m-1)/m, twice that for all-reduce (docs/hardware-profiles.md §5); else `fallback_ns` (the topology's).
+double collective_ns(const HwProfile& hw, const char* kind, int members, double bytes, double fallback_ns);
+
+// One pipeline transfer between two GPUs, as the latency and bandwidth the engine uses: the topology's route
+// plus the profile's per-transfer overhead, its bandwidth capped by the profile's "p2p" table at
+// `bytes` (docs/hardware-profiles.md §5).
+struct P2pLink {
+  double latency_ns = 0;
+  double bytes_per_ns = 0;  // GB/s
+};
+P2pLink p2p_link(const Topology& topology, const HwProfile& hw, int src_gpu, int dst_gpu, double bytes);
+
 }  // namespace pipesim

@@ -14,6 +14,7 @@
 #include "schedules/registry.hpp"
 #include "schedules/validate.hpp"
 #include "sim/engine.hpp"
+#include "sim/op_time.hpp"
 
 namespace pipesim {
 namespace {
@@ -59,13 +60,23 @@ DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& rp, const
   auto held = held_params(rp, work, pp_rank);
   bool experts = held.experts > 0;
   DataParallelTail tail;
-  tail.reduce_scatter_ns = topology.reduce_scatter_ns(rp.dp_group(pp_rank), held.dense() * 2) +
-                           (experts ? topology.reduce_scatter_ns(expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
-  tail.all_gather_ns = topology.all_gather_ns(rp.dp_group(pp_rank), held.dense() * 2) +
-                       (experts ? topology.all_gather_ns(expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
-  // A memory-bound pass at the hardware profile's bandwidth (docs/cost-model.md §8).
+  // ZeRO-1's collectives at the profile's measured bus bandwidth when it has one, else over the topology; the
+  // optimizer a memory-bound pass at the profile's bandwidth (docs/cost-model.md §8).
+  auto& hw = topology.spec().profile;
+  auto collective = [&](const char* kind, const std::vector<int>& group, double bytes) -> std::int64_t {
+    if (bytes <= 0) return 0;
+    auto over_topology = std::string_view(kind) == "reduce_scatter" ? topology.reduce_scatter_ns(group, bytes)
+                                                                    : topology.all_gather_ns(group, bytes);
+    return static_cast<std::int64_t>(
+        std::ceil(collective_ns(hw, kind, static_cast<int>(group.size()), bytes, static_cast<double>(over_topology))));
+  };
+  for (auto kind : {"reduce_scatter", "all_gather"}) {
+    auto t = collective(kind, rp.dp_group(pp_rank), held.dense() * 2) +
+             (experts ? collective(kind, expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
+    (std::string_view(kind) == "reduce_scatter" ? tail.reduce_scatter_ns : tail.all_gather_ns) = t;
+  }
   tail.optimizer_ns = static_cast<std::int64_t>(
-      std::ceil(optimizer_shard(rp, held) * 32 / topology.spec().profile.memory_GBps.value));
+      std::ceil(optimizer_shard(rp, held) * optimizer_bytes_per_param(rp.plan.moment_bytes()) / hw.memory_GBps.value));
   return tail;
 }
 

@@ -58,6 +58,9 @@ struct DataParallelTail {
   std::int64_t reduce_scatter_ns = 0, optimizer_ns = 0, all_gather_ns = 0;
   std::int64_t total_ns() const { return reduce_scatter_ns + optimizer_ns + all_gather_ns; }
 };
+// HBM bytes the Adam step moves per parameter of its shard: reads the FP32 gradient, the FP32 master weight
+// and both moments, writes the master, the moments and the BF16 weight (the cast): 14 + 4 x moment bytes.
+inline double optimizer_bytes_per_param(int moment_bytes) { return 14.0 + 4.0 * moment_bytes; }
 DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& plan, const std::vector<StageWork>& work,
                          int pp_rank, int dp_rank);
 

@@ -45,6 +45,7 @@ HwProfile default_profile(const GpuSpec& gpu) {
                    fmt::format("default: HBM {} GB/s x memory_efficiency {} (assumed)", gpu.hbm_GBps, gpu.memory_efficiency)};
   p.memory_kernel_us = {0, "default: no fixed time per kernel (assumed)"};
   p.launch_gap_us = {0, "default: kernels back to back (assumed)"};
+  p.p2p_overhead_us = {0, "default: no software time beyond the link latency (assumed)"};
   p.comm_compute_slowdown = {0, "default: compute on the SMs communication leaves, sms / (sms - comm_sms)"};
   p.pair_stall_fraction = {0, "default: no stalls (assumed)"};
   return p;
@@ -156,7 +157,7 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   JsonReader r(doc, std::string(source));
   r.expect_object();
   r.only_keys({"name", "gpu", "source", "gemm_tflops", "attention_forward_tflops", "attention_backward_tflops",
-               "memory_GBps", "memory_kernel_us", "launch_gap_us", "comm_GBps", "comm_compute_slowdown", "pair_stall_fraction", "comment"});
+               "memory_GBps", "memory_kernel_us", "launch_gap_us", "comm_GBps", "p2p_overhead_us", "comm_compute_slowdown", "pair_stall_fraction", "comment"});
   HwProfile p;
   p.name = r.required<std::string>("name");
   p.gpu = r.required<std::string>("gpu");
@@ -172,6 +173,8 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
                                                  : Figure{0, "default: no fixed time per kernel (assumed)"};
   p.launch_gap_us = read_figure(r, "launch_gap_us", true);
   p.comm_GBps = read_tables(r, "comm_GBps", {});
+  p.p2p_overhead_us = r.has("p2p_overhead_us") ? read_figure(r, "p2p_overhead_us", true)
+                                               : Figure{0, "default: no software time beyond the link latency (assumed)"};
   p.comm_compute_slowdown = read_figure(r, "comm_compute_slowdown", true, 100);
   if (p.comm_compute_slowdown.value != 0 && p.comm_compute_slowdown.value < 1)
     r.child("comm_compute_slowdown").child("value").fail(
@@ -195,6 +198,7 @@ nlohmann::ordered_json to_json(const HwProfile& p) {
   j["memory_kernel_us"] = figure_json(p.memory_kernel_us);
   j["launch_gap_us"] = figure_json(p.launch_gap_us);
   j["comm_GBps"] = tables_json(p.comm_GBps);
+  j["p2p_overhead_us"] = figure_json(p.p2p_overhead_us);
   j["comm_compute_slowdown"] = figure_json(p.comm_compute_slowdown);
   j["pair_stall_fraction"] = figure_json(p.pair_stall_fraction);
   return j;

@@ -46,8 +46,11 @@ struct HwProfile {
   Figure memory_GBps;               // memory-bound kernels, bytes the model counts per ns
   Figure memory_kernel_us;          // plus this fixed time per memory-bound kernel (small kernels never reach the bandwidth)
   Figure launch_gap_us;             // idle between consecutive kernels of one stream
-  // "dispatch", "combine", ...: by bytes per GPU; "dispatch.ep16" holds the rates at one EP size.
+  // By bytes per GPU: "dispatch", "combine" (algorithm bandwidth; "dispatch.ep16" at one EP size);
+  // "reduce_scatter", "all_gather", "all_reduce" (nccl-tests bus bandwidth); "p2p" (one pipeline
+  // transfer's bandwidth, capping the topology's).
   std::map<std::string, RateTable, std::less<>> comm_GBps;
+  Figure p2p_overhead_us;           // per pipeline transfer, beyond the topology's link latency (NCCL launch, handshake)
   Figure comm_compute_slowdown;     // compute time x this while communication kernels hold SMs (>= 1)
   Figure pair_stall_fraction;       // share of an overlapped pair the compute stream waits on communication
 };

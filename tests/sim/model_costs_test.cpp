@@ -266,5 +266,35 @@ TEST(ModelCosts, TensorParallelCommunicationByHand) {
   EXPECT_DOUBLE_EQ(work[0].activation_bytes - sp_work[0].activation_bytes, 4 * 2000);
 }
 
+// The hardware profile's communication measurements (docs/hardware-profiles.md §5): a fixed software time per
+// pipeline transfer on top of the route's latency, the "p2p" table capping its bandwidth, and TP collectives
+// at the "all_reduce" table's bus bandwidth (nccl-tests: t = 2(n-1)/n x S / busbw).
+TEST(ModelCosts, ProfileCommunicationMeasurementsReplaceTheTopologyModel) {
+  auto model = tiny_model();
+  auto cluster = tiny_cluster();
+  cluster.profile.p2p_overhead_us = {0.5, "test"};
+  cluster.profile.comm_GBps["p2p"] = RateTable{{{1, 2.5}}, "test"};
+  cluster.profile.comm_GBps["all_reduce"] = RateTable{{{1, 0.5}}, "test"};
+  Topology topology(cluster);
+  auto plan = two_stages();
+  plan.placement = Placement::TpPpDp;  // replica 0's pipeline: GPUs 0 -> 1 inside node 0
+  auto mc = model_costs(model, topology, resolve(plan, model, topology.spec()), 0);
+  // NVLink 1 us + 0.5 us overhead; min(4 bytes/ns of NVLink, 2.5 measured).
+  EXPECT_EQ(mc.spec.rank_links[1].latency_ns, 1500);
+  EXPECT_DOUBLE_EQ(mc.spec.rank_links[1].bandwidth_bytes_per_ns, 2.5);
+  plan.tp = 2;
+  plan.placement = Placement::TpDpPp;
+  auto rp = resolve(plan, model, topology.spec());
+  auto work = stage_work(model, topology, rp, 0);
+  double S = 1.0 * 50 * 40 * 2;  // one micro-batch's activations: seq 50 x hidden 40 x 2 bytes
+  std::int64_t all_reduce = static_cast<std::int64_t>(2.0 * (2 - 1) / 2 * S / 0.5);  // 8000 ns
+  EXPECT_EQ(work[0].tp_ns[PassKind::F], 2 * all_reduce);
+  EXPECT_EQ(work[1].tp_ns[PassKind::I], 2 * all_reduce);
+  // A table for a collective the plan does not use changes nothing: sequence parallelism's RS + AG stay
+  // on the topology (3000 ns per pair, TensorParallelCommunicationByHand).
+  plan.sequence_parallel = true;
+  EXPECT_EQ(stage_work(model, topology, resolve(plan, model, topology.spec()), 0)[0].tp_ns[PassKind::F], 6000);
+}
+
 }  // namespace
 }  // namespace pipesim

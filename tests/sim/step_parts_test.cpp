@@ -51,9 +51,9 @@ TEST(StepParts, DataParallelTailInsideOneNode) {
   // Megatron order, dp 2: pp rank 0 is GPUs {0, 1} (node 0), pp rank 1 GPUs {2, 3} (node 1). docs §8, §10:
   // reduce-scatter of S = 2·P bytes in one node, a ring of n = 2: (n-1)/n·S / nvlink + (n-1)·lat_nvl
   //   = P / 4 + 1000 ns; the all-gather the same; the optimizer reads and writes its shard P/2 at
-  //   32 bytes per parameter over 20 bytes/ns.
-  //   rank 0: P = 23280: 5820 + 1000 = 6820; optimizer 11640·32/20 = 18624.
-  //   rank 1: P = 23320: 5830 + 1000 = 6830; optimizer 11660·32/20 = 18656.
+  //   30 bytes per parameter (FP32 moments: 14 + 4·4, docs §8) over 20 bytes/ns.
+  //   rank 0: P = 23280: 5820 + 1000 = 6820; optimizer 11640·30/20 = 17460.
+  //   rank 1: P = 23320: 5830 + 1000 = 6830; optimizer 11660·30/20 = 17490.
   auto model = tiny_model();
   Topology topology(tiny_cluster());
   auto rp = resolve(two_stages(2), model, topology.spec());
@@ -61,28 +61,47 @@ TEST(StepParts, DataParallelTailInsideOneNode) {
   for (int d = 0; d < 2; ++d) {
     auto t0 = dp_tail(topology, rp, work, 0, d);
     EXPECT_EQ(t0.reduce_scatter_ns, 6820);
-    EXPECT_EQ(t0.optimizer_ns, 18624);
+    EXPECT_EQ(t0.optimizer_ns, 17460);
     EXPECT_EQ(t0.all_gather_ns, 6820);
-    EXPECT_EQ(t0.total_ns(), 32264);
+    EXPECT_EQ(t0.total_ns(), 31100);
     auto t1 = dp_tail(topology, rp, work, 1, d);
     EXPECT_EQ(t1.reduce_scatter_ns, 6830);
-    EXPECT_EQ(t1.optimizer_ns, 18656);
+    EXPECT_EQ(t1.optimizer_ns, 17490);
     EXPECT_EQ(t1.all_gather_ns, 6830);
-    EXPECT_EQ(t1.total_ns(), 32316);
+    EXPECT_EQ(t1.total_ns(), 31150);
   }
-  // dp 1: a group of one is free; the optimizer steps all of P: 23280·32/20 = 37248.
+  // dp 1: a group of one is free; the optimizer steps all of P: 23280·30/20 = 34920.
   auto single = resolve(two_stages(1), model, topology.spec());
   auto tail = dp_tail(topology, single, stage_work(model, topology, single, 0), 0, 0);
   EXPECT_EQ(tail.reduce_scatter_ns, 0);
-  EXPECT_EQ(tail.optimizer_ns, 37248);
+  EXPECT_EQ(tail.optimizer_ns, 34920);
   EXPECT_EQ(tail.all_gather_ns, 0);
+}
+
+// With a measured reduce-scatter bus bandwidth the gradients' reduce-scatter takes (n-1)/n x S / busbw
+// (nccl-tests' convention): dp 2, S = 2P, busbw 2 bytes/ns -> P/2; the all-gather, not measured, stays on the
+// topology (6820 and 6830 above); the optimizer moves 22 bytes per shard parameter with BF16 moments.
+TEST(StepParts, DataParallelTailAtTheProfilesMeasuredRates) {
+  auto model = tiny_model();
+  auto cluster = tiny_cluster();
+  cluster.profile.comm_GBps["reduce_scatter"] = RateTable{{{1, 2}}, "test"};
+  Topology topology(cluster);
+  auto plan = two_stages(2);
+  plan.adam_moment_bytes = 2;
+  auto rp = resolve(plan, model, topology.spec());
+  auto work = stage_work(model, topology, rp, 0);
+  auto t0 = dp_tail(topology, rp, work, 0, 0);
+  EXPECT_EQ(t0.reduce_scatter_ns, 23280 / 2);
+  EXPECT_EQ(t0.all_gather_ns, 6820);
+  EXPECT_EQ(t0.optimizer_ns, 11640 * 22 / 20);
+  EXPECT_DOUBLE_EQ(optimizer_bytes_per_param(4), 4 + 4 + 4 + 4 + 4 + 4 + 4 + 2);  // reads g, w, m, v; writes w, m, v, bf16 w
 }
 
 TEST(StepParts, DataParallelTailAcrossNodes) {
   // Pipelines side by side (gpu = pp + 2·dp): pp rank 0's group is GPUs {0, 2}, one per node. docs §10 with
   // g = 1, N = 2: no intra-node phase; one ring over rail 0 with chunk S: (N-1)/N·S / nic_eff + (N-1)·lat_ib
   //   = (2P/2) / 2 + 2000 = P/2 + 2000. Rank 0: 11640 + 2000 = 13640; rank 1 (GPUs {1, 3}, rail 1):
-  //   11660 + 2000 = 13660. The optimizer is placement-blind: 18624 and 18656.
+  //   11660 + 2000 = 13660. The optimizer is placement-blind: 17460 and 17490.
   auto model = tiny_model();
   Topology topology(tiny_cluster());
   auto plan = two_stages(2);
@@ -91,11 +110,11 @@ TEST(StepParts, DataParallelTailAcrossNodes) {
   auto work = stage_work(model, topology, rp, 0);
   auto t0 = dp_tail(topology, rp, work, 0, 0);
   EXPECT_EQ(t0.reduce_scatter_ns, 13640);
-  EXPECT_EQ(t0.optimizer_ns, 18624);
+  EXPECT_EQ(t0.optimizer_ns, 17460);
   EXPECT_EQ(t0.all_gather_ns, 13640);
   auto t1 = dp_tail(topology, rp, work, 1, 1);
   EXPECT_EQ(t1.reduce_scatter_ns, 13660);
-  EXPECT_EQ(t1.optimizer_ns, 18656);
+  EXPECT_EQ(t1.optimizer_ns, 17490);
   EXPECT_EQ(t1.all_gather_ns, 13660);
 }
 
@@ -120,7 +139,7 @@ TEST(StepParts, DataParallelTailShardsExpertsOverTheirGroup) {
   //     = 8000/4 + 4000/2 + 1000 + 2000 = 7000
   //   expert reduce-scatter, S = 8000 over {1, 3} (one per node, rail 1): 4000/2 + 2000 = 4000
   //   all-gathers the same: 11000 in all each way.
-  //   optimizer shard: dense/dp + experts/(dp/ep) = 8000/4 + 4000/2 = 4000 parameters; ·32/20 = 6400.
+  //   optimizer shard: dense/dp + experts/(dp/ep) = 8000/4 + 4000/2 = 4000 parameters; ·30/20 = 6000.
   Topology topology(tiny_cluster());
   auto rp = experts_plan();
   std::vector<StageWork> work(1);
@@ -129,9 +148,9 @@ TEST(StepParts, DataParallelTailShardsExpertsOverTheirGroup) {
   for (int d : {1, 0}) {  // dp rank 0's expert group is {0, 2}: the same shape
     auto tail = dp_tail(topology, rp, work, 0, d);
     EXPECT_EQ(tail.reduce_scatter_ns, 7000 + 4000) << d;
-    EXPECT_EQ(tail.optimizer_ns, 6400) << d;
+    EXPECT_EQ(tail.optimizer_ns, 6000) << d;
     EXPECT_EQ(tail.all_gather_ns, 7000 + 4000) << d;
-    EXPECT_EQ(tail.total_ns(), 28400) << d;
+    EXPECT_EQ(tail.total_ns(), 28000) << d;
   }
 }
 
@@ -286,16 +305,16 @@ TEST(StepParts, SimulateStepTwoStages1F1BByHand) {
   //           B mb1 [68980, 94920]
   //   rank 0: B mb0 [55100 + 4000 = 59100, 80340], B mb1 [94920 + 4000 = 98920, 120160]
   //   makespan = F0 + 2·4000 + 2·(F1 + B1) + B0 = 11280 + 8000 + 79640 + 21240 = 120160.
-  // DP tails (see DataParallelTailInsideOneNode): rank 0 32264 from 120160 → 152424; rank 1 32316 from
-  //   94920 → 127236. Step = 152424; the DP time after the last pipeline end = 32264.
+  // DP tails (see DataParallelTailInsideOneNode): rank 0 31100 from 120160 → 151260; rank 1 31150 from
+  //   94920 → 126070. Step = 151260; the DP time after the last pipeline end = 31100.
   // Exposed PP: rank 0 waits a full transfer for each backward's gradient (4000 + 4000); rank 1 waits 4000
   //   for mb 0's activation, none for mb 1's.
   auto model = tiny_model();
   Topology topology(tiny_cluster());
   auto report = simulate_step(model, topology, two_stages(2));
   EXPECT_EQ(report.pipeline_ns, 120160);
-  EXPECT_EQ(report.step_ns, 152424);
-  EXPECT_EQ(report.exposed_dp_ns, 32264);
+  EXPECT_EQ(report.step_ns, 151260);
+  EXPECT_EQ(report.exposed_dp_ns, 31100);
   EXPECT_EQ(report.exposed_pp_ns, 8000);
   EXPECT_EQ(report.exposed_ep_ns, 0);
   EXPECT_EQ(report.metrics.ranks[0].last_end_ns, 120160);
@@ -325,8 +344,8 @@ TEST(StepParts, SimulateStepTwoStages1F1BByHand) {
   for (auto& s : report.timeline.spans)
     if (s.stream == Stream::DP) dp[static_cast<std::size_t>(s.rank)].emplace_back(s.start_ns, s.end_ns);
   using Interval = std::pair<std::int64_t, std::int64_t>;
-  EXPECT_EQ(dp[0], (std::vector<Interval>{{120160, 126980}, {126980, 145604}, {145604, 152424}}));
-  EXPECT_EQ(dp[1], (std::vector<Interval>{{94920, 101750}, {101750, 120406}, {120406, 127236}}));
+  EXPECT_EQ(dp[0], (std::vector<Interval>{{120160, 126980}, {126980, 144440}, {144440, 151260}}));
+  EXPECT_EQ(dp[1], (std::vector<Interval>{{94920, 101750}, {101750, 119240}, {119240, 126070}}));
 
   // Memory: rank 0 holds two micro-batches of 64000 bytes at its peak (F mb1 before B mb0), rank 1 one of
   // 82000; weights, gradients and optimizer shard as in GpuMemoryIsZeroOne (rank 1: 23320 parameters).
@@ -337,21 +356,21 @@ TEST(StepParts, SimulateStepTwoStages1F1BByHand) {
   EXPECT_DOUBLE_EQ(report.memory[1].total(), 46640 + 93280 + 139920 + 82000);
   EXPECT_TRUE(report.fits);
   // Throughput: global batch dp·m·b = 4 sequences of 50 tokens over the step.
-  EXPECT_NEAR(report.tokens_per_s, 200 / 152424e-9, 1e-9 * report.tokens_per_s);
+  EXPECT_NEAR(report.tokens_per_s, 200 / 151260e-9, 1e-9 * report.tokens_per_s);
 }
 
 TEST(StepParts, SimulateStepSingleReplicaByHand) {
   // dp 1: GPUs 0 and 1 on node 0, hand-offs over NVLink: 1000 + 4000 / 4 = 2000 ns.
   //   makespan = F0 + 2·2000 + 2·(F1 + B1) + B0 = 11280 + 4000 + 79640 + 21240 = 116160; rank 1 ends at
   //   11280 + 2000 + 79640 = 92920. Tails: no collectives, optimizer over all parameters:
-  //   rank 0: 23280·32/20 = 37248 → 153408; rank 1: 23320·32/20 = 37312 → 130232.
+  //   rank 0: 23280·30/20 = 34920 → 151080; rank 1: 23320·30/20 = 34980 → 127900.
   auto model = tiny_model();
   Topology topology(tiny_cluster());
   auto report = simulate_step(model, topology, two_stages(1));
   EXPECT_EQ(report.pipeline_ns, 116160);
   EXPECT_EQ(report.metrics.ranks[1].last_end_ns, 92920);
-  EXPECT_EQ(report.step_ns, 153408);
-  EXPECT_EQ(report.exposed_dp_ns, 37248);
+  EXPECT_EQ(report.step_ns, 151080);
+  EXPECT_EQ(report.exposed_dp_ns, 34920);
 }
 
 // Regression: a plan that gives the global batch instead of the micro-batch count used to throw

@@ -77,6 +77,10 @@ TEST(HwProfile, ParserNamesTheFieldItRefuses) {
   EXPECT_EQ(refusal(with(bf16, R"({"dispatch.ep16":{"points":[{"x":1,"y":1}],"source":"s"}})")), "accepted");
   EXPECT_NE(refusal(with(bf16, R"({"dispatch.epX":{"points":[{"x":1,"y":1}],"source":"s"}})")).find("comm_GBps.dispatch.epX"),
             std::string::npos);
+  EXPECT_EQ(refusal(with(bf16, R"({"p2p":{"points":[{"x":1,"y":1}],"source":"s"}})")), "accepted");
+  auto overhead = with(bf16);
+  overhead.insert(overhead.size() - 1, R"(,"p2p_overhead_us":{"value":-1,"source":"s"})");
+  EXPECT_NE(refusal(overhead).find("p2p_overhead_us"), std::string::npos);
   EXPECT_NE(refusal(with(bf16, R"({"teleport":{"points":[{"x":1,"y":1}],"source":"s"}})")).find("unknown table"),
             std::string::npos);
 }
