@@ -60,6 +60,9 @@ void PlanOptions::add_options(CLI::App& cmd) {
                "Megatron sequence parallelism: norms and dropout split over --tp; each all-reduce is a "
                "reduce-scatter and an all-gather");
   cmd.add_flag("--dropout", plan.dropout, "Dropout after attention and MLP: its masks are kept for the backward");
+  cmd.add_flag("--overlap-grad-reduce", plan.overlap_grad_reduce,
+               "Reduce-scatter each layer's gradients as the last backward frees them (Megatron-LM's "
+               "--overlap-grad-reduce) instead of after the pipeline (DeepSeek-V3 does not say; off)");
   cmd.add_flag("--full", plan.full, "Simulate every GPU (every data-parallel replica), not one per stage");
   cmd.add_option("--straggler", stragglers, "GPU=FACTOR: that GPU computes FACTOR times slower (use with --full)");
 }

@@ -43,6 +43,7 @@ struct Plan {
   bool sequence_parallel = false;  // Megatron's: norms and dropout split over tp; all-reduces become RS + AG
   bool flash_attention = true;  // false: attention keeps its s x s softmax for the backward (pre-2022 training)
   bool dropout = false;         // Korthikanti's dropout masks (GPT-3-era training)
+  bool overlap_grad_reduce = false;  // reduce-scatter gradients during the backward (Megatron-LM's option)
   bool full = false;          // simulate every GPU, not one representative per stage
   // Bytes per Adam moment (two per parameter, beside FP32 master weights): 4 (FP32), or 2 (BF16, as
   // DeepSeek-V3 §3.3.3 keeps them); 0: 2 with FP8 precision (DeepSeek's recipe), else 4.

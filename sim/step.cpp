@@ -55,29 +55,68 @@ Schedule plan_schedule(const ResolvedPlan& rp) {
   return lower(schedule);
 }
 
-DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& rp, const std::vector<StageWork>& work,
-                         int pp_rank, int dp_rank) {
-  auto held = held_params(rp, work, pp_rank);
-  bool experts = held.experts > 0;
-  DataParallelTail tail;
-  // ZeRO-1's collectives at the profile's measured bus bandwidth when it has one, else over the topology; the
-  // optimizer a memory-bound pass at the profile's bandwidth (docs/cost-model.md §8).
+namespace {
+
+// ZeRO-1's reduce-scatter (or all-gather) of `held`'s BF16 gradients: dense over the dp group, experts over
+// their dp/ep group; at the profile's measured bus bandwidth when it has one, else over the topology.
+std::int64_t zero_collective_ns(const Topology& topology, const ResolvedPlan& rp, const HeldParams& held,
+                                const char* kind, int pp_rank, int dp_rank) {
   auto& hw = topology.spec().profile;
-  auto collective = [&](const char* kind, const std::vector<int>& group, double bytes) -> std::int64_t {
+  auto one = [&](const std::vector<int>& group, double bytes) -> std::int64_t {
     if (bytes <= 0) return 0;
     auto over_topology = std::string_view(kind) == "reduce_scatter" ? topology.reduce_scatter_ns(group, bytes)
                                                                     : topology.all_gather_ns(group, bytes);
     return static_cast<std::int64_t>(
         std::ceil(collective_ns(hw, kind, static_cast<int>(group.size()), bytes, static_cast<double>(over_topology))));
   };
-  for (auto kind : {"reduce_scatter", "all_gather"}) {
-    auto t = collective(kind, rp.dp_group(pp_rank), held.dense() * 2) +
-             (experts ? collective(kind, expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
-    (std::string_view(kind) == "reduce_scatter" ? tail.reduce_scatter_ns : tail.all_gather_ns) = t;
-  }
-  tail.optimizer_ns = static_cast<std::int64_t>(
-      std::ceil(optimizer_shard(rp, held) * optimizer_bytes_per_param(rp.plan.moment_bytes()) / hw.memory_GBps.value));
+  return one(rp.dp_group(pp_rank), held.dense() * 2) +
+         (held.experts > 0 ? one(expert_dp_group(rp, pp_rank, dp_rank), held.experts * 2) : 0);
+}
+
+}  // namespace
+
+DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& rp, const std::vector<StageWork>& work,
+                         int pp_rank, int dp_rank) {
+  auto held = held_params(rp, work, pp_rank);
+  DataParallelTail tail;
+  tail.reduce_scatter_ns = zero_collective_ns(topology, rp, held, "reduce_scatter", pp_rank, dp_rank);
+  tail.all_gather_ns = zero_collective_ns(topology, rp, held, "all_gather", pp_rank, dp_rank);
+  // A memory-bound pass at the hardware profile's bandwidth (docs/cost-model.md §8).
+  tail.optimizer_ns = static_cast<std::int64_t>(std::ceil(optimizer_shard(rp, held) *
+                                                          optimizer_bytes_per_param(rp.plan.moment_bytes()) /
+                                                          topology.spec().profile.memory_GBps.value));
   return tail;
+}
+
+std::vector<GradientBucket> gradient_buckets(const Topology& topology, const ResolvedPlan& rp,
+                                             const std::vector<StageWork>& work, const Timeline& timeline,
+                                             int pp_rank, int dp_rank) {
+  // The last span that computes each stage's weight gradients (a W, a B, or the B half of an F&B pair).
+  struct Last {
+    std::int64_t start = 0, end = -1;
+  };
+  std::vector<Last> last(static_cast<std::size_t>(rp.stages));
+  for (auto& span : timeline.spans) {
+    if (span.rank != pp_rank || span.stream != Stream::Compute || !span.action.is_compute()) continue;
+    for (auto& pass : span.action.passes())
+      if ((pass.op == Op::W || pass.op == Op::B) && span.end_ns > last[static_cast<std::size_t>(pass.stage)].end)
+        last[static_cast<std::size_t>(pass.stage)] = {span.start_ns, span.end_ns};
+  }
+  std::vector<GradientBucket> buckets;
+  for (int s = 0; s < rp.stages; ++s) {
+    auto& l = last[static_cast<std::size_t>(s)];
+    auto& w = work[static_cast<std::size_t>(s)];
+    if (rp.stage_to_rank[static_cast<std::size_t>(s)] != pp_rank || l.end < 0 || w.params <= 0) continue;
+    // One bucket per layer, each an equal share of the stage's parameters, ready as the last backward reaches
+    // it (layers finish in reverse order, evenly over the action).
+    int n = std::max<int>(1, static_cast<int>(rp.stage_layers[static_cast<std::size_t>(s)].size()));
+    HeldParams share{w.params / n, w.expert_params / n};
+    auto rs = zero_collective_ns(topology, rp, share, "reduce_scatter", pp_rank, dp_rank);
+    for (int j = 1; j <= n; ++j) buckets.push_back({l.start + (l.end - l.start) * j / n, rs});
+  }
+  std::sort(buckets.begin(), buckets.end(),
+            [](const GradientBucket& a, const GradientBucket& b) { return a.ready_ns < b.ready_ns; });
+  return buckets;
 }
 
 GpuMemory gpu_memory(const ResolvedPlan& rp, const std::vector<StageWork>& work, int pp_rank,
@@ -157,8 +196,19 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
     for (int r = 0; r < p.pp; ++r) {
       auto t0 = metrics.ranks[static_cast<std::size_t>(r)].last_end_ns;
       auto tail = dp_tail(topology, rp, mc.stages, r, d);
-      auto rs = t0 + tail.reduce_scatter_ns, opt = rs + tail.optimizer_ns, end = opt + tail.all_gather_ns;
-      timeline.spans.push_back({r, Stream::DP, Action{}, t0, rs, 0, -1, -1, "reduce-scatter gradients"});
+      auto rs = t0 + tail.reduce_scatter_ns;
+      if (p.overlap_grad_reduce) {  // bucket by bucket on the DP stream as the backward frees them (§8)
+        rs = 0;
+        for (auto& b : gradient_buckets(topology, rp, mc.stages, timeline, r, d)) {
+          auto start = std::max(rs, b.ready_ns);
+          rs = start + b.duration_ns;
+          timeline.spans.push_back({r, Stream::DP, Action{}, start, rs, 0, -1, -1, "reduce-scatter gradients"});
+        }
+        rs = std::max(rs, t0);
+      } else {
+        timeline.spans.push_back({r, Stream::DP, Action{}, t0, rs, 0, -1, -1, "reduce-scatter gradients"});
+      }
+      auto opt = rs + tail.optimizer_ns, end = opt + tail.all_gather_ns;
       timeline.spans.push_back({r, Stream::DP, Action{}, rs, opt, 0, -1, -1, "optimizer step"});
       timeline.spans.push_back({r, Stream::DP, Action{}, opt, end, 0, -1, -1, "all-gather parameters"});
       if (end > step) {

@@ -64,6 +64,17 @@ inline double optimizer_bytes_per_param(int moment_bytes) { return 14.0 + 4.0 * 
 DataParallelTail dp_tail(const Topology& topology, const ResolvedPlan& plan, const std::vector<StageWork>& work,
                          int pp_rank, int dp_rank);
 
+// With --overlap-grad-reduce (Megatron-LM's distributed optimizer overlaps the gradient reduce-scatter with
+// the backward, bucket by bucket): one bucket per layer of each stage on `pp_rank`, an equal share of the
+// stage's parameters, ready as the stage's last weight-gradient action of `timeline` reaches it; sorted by
+// readiness. The DP stream runs them in order, then the optimizer and the all-gather (docs/cost-model.md §8).
+struct GradientBucket {
+  std::int64_t ready_ns = 0, duration_ns = 0;
+};
+std::vector<GradientBucket> gradient_buckets(const Topology& topology, const ResolvedPlan& plan,
+                                             const std::vector<StageWork>& work, const Timeline& timeline,
+                                             int pp_rank, int dp_rank);
+
 // Memory of the GPU at `pp_rank`: parameters, gradients and optimizer shard from the stages it holds,
 // activations from the simulated peak.
 GpuMemory gpu_memory(const ResolvedPlan& plan, const std::vector<StageWork>& work, int pp_rank,

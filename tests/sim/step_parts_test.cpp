@@ -359,6 +359,30 @@ TEST(StepParts, SimulateStepTwoStages1F1BByHand) {
   EXPECT_NEAR(report.tokens_per_s, 200 / 151260e-9, 1e-9 * report.tokens_per_s);
 }
 
+// --overlap-grad-reduce on the plan above: each stage holds 2 layers (embedding + layer 1; layer 2 + head),
+// so 2 buckets of P/2 parameters, S = P bytes each, in a ring of 2 inside one node: P/8 + 1000 ns
+// (rank 0: 3910, rank 1: 3915). They are ready halfway through and at the end of the stage's last B:
+//   rank 0: B mb1 [98920, 120160]: buckets at 109540 -> [109540, 113450] and 120160 -> [120160, 124070];
+//           optimizer 17460 -> 141530, all-gather 6820 -> 148350.
+//   rank 1: B mb1 [68980, 94920]: buckets [81950, 85865] and [94920, 98835]; 17490 -> 116325; 6830 -> 123155.
+// Step 148350 instead of 151260; the pipeline is unchanged.
+TEST(StepParts, OverlappedGradientReduceScatterByHand) {
+  auto model = tiny_model();
+  Topology topology(tiny_cluster());
+  auto plan = two_stages(2);
+  plan.overlap_grad_reduce = true;
+  auto report = simulate_step(model, topology, plan);
+  EXPECT_EQ(report.pipeline_ns, 120160);
+  EXPECT_EQ(report.step_ns, 148350);
+  EXPECT_EQ(report.exposed_dp_ns, 148350 - 120160);
+  std::vector<std::pair<std::int64_t, std::int64_t>> dp[2];
+  for (auto& s : report.timeline.spans)
+    if (s.stream == Stream::DP) dp[static_cast<std::size_t>(s.rank)].emplace_back(s.start_ns, s.end_ns);
+  using Interval = std::pair<std::int64_t, std::int64_t>;
+  EXPECT_EQ(dp[0], (std::vector<Interval>{{109540, 113450}, {120160, 124070}, {124070, 141530}, {141530, 148350}}));
+  EXPECT_EQ(dp[1], (std::vector<Interval>{{81950, 85865}, {94920, 98835}, {98835, 116325}, {116325, 123155}}));
+}
+
 TEST(StepParts, SimulateStepSingleReplicaByHand) {
   // dp 1: GPUs 0 and 1 on node 0, hand-offs over NVLink: 1000 + 4000 / 4 = 2000 ns.
   //   makespan = F0 + 2·2000 + 2·(F1 + B1) + B0 = 11280 + 4000 + 79640 + 21240 = 116160; rank 1 ends at
