@@ -132,10 +132,11 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
       if (k.phase < 0) continue;
       auto& phase = r.phases[static_cast<std::size_t>(k.phase)];
       auto [it, fresh] = index.try_emplace(phase.name, out.size());
-      if (fresh) out.push_back({phase.name, 0, 0, 0, 0, 0, 0});
+      if (fresh) out.push_back({phase.name, 0, 0, 0, 0, 0, 0, 0});
       auto& m = out[it->second];
       double dur = is_comm_stream(r, k.stream) ? static_cast<double>(k.end_ns - k.start_ns) : share[i];
       ran[static_cast<std::size_t>(k.phase)] = true;
+      if (group_of(run, k) != ClassGroup::Comm) m.compute_as_run_ns += dur;
       switch (group_of(run, k)) {
         case ClassGroup::Comm: m.comm_ns += dur; break;
         case ClassGroup::Gemm: m.gemm_ns += dur / (1 + (s - 1) * overlap[i]); break;
@@ -152,7 +153,7 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
   }
   for (auto& m : out)
     if (m.instances > 0)
-      for (auto* v : {&m.span_ns, &m.gemm_ns, &m.attention_ns, &m.memory_ns, &m.comm_ns})
+      for (auto* v : {&m.span_ns, &m.gemm_ns, &m.attention_ns, &m.memory_ns, &m.comm_ns, &m.compute_as_run_ns})
         *v /= m.instances;
   return out;
 }

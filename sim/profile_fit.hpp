@@ -19,6 +19,13 @@ struct PhaseMeasure {
   int instances = 0;
   double span_ns = 0;        // first kernel start to last kernel end, as it ran
   double gemm_ns = 0, attention_ns = 0, memory_ns = 0, comm_ns = 0;
+  double compute_as_run_ns = 0;  // the compute kernels' time as they ran (before removing the slowdown)
+  // The phase on an idle GPU: its span less the slowdown its compute kernels suffered (communication phases:
+  // the span as it ran).
+  double idle_ns() const {
+    return gemm_ns + attention_ns + memory_ns > 0 ? span_ns - compute_as_run_ns + gemm_ns + attention_ns + memory_ns
+                                                  : span_ns;
+  }
 };
 
 // The compute slowdown while communication kernels run: per kernel name that ran both under

@@ -9,7 +9,9 @@
 #include "common/error.hpp"
 #include "models/model.hpp"
 #include "sim/model_costs.hpp"
+#include "sim/op_time.hpp"
 #include "sim/profile_fit.hpp"
+#include "sim/step.hpp"
 #include "topologies/cluster.hpp"
 
 namespace pipesim {
@@ -111,6 +113,43 @@ TEST(Phases, DeepSeekTraceCalibratesAProfileThatPredictsItsPair) {
     EXPECT_LT(std::abs(p.predicted_ns - p.measured_ns) / p.measured_ns, 0.10) << p.name;
   }
   EXPECT_LT(std::abs(check.pair.makespan_ns - check.measured_pair_ns) / check.measured_pair_ns, 0.05);
+}
+
+// A chunk the engine runs alone costs what its phases sum to: stage_work() and layer_phases() price the same
+// operators and all-to-alls, so the F-only, B, I and W chunk times of `pipesim validate` are the engine's.
+// A stage of four DeepSeek-V3 MoE layers, PP16 EP64 on its cluster, at the H800 profile.
+TEST(Phases, StageCostsAreTheSumsOfTheirPhases) {
+  auto model = load_model("deepseek-v3");
+  Topology topology(load_cluster("deepseek-h800"));
+  Plan plan;
+  plan.schedule = "dualpipe";
+  plan.pp = 16;
+  plan.ep = 64;
+  plan.microbatches = 32;
+  plan.precision = Precision::FP8;
+  plan.selective_recompute = true;
+  auto rp = resolve(plan, model, topology.spec());
+  rp.stage_layers[1] = {5, 6, 7, 8};  // layers 4-7 of the model (index 0 is the embedding): MoE
+  auto work = stage_work(model, topology, rp, 0);
+  auto& w = work[1];
+  auto layers = model_layers(model, plan_shape(rp));
+  ASSERT_EQ(layers[5].kind, LayerKind::Moe);
+  auto phases = layer_phases(layers[5], plan_shape(rp), topology.spec().profile, true,
+                             topology_all_to_all(topology, model, rp.ep_group(rp.stage_to_rank[1], 0)));
+  auto sum = [&](std::initializer_list<const char*> names) {
+    double t = 0;
+    for (auto name : names)
+      for (auto& p : phases)
+        if (p.name == name) t += p.time_ns();
+    return t;
+  };
+  EXPECT_NEAR(static_cast<double>(w.compute_ns[PassKind::F]), 4 * sum({"attn(F)", "mlp(F)"}), 1.0);
+  EXPECT_NEAR(static_cast<double>(w.compute_ns[PassKind::I]), 4 * sum({"attn(B)", "mlp(B)"}), 1.0);
+  EXPECT_NEAR(static_cast<double>(w.compute_ns[PassKind::W]), 4 * sum({"attn(W)", "mlp(W)"}), 1.0);
+  // Each all-to-all is rounded up to a whole ns on its own in the stage costs.
+  EXPECT_NEAR(static_cast<double>(w.ep_ns[PassKind::F]), 4 * sum({"dispatch(F)", "combine(F)"}), 8.0);
+  EXPECT_NEAR(static_cast<double>(w.ep_ns[PassKind::I]), 4 * sum({"dispatch(B)", "combine(B)"}), 8.0);
+  EXPECT_GT(w.ep_ns[PassKind::F], 0);
 }
 
 }  // namespace
