@@ -1,0 +1,44 @@
+// cuBLAS GEMM with the row-major contract (see gemm.hpp).
+#include "kernels/cuda/gemm.hpp"
+
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "kernels/cuda/check.hpp"
+
+namespace pipesim::cuda {
+
+void check(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw Error(fmt::format("cuBLAS: {}: {} ({})", what, cublasGetStatusString(status), static_cast<int>(status)),
+                Error::Kind::Internal);
+}
+
+Blas::Blas() { check(cublasCreate(&handle_), "cublasCreate"); }
+Blas::~Blas() {
+  if (handle_) cublasDestroy(handle_);
+}
+
+template <class T>
+void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
+  if (p.m < 0 || p.n < 0 || p.k < 0) throw Error(fmt::format("gemm: bad shape {}x{}x{}", p.m, p.n, p.k), Error::Kind::Internal);
+  if (p.m == 0 || p.n == 0) return;
+  check(cublasSetStream(blas.handle(), stream), "cublasSetStream");
+  auto op_a = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  auto op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  // Column-major view: Cᵀ (n x m) = op(B)ᵀ (n x k) · op(A)ᵀ (k x m).
+  if constexpr (std::is_same_v<T, float>) {
+    check(cublasSgemm(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, p.ldb, p.a, p.lda, &p.beta, p.c, p.ldc),
+          "cublasSgemm");
+  } else {
+    check(cublasDgemm(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, p.ldb, p.a, p.lda, &p.beta, p.c, p.ldc),
+          "cublasDgemm");
+  }
+}
+
+template void gemm<float>(Blas&, const kernels::GemmParams<float>&, cudaStream_t);
+template void gemm<double>(Blas&, const kernels::GemmParams<double>&, cudaStream_t);
+
+}  // namespace pipesim::cuda

@@ -1,0 +1,34 @@
+// Row-major GEMM on the GPU through cuBLAS, with the CPU kernel's contract (kernels/cpu/gemm.hpp):
+// C = alpha·op(A)·op(B) + beta·C, op(A) m x k, op(B) k x n, leading dimensions are row strides. cuBLAS is
+// column-major, so the call computes Cᵀ = op(B)ᵀ·op(A)ᵀ, which is the same memory. FP32 runs without
+// TF32 (cuBLAS's default math mode), so results match the CPU reference to rounding.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "kernels/cpu/gemm.hpp"
+
+namespace pipesim::cuda {
+
+// One cuBLAS handle, bound to one stream at a time. Not copyable; create one per thread.
+class Blas {
+ public:
+  Blas();
+  ~Blas();
+  Blas(const Blas&) = delete;
+  Blas& operator=(const Blas&) = delete;
+  cublasHandle_t handle() const { return handle_; }
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+// Throws Error naming `what` and cuBLAS's status unless it is CUBLAS_STATUS_SUCCESS.
+void check(cublasStatus_t status, const char* what);
+
+// a, b, c are device pointers. Runs on `stream`; returns without waiting.
+template <class T>
+void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream);
+
+}  // namespace pipesim::cuda
