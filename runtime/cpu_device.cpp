@@ -10,12 +10,15 @@ class CpuStage : public StageCompute<T> {
  public:
   CpuStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange)
       : model_(spec, first, count, first_stage, last_stage, std::move(exchange)) {}
-  std::vector<T> forward(int mb, const std::vector<T>& input) override { return model_.forward(mb, input); }
-  std::vector<T> backward_input(int mb, const std::vector<T>& grad) override { return model_.backward_input(mb, grad); }
+  Buffer<T> forward(int mb, const Buffer<T>& input) override { return Buffer<T>(model_.forward(mb, input.host())); }
+  Buffer<T> backward_input(int mb, const Buffer<T>& grad) override {
+    return Buffer<T>(model_.backward_input(mb, grad.host()));
+  }
   void backward_weight(int mb) override { model_.backward_weight(mb); }
   T loss(int mb) const override { return model_.loss(mb); }
   std::vector<std::pair<std::string, std::vector<T>>> gradients() const override { return model_.gradients(); }
   void zero_gradients() override { model_.zero_gradients(); }
+  Buffer<T> allocate(std::size_t count) override { return Buffer<T>(std::vector<T>(count)); }
 
  private:
   StageModel<T> model_;

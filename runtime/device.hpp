@@ -1,13 +1,16 @@
 // Devices behind one interface. A Device makes the compute of a pipeline stage (the layers of one chunk,
 // with forward, backward-for-input and backward-for-weights apart); the executor only talks to StageCompute,
 // so a CUDA device (cuBLAS GEMMs, streams, CUPTI timing) slots in beside the CPU one without touching it.
+// Activations and gradients travel as Buffers in the device's own memory (runtime/buffer.hpp).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "runtime/buffer.hpp"
 #include "runtime/workload.hpp"
 
 namespace pipesim {
@@ -16,12 +19,18 @@ template <class T>
 class StageCompute {
  public:
   virtual ~StageCompute() = default;
-  virtual std::vector<T> forward(int microbatch, const std::vector<T>& input) = 0;
-  virtual std::vector<T> backward_input(int microbatch, const std::vector<T>& grad_output) = 0;
+  // The first stage ignores `input`; the last returns its loss as a 1-element buffer.
+  virtual Buffer<T> forward(int microbatch, const Buffer<T>& input) = 0;
+  // The last stage ignores `grad_output`; the first returns an empty buffer.
+  virtual Buffer<T> backward_input(int microbatch, const Buffer<T>& grad_output) = 0;
   virtual void backward_weight(int microbatch) = 0;
   virtual T loss(int microbatch) const = 0;
   virtual std::vector<std::pair<std::string, std::vector<T>>> gradients() const = 0;
   virtual void zero_gradients() = 0;
+  // A buffer of `count` elements in this stage's memory, for a receive to land in.
+  virtual Buffer<T> allocate(std::size_t count) = 0;
+  // Waits until the stage's queued work is done (a no-op on the CPU): action spans end when the work does.
+  virtual void synchronize() {}
 };
 
 template <class T>

@@ -32,7 +32,7 @@ struct Executor<T>::State {
   using Key = std::tuple<int, int, int>;  // direction, stage, micro-batch
   struct Send {
     Comm::Request request;
-    std::vector<T> data;
+    Buffer<T> data;
     Span span;
   };
 
@@ -44,7 +44,7 @@ struct Executor<T>::State {
   int replica;  // which data-parallel replica of the pipeline (the EP rank inside the expert group)
   std::unique_ptr<Comm> experts;  // the EP group: the ranks holding the same stages in every replica
   std::map<int, std::unique_ptr<StageCompute<T>>> models;  // the stages this rank holds
-  std::map<Key, std::vector<T>> inbox, outbox;
+  std::map<Key, Buffer<T>> inbox, outbox;
   std::map<Key, std::pair<Comm::Request, std::size_t>> pending;  // RECV posted: request, span index
   std::deque<Send> sends;
   std::vector<Span> spans;
@@ -105,7 +105,7 @@ struct Executor<T>::State {
   int rank_of(int stage) const { return s.stage_to_rank[static_cast<std::size_t>(stage)]; }
 
   // The input a pass consumes: a posted receive (waited on now) or a hand-off on this rank.
-  std::vector<T> take(const Key& key) {
+  Buffer<T> take(const Key& key) {
     if (auto it = pending.find(key); it != pending.end()) {
       comm.wait(it->second.first);
       spans[it->second.second].end_ns = now();
@@ -119,7 +119,7 @@ struct Executor<T>::State {
     return std::move(node.mapped());
   }
   // Where a pass's output goes: the next stage on this rank directly, or the outbox for a SEND.
-  void give(int direction, int from_stage, int to_stage, int mb, std::vector<T> data) {
+  void give(int direction, int from_stage, int to_stage, int mb, Buffer<T> data) {
     if (to_stage < 0) return;
     if (rank_of(to_stage) == rank)
       inbox[{direction, to_stage, mb}] = std::move(data);
@@ -130,7 +130,7 @@ struct Executor<T>::State {
   // The input a pass consumes from a neighbouring stage (waited on now; empty at a route's end): whatever
   // producers() names besides the pass's own stage (a RECV here, or the neighbour's pass on this rank)
   // has left it in the inbox under (direction, this stage, micro-batch).
-  std::vector<T> input(const Pass& p) {
+  Buffer<T> input(const Pass& p) {
     Pass needs[2];
     int n = producers(s, index, p, needs);
     for (int j = 0; j < n; ++j) {
@@ -140,7 +140,7 @@ struct Executor<T>::State {
     return {};
   }
 
-  void compute(const Pass& p, std::vector<T> in, std::map<int, T>& losses) {
+  void compute(const Pass& p, Buffer<T> in, std::map<int, T>& losses) {
     auto& model = *models.at(p.stage);
     int mb = p.microbatch, id = data_id(mb);
     switch (p.op) {
@@ -171,8 +171,8 @@ struct Executor<T>::State {
     Key key{direction, to, a.microbatch()};
     Send out{0, std::move(node.mapped()), {}};
     auto t = now();
-    out.request = comm.isend(world_rank(rank_of(to)), tag(key), out.data.data(), out.data.size() * sizeof(T));
-    out.span = {rank, Stream::P2P, a, t, t, static_cast<std::int64_t>(out.data.size() * sizeof(T)), rank_of(to), tag(key)};
+    out.request = comm.isend(world_rank(rank_of(to)), tag(key), out.data.data(), out.data.bytes());
+    out.span = {rank, Stream::P2P, a, t, t, static_cast<std::int64_t>(out.data.bytes()), rank_of(to), tag(key)};
     sends.push_back(std::move(out));
   }
 
@@ -180,10 +180,9 @@ struct Executor<T>::State {
     int direction = a.op == Op::RecvF ? 0 : 1;
     int from = direction == 0 ? s.stage_before(a.stage(), a.microbatch()) : s.stage_after(a.stage(), a.microbatch());
     Key key{direction, a.stage(), a.microbatch()};
-    auto& buffer = inbox[key];
-    buffer.assign(message_elements, T{});
+    auto& buffer = inbox[key] = models.at(a.stage())->allocate(message_elements);
     auto t = now();
-    auto request = comm.irecv(world_rank(rank_of(from)), tag(key), buffer.data(), buffer.size() * sizeof(T));
+    auto request = comm.irecv(world_rank(rank_of(from)), tag(key), buffer.data(), buffer.bytes());
     spans.push_back({rank, Stream::Compute, a, t, t, 0, rank_of(from), tag(key)});
     pending[key] = {request, spans.size() - 1};
   }
@@ -227,7 +226,7 @@ std::vector<Span> Executor<T>::run_step(std::chrono::steady_clock::time_point or
         // overlapped pair needs both halves' inputs before it starts).
         bool pair = action.op == Op::OverlapFB;
         auto first = st.input(action.pass[0]);
-        auto second = pair ? st.input(action.pass[1]) : std::vector<T>{};
+        auto second = pair ? st.input(action.pass[1]) : Buffer<T>{};
         auto start = st.now();
         st.compute(action.pass[0], std::move(first), losses_);
         if (pair) {
@@ -235,6 +234,7 @@ std::vector<Span> Executor<T>::run_step(std::chrono::steady_clock::time_point or
           st.finish_sends(false);
           st.compute(action.pass[1], std::move(second), losses_);
         }
+        for (auto& pass : action.passes()) st.models.at(pass.stage)->synchronize();  // the span ends with the work
         st.spans.push_back({st.rank, Stream::Compute, action, start, st.now(), 0, -1, -1});
         st.finish_sends(false);
       }

@@ -5,25 +5,30 @@
 #include <cstring>
 
 #include "common/numeric.hpp"
-#include "runtime/stage_model.hpp"
 
 namespace pipesim {
 
 template <class T>
-StepValues reference_step(WorkloadSpec spec, int microbatches) {
+StepValues reference_step(WorkloadSpec spec, int microbatches, Device<T>& device) {
   int all = microbatches * spec.ep;  // every replica's micro-batches, all experts here
   spec.ep = 1;
   spec.ep_rank = 0;
-  StageModel<T> model(spec, 0, spec.layers, true, true);
+  auto model = device.make_stage(spec, 0, spec.layers, true, true, {});
   StepValues out;
   for (int mb = 0; mb < all; ++mb) {
-    model.forward(mb, {});
-    out.losses[mb] = static_cast<double>(model.loss(mb));
-    model.backward_input(mb, {});
-    model.backward_weight(mb);
+    model->forward(mb, Buffer<T>{});
+    out.losses[mb] = static_cast<double>(model->loss(mb));
+    model->backward_input(mb, Buffer<T>{});
+    model->backward_weight(mb);
   }
-  for (auto& [name, values] : model.gradients()) out.gradients[name].assign(values.begin(), values.end());
+  for (auto& [name, values] : model->gradients()) out.gradients[name].assign(values.begin(), values.end());
   return out;
+}
+
+template <class T>
+StepValues reference_step(WorkloadSpec spec, int microbatches) {
+  auto cpu = make_cpu_device<T>();
+  return reference_step<T>(spec, microbatches, *cpu);
 }
 
 CheckResult compare_with_reference(const StepValues& got, const StepValues& want, double tolerance) {
@@ -48,6 +53,8 @@ CheckResult compare_with_reference(const StepValues& got, const StepValues& want
   return r;
 }
 
+template StepValues reference_step<double>(WorkloadSpec, int, Device<double>&);
+template StepValues reference_step<float>(WorkloadSpec, int, Device<float>&);
 template StepValues reference_step<double>(WorkloadSpec, int);
 template StepValues reference_step<float>(WorkloadSpec, int);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/device.hpp"
 #include "runtime/workload.hpp"
 
 namespace pipesim {
@@ -36,7 +37,10 @@ constexpr double check_tolerance() {
   return sizeof(T) == sizeof(double) ? 1e-12 : 1e-5;
 }
 
-// `microbatches` per replica; spec.ep replicas. Throws Error on an invalid spec.
+// `microbatches` per replica; spec.ep replicas. The whole model is one stage made by `device` (the CPU's by
+// default), so a GPU run is checked against the same kernels on the same GPU. Throws Error on an invalid spec.
+template <class T>
+StepValues reference_step(WorkloadSpec spec, int microbatches, Device<T>& device);
 template <class T>
 StepValues reference_step(WorkloadSpec spec, int microbatches);
 

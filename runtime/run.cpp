@@ -59,7 +59,7 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
     if (comm.rank() == 0) result.steps.push_back(std::move(gathered));
     if (!options.check || step > 0) continue;
     auto got = gather_values(comm, executor);
-    if (got) result.check = compare_with_reference(*got, reference_step<T>(spec, lowered.microbatches),
+    if (got) result.check = compare_with_reference(*got, reference_step<T>(spec, lowered.microbatches, device),
                                                    check_tolerance<T>());
   }
   return result;
