@@ -9,13 +9,23 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
 #include "cli/commands.hpp"
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "models/model.hpp"
 #include "runtime/comm.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/p2p_order.hpp"
 #include "runtime/run.hpp"
+#if PIPESIM_HAVE_CUDA
+#include "kernels/cuda/check.hpp"
+#include "runtime/cuda/comm_nccl.hpp"
+#include "runtime/cuda/cuda_device.hpp"
+#include "runtime/cuda/staged_comm.hpp"
+#endif
 #include "schedules/lower.hpp"
 #include "traces/chrome_trace.hpp"
 #include "traces/timeline_file.hpp"
@@ -30,6 +40,7 @@ struct RunArgs {
   std::string precision = "fp64";
   RunOptions options;
   std::string timeline, trace;
+  std::string device = "auto", comm = "auto";
 };
 
 // The run as `calibrate` and `compare` read it: the header (the lowered schedule), the workload, the link
@@ -89,7 +100,7 @@ void check_arguments(const RunArgs& args, Comm& comm) {
   // Every rank must run the same thing: compare the arguments' fingerprint with rank 0's.
   auto& w = args.workload;
   auto fingerprint = std::hash<std::string>{}(fmt::format(
-      "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", args.model, w.experts, w.ep, w.experts_per_token,
+      "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", args.device, args.comm, args.model, w.experts, w.ep, w.experts_per_token,
       w.expert_ffn, args.source.schedule, args.source.from_csv, args.source.ranks, args.source.microbatches,
       args.source.virtual_stages.value_or(0), w.layers, w.hidden, w.seq, w.heads, w.ffn, w.micro_batch, args.precision,
       args.options.steps, args.options.check, w.seed));
@@ -98,10 +109,68 @@ void check_arguments(const RunArgs& args, Comm& comm) {
   if (root != fingerprint) throw Error("ranks were started with different arguments; every rank must run the same command");
 }
 
+// The rank's place on its node (OpenMPI, then Slurm and MPICH spellings), to pick its GPU.
+int local_rank(const Comm& comm) {
+  for (auto name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
+    if (auto* value = std::getenv(name)) return std::atoi(value);
+  return comm.rank();
+}
+
+// --device auto: CUDA when this build has it and a GPU is visible, else the CPU.
+std::string resolve_device(const std::string& device) {
+  if (device != "auto") return device;
+#if PIPESIM_HAVE_CUDA
+  if (cuda::device_count() > 0) return "cuda";
+#endif
+  return "cpu";
+}
+
 template <class T>
-RunResult run_on_cpu(const RunArgs& args, Comm& comm, const Schedule& lowered) {
-  auto device = make_cpu_device<T>();
-  return run_pipeline<T>(lowered, args.workload, comm, *device, args.options);
+RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const std::string& device) {
+  if (device == "cpu") {
+    if (args.comm == "nccl") throw Error("--comm nccl needs --device cuda (NCCL moves GPU memory)");
+    auto cpu = make_cpu_device<T>();
+    return run_pipeline<T>(lowered, args.workload, comm, *cpu, args.options);
+  }
+#if PIPESIM_HAVE_CUDA
+  int gpus = cuda::device_count();
+  if (gpus == 0) throw Error("--device cuda: " + cuda::no_device_reason());
+  int local = local_rank(comm);
+  auto gpu = make_cuda_device<T>(local % gpus);
+  // NCCL needs a GPU per rank and, having no tags, each channel's sends and receives in one order.
+  bool shared = comm.size() > gpus && local >= gpus;
+  int shared_anywhere = shared ? 1 : 0;
+  {
+    double any = shared_anywhere;
+    comm.all_reduce_sum(&any, 1);
+    shared_anywhere = any > 0;
+  }
+  auto order = p2p_order(lowered);
+  std::string comm_kind = args.comm;
+  if (comm_kind == "auto") comm_kind = !shared_anywhere && order.matched() ? "nccl" : "mpi";
+  if (comm_kind == "nccl" && shared_anywhere)
+    throw Error(fmt::format("--comm nccl: {} ranks share {} GPUs on a node, and NCCL needs a GPU per rank; use --comm mpi",
+                            comm.size(), gpus));
+  if (comm_kind == "nccl" && !order.matched())
+    throw Error(fmt::format("--comm nccl: the schedule's messages are not received in the order they are sent ({}); "
+                            "use --comm mpi",
+                            order.mismatches.front()));
+  if (comm_kind == "nccl") {
+    std::vector<NcclChannel> channels;
+    for (int replica = 0; replica < args.workload.ep; ++replica)
+      for (auto& c : order.channels)
+        channels.push_back({replica * lowered.ranks + c.from, replica * lowered.ranks + c.to, c.direction});
+    auto nccl = make_nccl_comm(comm, channels, message_direction);
+    return run_pipeline<T>(lowered, args.workload, *nccl, *gpu, args.options);
+  }
+  auto staged = make_staged_comm(comm);
+  return run_pipeline<T>(lowered, args.workload, *staged, *gpu, args.options);
+#else
+  (void)comm;
+  (void)lowered;
+  throw Error("--device cuda: this pipesim was built without CUDA (configure with -DPIPESIM_CUDA=ON where the CUDA "
+              "toolkit is installed)");
+#endif
 }
 
 void run(const RunArgs& args) {
@@ -113,8 +182,9 @@ void run(const RunArgs& args) {
     source.ranks = comm->size() / args.workload.ep;
     auto schedule = source.load().front();  // validated: a broken schedule is refused before anything runs
     auto lowered = lower(schedule);
-    auto result = args.precision == "fp32" ? run_on_cpu<float>(args, *comm, lowered)
-                                           : run_on_cpu<double>(args, *comm, lowered);
+    auto device = resolve_device(args.device);
+    auto result = args.precision == "fp32" ? run_on<float>(args, *comm, lowered, device)
+                                           : run_on<double>(args, *comm, lowered, device);
     if (comm->rank() == 0) {
       report(args, lowered, result);
       if (result.check && !result.check->ok) failed_check = result.check;
@@ -137,12 +207,13 @@ void run(const RunArgs& args) {
 
 void add_run_command(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
-  auto* cmd = app.add_subcommand("run", "Execute a schedule for real on CPU ranks over MPI (one process per rank)");
+  auto* cmd = app.add_subcommand("run", "Execute a schedule for real on CPU or GPU ranks (one MPI process per rank)");
   cmd->footer(
       "Example:\n"
       "  mpirun -n 4 pipesim run --schedule dualpipe --microbatches 8 --steps 5 --timeline run.json --trace run-trace.json\n"
       "  mpirun -n 2 pipesim run --schedule zb-h1 --microbatches 4 --check   # compare with a single-process step\n"
-      "  mpirun -n 4 pipesim run --model tiny-moe --ep 2 --schedule dualpipe --microbatches 4 --check\n\n"
+      "  mpirun -n 4 pipesim run --model tiny-moe --ep 2 --schedule dualpipe --microbatches 4 --check\n"
+      "  mpirun -n 2 pipesim run --device cuda --precision fp32 --schedule zb-h1 --microbatches 8 --check\n\n"
       "The workload is a tiny transformer (RMSNorm, causal attention, SwiGLU MLP; backward split into I and W) split\n"
       "evenly over the stages a micro-batch crosses. The pipeline has (MPI ranks / --ep) ranks; --pp is optional and,\n"
       "when given, must say the same. With --ep E, E replicas of the pipeline train on their own micro-batches and\n"
@@ -171,6 +242,16 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seq", args->workload.seq, "Sequence length")->capture_default_str();
   cmd->add_option("--micro-batch-size", args->workload.micro_batch, "Sequences per micro-batch")->capture_default_str();
   cmd->add_option("--precision", args->precision, "fp64 or fp32")->check(CLI::IsMember({"fp64", "fp32"}))->capture_default_str();
+  cmd->add_option("--device", args->device,
+                  "cpu, cuda (one GPU per rank, by local rank; ranks may share GPUs), or auto (cuda when a GPU is "
+                  "visible)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  cmd->add_option("--comm", args->comm,
+                  "Point-to-point backend with --device cuda: nccl (a GPU per rank), mpi (GPU buffers staged through "
+                  "host memory; ranks may share a GPU), or auto (nccl when it can)")
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
+      ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");
   cmd->add_option("--timeline", args->timeline, "Write the measured timeline (all steps) here");

@@ -97,7 +97,7 @@ struct Executor<T>::State {
 
   int tag(const Key& key) const {
     auto [direction, stage, mb] = key;
-    return (mb * s.stages + stage) * 2 + direction;
+    return message_tag(direction, stage, mb, s.stages);
   }
   std::int64_t now() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - origin).count();

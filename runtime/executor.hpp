@@ -25,6 +25,14 @@ namespace pipesim {
 // Throws Error (Input) when the route has more stages than the model has layers.
 std::pair<int, int> stage_layers(const Schedule& schedule, int stage, int layers);
 
+// The tag of a pipeline message: what it carries (0 an activation, 1 a gradient), the stage it feeds and the
+// micro-batch, unique within a step; message_direction() reads the direction back (a tag-less backend's
+// channel, runtime/p2p_order.hpp).
+inline int message_tag(int direction, int stage, int microbatch, int stages) {
+  return (microbatch * stages + stage) * 2 + direction;
+}
+inline int message_direction(int tag) { return tag % 2; }
+
 template <class T>
 class Executor {
  public:

@@ -33,6 +33,11 @@ class DeviceBuffer {
     if (data_) cudaFree(data_);
   }
 
+  // Gives up ownership: the caller frees the memory with cudaFree.
+  T* release() {
+    count_ = 0;
+    return std::exchange(data_, nullptr);
+  }
   T* data() { return data_; }
   const T* data() const { return data_; }
   std::size_t size() const { return count_; }

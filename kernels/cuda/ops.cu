@@ -218,6 +218,18 @@ __global__ void combine_rows_kernel(int tokens, int k, int cols, const int* slot
   out[at] = sum;
 }
 
+template <class T>
+__global__ void mse_loss_kernel(int n, const T* out, const T* target, T* dout, T* loss) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  T squares = 0;
+  for (int i = 0; i < n; ++i) {
+    T d = out[i] - target[i];
+    squares += d * d;
+    dout[i] = d / T(n);
+  }
+  loss[0] = squares / T(2 * static_cast<long long>(n));
+}
+
 void check_shape(const AttentionShape& s) {
   if (s.batch <= 0 || s.seq <= 0 || s.heads <= 0 || s.head_dim <= 0)
     throw Error("attention: bad shape (batch=" + std::to_string(s.batch) + " seq=" + std::to_string(s.seq) +
@@ -335,6 +347,13 @@ void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight,
   launched("combine_rows");
 }
 
+template <class T>
+void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream_t stream) {
+  if (n <= 0) throw Error("mse_loss: no elements", Error::Kind::Internal);
+  mse_loss_kernel<<<1, 1, 0, stream>>>(n, out, target, dout, loss);
+  launched("mse_loss");
+}
+
 #define PIPESIM_CUDA_OPS_INSTANTIATE(T)                                                                                \
   template void rmsnorm_forward<T>(int, int, const T*, const T*, T, T*, T*, cudaStream_t);                             \
   template void rmsnorm_backward_input<T>(int, int, const T*, const T*, const T*, const T*, T*, cudaStream_t);         \
@@ -349,7 +368,8 @@ void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight,
   template void attention_backward<T>(const AttentionShape&, const T*, const T*, const T*, const T*, const T*, T*, T*, \
                                       T*, T*, cudaStream_t);                                                           \
   template void gather_rows<T>(int, int, const int*, const T*, T*, cudaStream_t);                                      \
-  template void combine_rows<T>(int, int, int, const int*, const T*, const T*, T*, cudaStream_t);
+  template void combine_rows<T>(int, int, int, const int*, const T*, const T*, T*, cudaStream_t);                      \
+  template void mse_loss<T>(int, const T*, const T*, T*, T*, cudaStream_t);
 PIPESIM_CUDA_OPS_INSTANTIATE(float)
 PIPESIM_CUDA_OPS_INSTANTIATE(double)
 #undef PIPESIM_CUDA_OPS_INSTANTIATE

@@ -58,4 +58,9 @@ template <class T>
 void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight, const T* in, T* out,
                   cudaStream_t stream);
 
+// The workload's loss: d = out - target, dout = d / n, loss[0] = Σ d² / (2n), summed in index order by one
+// thread (the CPU stage's order; deterministic, fine at the workload's sizes).
+template <class T>
+void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream_t stream);
+
 }  // namespace pipesim::cuda

@@ -1,0 +1,420 @@
+// The CUDA device's stage (see cuda_device.hpp): StageModel's layer, forward, backward-for-input and
+// backward-for-weights, written against device buffers. Comments name the CPU lines each step mirrors.
+#include "runtime/cuda/cuda_device.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include <cuda_runtime_api.h>
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "kernels/cuda/buffer.hpp"
+#include "kernels/cuda/check.hpp"
+#include "kernels/cuda/gemm.hpp"
+#include "kernels/cuda/ops.hpp"
+#include "runtime/moe_mlp.hpp"
+#include "runtime/stage_model.hpp"
+#include "runtime/tensor_math.hpp"
+
+namespace pipesim {
+namespace {
+
+using cuda::DeviceBuffer;
+using std::size_t;
+
+template <class T>
+Buffer<T> to_buffer(DeviceBuffer<T>&& tensor) {
+  auto size = tensor.size();
+  return Buffer<T>(std::shared_ptr<T>(tensor.release(), [](T* p) { cudaFree(p); }), size);
+}
+
+// A stream of its own per stage: a pair's two halves and the communication stream can then overlap.
+class StreamHandle {
+ public:
+  StreamHandle() { cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"); }
+  ~StreamHandle() { cudaStreamDestroy(stream_); }
+  StreamHandle(const StreamHandle&) = delete;
+  StreamHandle& operator=(const StreamHandle&) = delete;
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+template <class T>
+class CudaStage : public StageCompute<T> {
+ public:
+  CudaStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange)
+      : spec_(spec), first_(first), count_(count), first_stage_(first_stage), last_stage_(last_stage) {
+    if (spec.experts > 0)
+      moe_.emplace(spec, std::move(exchange), fmt::format("CUDA stage layers [{}, {})", first, first + count));
+    // The CPU stage draws the initial weights; they are uploaded in its order, which is also gradients()'s.
+    StageModel<T> init(spec, first, count, first_stage, last_stage, moe_ ? AllToAll<T>([](auto rows) { return rows; })
+                                                                        : AllToAll<T>{});
+    layers_.resize(static_cast<size_t>(count));
+    for (auto& [name, values] : init.parameters()) {
+      std::vector<T> host(values.begin(), values.end());
+      names_.push_back(name);
+      if (name == "final_norm") {
+        final_norm_ = DeviceBuffer<T>(host);
+        final_norm_grad_ = DeviceBuffer<T>(host.size());
+        continue;
+      }
+      auto dot = name.find('.');
+      int layer = std::stoi(name.substr(5, dot - 5)) - first;
+      auto tensor = name.substr(dot + 1);
+      auto& L = layers_[static_cast<size_t>(layer)];
+      if (moe_ && (tensor == "router" || tensor.rfind("expert", 0) == 0)) {
+        add_moe_tensor(L.moe, L.moe_grads, tensor, std::move(host));
+        continue;
+      }
+      L.weights[tensor] = DeviceBuffer<T>(host);
+      L.grads[tensor] = DeviceBuffer<T>(host.size());
+    }
+    zero_gradients();
+  }
+
+  Buffer<T> forward(int mb, const Buffer<T>& input) override {
+    const int R = rows(), H = spec_.hidden;
+    const size_t RH = size_t(R) * H;
+    if (saved_.count(mb)) misuse("forward", mb, "already in flight (forward twice before its W)");
+    DeviceBuffer<T> x;
+    if (first_stage_) {  // StageModel::forward: the micro-batch's synthetic input
+      x = DeviceBuffer<T>(detail::random_tensor<T>(
+          detail::Stream(spec_.seed, detail::Purpose::Input, std::uint64_t(mb), 0), RH, 0.0, 1.0));
+    } else {
+      if (input.size() != RH || input.memory() != Memory::Gpu)
+        misuse("forward", mb, fmt::format("input has {} elements, expected {} in GPU memory", input.size(), RH));
+      x = DeviceBuffer<T>(RH);
+      cuda::check(cudaMemcpyAsync(x.data(), input.data(), input.bytes(), cudaMemcpyDeviceToDevice, stream()), "copy input");
+    }
+    Microbatch m;
+    m.layers.resize(static_cast<size_t>(count_));
+    for (int l = 0; l < count_; ++l) x = layer_forward(layers_[size_t(l)], std::move(x), m.layers[size_t(l)]);
+    if (!last_stage_) {
+      saved_.emplace(mb, std::move(m));
+      return to_buffer(std::move(x));
+    }
+    m.last = std::move(x);
+    m.rstd_final = DeviceBuffer<T>(size_t(R));
+    DeviceBuffer<T> out(RH), target(detail::random_tensor<T>(
+                                 detail::Stream(spec_.seed, detail::Purpose::Target, std::uint64_t(mb), 0), RH, 0.0, 1.0));
+    cuda::rmsnorm_forward(R, H, m.last.data(), final_norm_.data(), T(detail::kNormEps), out.data(), m.rstd_final.data(),
+                          stream());
+    m.dout = DeviceBuffer<T>(RH);
+    DeviceBuffer<T> loss(1);
+    cuda::mse_loss(int(RH), out.data(), target.data(), m.dout.data(), loss.data(), stream());
+    synchronize();  // `target` and `out` are freed on return; the loss is read now
+    losses_[mb] = loss.download()[0];
+    saved_.emplace(mb, std::move(m));
+    return to_buffer(std::move(loss));
+  }
+
+  Buffer<T> backward_input(int mb, const Buffer<T>& grad_output) override {
+    const int R = rows(), H = spec_.hidden;
+    const size_t RH = size_t(R) * H;
+    auto& m = in_flight(mb, "backward_input");
+    if (m.input_done) misuse("backward_input", mb, "ran twice");
+    DeviceBuffer<T> dy(RH);
+    if (last_stage_) {
+      cuda::rmsnorm_backward_input(R, H, m.last.data(), final_norm_.data(), m.rstd_final.data(), m.dout.data(), dy.data(),
+                                   stream());
+    } else {
+      if (grad_output.size() != RH || grad_output.memory() != Memory::Gpu)
+        misuse("backward_input", mb,
+               fmt::format("gradient has {} elements, expected {} in GPU memory", grad_output.size(), RH));
+      cuda::check(cudaMemcpyAsync(dy.data(), grad_output.data(), grad_output.bytes(), cudaMemcpyDeviceToDevice, stream()),
+                  "copy gradient");
+    }
+    for (int l = count_ - 1; l >= 0; --l) dy = layer_backward_input(layers_[size_t(l)], m.layers[size_t(l)], std::move(dy));
+    m.input_done = true;
+    if (first_stage_) return {};
+    return to_buffer(std::move(dy));
+  }
+
+  void backward_weight(int mb) override {
+    const int R = rows(), H = spec_.hidden;
+    auto& m = in_flight(mb, "backward_weight");
+    if (!m.input_done) misuse("backward_weight", mb, "before its backward_input");
+    for (int l = 0; l < count_; ++l) layer_backward_weight(m.layers[size_t(l)], layers_[size_t(l)]);
+    if (last_stage_)
+      cuda::rmsnorm_backward_weight(R, H, m.last.data(), m.rstd_final.data(), m.dout.data(), final_norm_grad_.data(),
+                                    stream());
+    synchronize();  // the saved tensors are freed now
+    saved_.erase(mb);
+  }
+
+  T loss(int mb) const override {
+    auto it = losses_.find(mb);
+    if (!last_stage_ || it == losses_.end())
+      throw Error(fmt::format("CUDA stage layers [{}, {}): no loss for micro-batch {}", first_, first_ + count_, mb),
+                  Error::Kind::Internal);
+    return it->second;
+  }
+
+  std::vector<std::pair<std::string, std::vector<T>>> gradients() const override {
+    cuda::check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+    std::vector<std::pair<std::string, std::vector<T>>> out;
+    for (auto& name : names_) {
+      if (name == "final_norm") {
+        out.emplace_back(name, final_norm_grad_.download());
+        continue;
+      }
+      auto dot = name.find('.');
+      auto& L = layers_[static_cast<size_t>(std::stoi(name.substr(5, dot - 5)) - first_)];
+      auto tensor = name.substr(dot + 1);
+      auto it = L.grads.find(tensor);
+      out.emplace_back(name, it != L.grads.end() ? it->second.download() : moe_tensor(L.moe_grads, tensor));
+    }
+    return out;
+  }
+
+  void zero_gradients() override {
+    for (auto& L : layers_) {
+      for (auto& [name, g] : L.grads)
+        cuda::check(cudaMemsetAsync(g.data(), 0, g.size() * sizeof(T), stream()), "cudaMemset");
+      L.moe_grads.router.assign(L.moe_grads.router.size(), T(0));
+      for (auto& e : L.moe_grads.experts)
+        for (auto* t : {&e.w_gate, &e.w_up, &e.w_down}) t->assign(t->size(), T(0));
+    }
+    if (final_norm_grad_.size())
+      cuda::check(cudaMemsetAsync(final_norm_grad_.data(), 0, final_norm_grad_.size() * sizeof(T), stream()),
+                  "cudaMemset");
+    synchronize();
+  }
+
+  Buffer<T> allocate(std::size_t count) override { return to_buffer(DeviceBuffer<T>(count)); }
+  void synchronize() override { cuda::check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+
+ private:
+  struct Layer {
+    std::map<std::string, DeviceBuffer<T>> weights, grads;  // attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down
+    typename MoeMlp<T>::Params moe, moe_grads;              // on the host (see cuda_device.hpp)
+    const T* w(const char* name) const { return weights.at(name).data(); }
+    T* g(const char* name) { return grads.at(name).data(); }
+  };
+  struct Saved {
+    DeviceBuffer<T> x, rstd1, n1, q, k, v, probs, ctx, h, rstd2, n2, gate, up, act;  // from F
+    DeviceBuffer<T> dy, dn2, dh, dq, dk, dv, dn1, dgate, dup;                        // from I
+    std::vector<T> n2_host, dy_host;                                                 // MoE layers
+    typename MoeMlp<T>::Saved moe;
+  };
+  struct Microbatch {
+    bool input_done = false;
+    std::vector<Saved> layers;
+    DeviceBuffer<T> last, rstd_final, dout;
+  };
+
+  int rows() const { return spec_.micro_batch * spec_.seq; }
+  cudaStream_t stream() const { return stream_.get(); }
+  [[noreturn]] void misuse(const char* pass, int mb, const std::string& what) const {
+    throw Error(fmt::format("CUDA stage layers [{}, {}): {} of micro-batch {}: {}", first_, first_ + count_, pass, mb, what),
+                Error::Kind::Internal);
+  }
+  Microbatch& in_flight(int mb, const char* pass) {
+    auto it = saved_.find(mb);
+    if (it == saved_.end()) misuse(pass, mb, "without its forward");
+    return it->second;
+  }
+
+  // tensor_math.hpp's three GEMM shapes on the GPU.
+  DeviceBuffer<T> matmul(const T* a, const T* b, int r, int inner, int cols) {
+    DeviceBuffer<T> c(size_t(r) * size_t(cols));
+    cuda::gemm<T>(blas_, {.m = r, .n = cols, .k = inner, .a = a, .lda = inner, .b = b, .ldb = cols, .c = c.data(), .ldc = cols},
+                  stream());
+    return c;
+  }
+  void input_grad(const T* dy, const T* w, int r, int in, int out, T* c, bool accumulate) {
+    cuda::gemm<T>(blas_, {.m = r, .n = in, .k = out, .trans_b = true, .a = dy, .lda = out, .b = w, .ldb = out,
+                          .beta = T(accumulate ? 1 : 0), .c = c, .ldc = in},
+                  stream());
+  }
+  void weight_grad(const T* x, const T* dy, int r, int in, int out, T* dw) {
+    cuda::gemm<T>(blas_, {.m = in, .n = out, .k = r, .trans_a = true, .a = x, .lda = in, .b = dy, .ldb = out,
+                          .beta = T(1), .c = dw, .ldc = out},
+                  stream());
+  }
+
+  kernels::AttentionShape shape() const {
+    return {spec_.micro_batch, spec_.seq, spec_.heads, spec_.hidden / spec_.heads};
+  }
+
+  // StageModel::layer_forward.
+  DeviceBuffer<T> layer_forward(Layer& p, DeviceBuffer<T> x, Saved& s) {
+    const int R = rows(), H = spec_.hidden, F = spec_.ffn;
+    const size_t RH = size_t(R) * H;
+    auto sh = shape();
+    s.x = std::move(x);
+    s.rstd1 = DeviceBuffer<T>(size_t(R));
+    s.n1 = DeviceBuffer<T>(RH);
+    cuda::rmsnorm_forward(R, H, s.x.data(), p.w("attn_norm"), T(detail::kNormEps), s.n1.data(), s.rstd1.data(), stream());
+    s.q = matmul(s.n1.data(), p.w("wq"), R, H, H);
+    s.k = matmul(s.n1.data(), p.w("wk"), R, H, H);
+    s.v = matmul(s.n1.data(), p.w("wv"), R, H, H);
+    s.probs = DeviceBuffer<T>(size_t(sh.probs_size()));
+    s.ctx = DeviceBuffer<T>(RH);
+    cuda::attention_forward(sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data(), stream());
+    s.h = matmul(s.ctx.data(), p.w("wo"), R, H, H);
+    cuda::add(int(RH), s.x.data(), s.h.data(), s.h.data(), stream());
+    s.rstd2 = DeviceBuffer<T>(size_t(R));
+    s.n2 = DeviceBuffer<T>(RH);
+    cuda::rmsnorm_forward(R, H, s.h.data(), p.w("mlp_norm"), T(detail::kNormEps), s.n2.data(), s.rstd2.data(), stream());
+    DeviceBuffer<T> y;
+    if (moe_) {
+      synchronize();
+      s.n2_host = s.n2.download();
+      y = DeviceBuffer<T>(moe_->forward(p.moe, s.n2_host, s.moe));
+    } else {  // DenseMlp::forward
+      s.gate = matmul(s.n2.data(), p.w("w_gate"), R, H, F);
+      s.up = matmul(s.n2.data(), p.w("w_up"), R, H, F);
+      s.act = DeviceBuffer<T>(size_t(R) * F);
+      cuda::swiglu_forward(R * F, s.gate.data(), s.up.data(), s.act.data(), stream());
+      y = matmul(s.act.data(), p.w("w_down"), R, F, H);
+    }
+    cuda::add(int(RH), s.h.data(), y.data(), y.data(), stream());
+    return y;
+  }
+
+  // StageModel::layer_backward_input.
+  DeviceBuffer<T> layer_backward_input(Layer& p, Saved& s, DeviceBuffer<T> dy) {
+    const int R = rows(), H = spec_.hidden, F = spec_.ffn;
+    const size_t RH = size_t(R) * H;
+    auto sh = shape();
+    s.dy = std::move(dy);
+    if (moe_) {
+      synchronize();
+      s.dy_host = s.dy.download();
+      s.dn2 = DeviceBuffer<T>(moe_->backward_input(p.moe, s.dy_host, s.moe));
+    } else {  // DenseMlp::backward_input
+      DeviceBuffer<T> dact(size_t(R) * F);
+      input_grad(s.dy.data(), p.w("w_down"), R, F, H, dact.data(), false);
+      s.dgate = DeviceBuffer<T>(size_t(R) * F);
+      s.dup = DeviceBuffer<T>(size_t(R) * F);
+      cuda::swiglu_backward(R * F, s.gate.data(), s.up.data(), dact.data(), s.dgate.data(), s.dup.data(), stream());
+      s.dn2 = DeviceBuffer<T>(RH);
+      input_grad(s.dgate.data(), p.w("w_gate"), R, H, F, s.dn2.data(), false);
+      input_grad(s.dup.data(), p.w("w_up"), R, H, F, s.dn2.data(), true);
+      synchronize();  // dact is freed on return
+    }
+    s.dh = DeviceBuffer<T>(RH);
+    cuda::rmsnorm_backward_input(R, H, s.h.data(), p.w("mlp_norm"), s.rstd2.data(), s.dn2.data(), s.dh.data(), stream());
+    cuda::add(int(RH), s.dh.data(), s.dy.data(), s.dh.data(), stream());
+    DeviceBuffer<T> dctx(RH), scratch(size_t(sh.probs_size()));
+    input_grad(s.dh.data(), p.w("wo"), R, H, H, dctx.data(), false);
+    s.dq = DeviceBuffer<T>(RH);
+    s.dk = DeviceBuffer<T>(RH);
+    s.dv = DeviceBuffer<T>(RH);
+    cuda::attention_backward(sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(), s.dk.data(),
+                             s.dv.data(), scratch.data(), stream());
+    s.dn1 = DeviceBuffer<T>(RH);
+    input_grad(s.dq.data(), p.w("wq"), R, H, H, s.dn1.data(), false);
+    input_grad(s.dk.data(), p.w("wk"), R, H, H, s.dn1.data(), true);
+    input_grad(s.dv.data(), p.w("wv"), R, H, H, s.dn1.data(), true);
+    DeviceBuffer<T> dx(RH);
+    cuda::rmsnorm_backward_input(R, H, s.x.data(), p.w("attn_norm"), s.rstd1.data(), s.dn1.data(), dx.data(), stream());
+    cuda::add(int(RH), dx.data(), s.dh.data(), dx.data(), stream());
+    synchronize();  // dctx, scratch and the released tensors are freed on return
+    s.q = DeviceBuffer<T>();
+    s.k = DeviceBuffer<T>();
+    s.v = DeviceBuffer<T>();
+    s.probs = DeviceBuffer<T>();
+    if (!moe_) {
+      s.gate = DeviceBuffer<T>();
+      s.up = DeviceBuffer<T>();
+    }
+    return dx;
+  }
+
+  // StageModel::layer_backward_weight.
+  void layer_backward_weight(const Saved& s, Layer& g) {
+    const int R = rows(), H = spec_.hidden, F = spec_.ffn;
+    if (moe_) {
+      moe_->backward_weight(s.moe, s.n2_host, g.moe_grads);
+    } else {  // DenseMlp::backward_weight
+      weight_grad(s.act.data(), s.dy.data(), R, F, H, g.g("w_down"));
+      weight_grad(s.n2.data(), s.dgate.data(), R, H, F, g.g("w_gate"));
+      weight_grad(s.n2.data(), s.dup.data(), R, H, F, g.g("w_up"));
+    }
+    cuda::rmsnorm_backward_weight(R, H, s.h.data(), s.rstd2.data(), s.dn2.data(), g.g("mlp_norm"), stream());
+    weight_grad(s.ctx.data(), s.dh.data(), R, H, H, g.g("wo"));
+    weight_grad(s.n1.data(), s.dq.data(), R, H, H, g.g("wq"));
+    weight_grad(s.n1.data(), s.dk.data(), R, H, H, g.g("wk"));
+    weight_grad(s.n1.data(), s.dv.data(), R, H, H, g.g("wv"));
+    cuda::rmsnorm_backward_weight(R, H, s.x.data(), s.rstd1.data(), s.dn1.data(), g.g("attn_norm"), stream());
+  }
+
+  // MoE tensors by name, in MoeMlp::for_each_tensor's order: "router", "expert{e}.w_gate", ".w_up", ".w_down".
+  void add_moe_tensor(typename MoeMlp<T>::Params& params, typename MoeMlp<T>::Params& grads, const std::string& name,
+                      std::vector<T> values) {
+    std::vector<T> zeros(values.size(), T(0));
+    if (name == "router") {
+      params.router = std::move(values);
+      grads.router = std::move(zeros);
+      return;
+    }
+    auto part = name.substr(name.find('.') + 1);
+    if (part == "w_gate") {
+      params.experts.emplace_back();
+      grads.experts.emplace_back();
+    }
+    auto pick = [&](typename MoeMlp<T>::Expert& e) -> std::vector<T>& {
+      return part == "w_gate" ? e.w_gate : part == "w_up" ? e.w_up : e.w_down;
+    };
+    pick(params.experts.back()) = std::move(values);
+    pick(grads.experts.back()) = std::move(zeros);
+  }
+  std::vector<T> moe_tensor(const typename MoeMlp<T>::Params& grads, const std::string& name) const {
+    if (name == "router") return grads.router;
+    int expert = std::stoi(name.substr(6, name.find('.') - 6)) - spec_.ep_rank * (spec_.experts / spec_.ep);
+    auto& e = grads.experts.at(static_cast<size_t>(expert));
+    auto part = name.substr(name.find('.') + 1);
+    return part == "w_gate" ? e.w_gate : part == "w_up" ? e.w_up : e.w_down;
+  }
+
+  WorkloadSpec spec_;
+  int first_, count_;
+  bool first_stage_, last_stage_;
+  StreamHandle stream_;
+  cuda::Blas blas_;
+  std::optional<MoeMlp<T>> moe_;
+  std::vector<Layer> layers_;
+  std::vector<std::string> names_;  // gradients() order
+  DeviceBuffer<T> final_norm_, final_norm_grad_;
+  std::map<int, Microbatch> saved_;
+  std::map<int, T> losses_;
+};
+
+template <class T>
+class CudaDevice : public Device<T> {
+ public:
+  explicit CudaDevice(int index) : index_(index) {
+    int count = cuda::device_count();
+    if (count == 0) throw Error("--device cuda: " + cuda::no_device_reason());
+    if (index < 0 || index >= count)
+      throw Error(fmt::format("--device cuda: device {} does not exist ({} visible)", index, count));
+    cuda::check(cudaSetDevice(index), "cudaSetDevice");
+  }
+  std::string name() const override { return fmt::format("cuda:{}", index_); }
+  std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first, int count, bool first_stage,
+                                              bool last_stage, AllToAll<T> exchange) override {
+    cuda::check(cudaSetDevice(index_), "cudaSetDevice");
+    return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange));
+  }
+
+ private:
+  int index_;
+};
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Device<T>> make_cuda_device(int index) {
+  return std::make_unique<CudaDevice<T>>(index);
+}
+
+template std::unique_ptr<Device<double>> make_cuda_device<double>(int);
+template std::unique_ptr<Device<float>> make_cuda_device<float>(int);
+
+}  // namespace pipesim

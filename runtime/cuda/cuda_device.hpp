@@ -1,0 +1,19 @@
+// The CUDA device: each stage runs the workload's layers (runtime/stage_model.hpp, the same math) on one GPU,
+// GEMMs through cuBLAS and the rest through kernels/cuda, on the stage's own compute stream, with every
+// activation, saved tensor, weight and gradient in GPU memory. Initial weights are the CPU stage's (drawn
+// from the same keyed streams), so a CUDA run and the CPU reference start from the same model.
+// MoE layers run their router and experts through the CPU MoeMlp for now (the layer's input and output
+// gradient cross to the host and back); attention, norms and residuals stay on the GPU.
+#pragma once
+
+#include <memory>
+
+#include "runtime/device.hpp"
+
+namespace pipesim {
+
+// Stages on CUDA device `index` (cudaSetDevice). Throws Error naming the reason when no device is usable.
+template <class T>
+std::unique_ptr<Device<T>> make_cuda_device(int index);
+
+}  // namespace pipesim

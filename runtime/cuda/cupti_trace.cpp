@@ -1,0 +1,99 @@
+// CUPTI activity recording (see cupti_trace.hpp).
+#include "runtime/cuda/cupti_trace.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#include <cupti.h>
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace pipesim {
+namespace {
+
+constexpr std::size_t kBufferBytes = 8 << 20;
+constexpr std::size_t kAlign = 8;
+
+CuptiTrace* active = nullptr;  // the recorder CUPTI's callbacks deliver to (see cupti_trace.hpp)
+
+void check(CUptiResult status, const char* what) {
+  if (status == CUPTI_SUCCESS) return;
+  const char* text = nullptr;
+  cuptiGetResultString(status, &text);
+  throw Error(fmt::format("CUPTI: {}: {} ({})", what, text ? text : "unknown", static_cast<int>(status)),
+              Error::Kind::Internal);
+}
+
+void CUPTIAPI buffer_requested(std::uint8_t** buffer, std::size_t* size, std::size_t* max_records) {
+  *buffer = static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, kBufferBytes));
+  *size = *buffer ? kBufferBytes : 0;
+  *max_records = 0;  // as many as fit
+}
+
+void CUPTIAPI buffer_completed(CUcontext, std::uint32_t, std::uint8_t* buffer, std::size_t, std::size_t valid) {
+  if (active) active->take(buffer, valid);
+  std::free(buffer);
+}
+
+const char* copy_name(std::uint8_t kind) {
+  switch (kind) {
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return "memcpy HtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return "memcpy DtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return "memcpy DtoD";
+    default: return "memcpy";
+  }
+}
+
+}  // namespace
+
+CuptiTrace::CuptiTrace() {
+  if (active) throw Error("CUPTI: one activity recorder per process", Error::Kind::Internal);
+  check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernel activity");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "enable memcpy activity");
+  active = this;
+}
+
+CuptiTrace::~CuptiTrace() {
+  cuptiActivityFlushAll(1);
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MEMCPY);
+  active = nullptr;
+}
+
+void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
+  CUpti_Activity* record = nullptr;
+  auto* data = const_cast<std::uint8_t*>(buffer);  // CUPTI's API takes a mutable pointer and only reads
+  while (cuptiActivityGetNextRecord(data, valid, &record) == CUPTI_SUCCESS) {
+    if (record->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || record->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
+      auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
+      records_.push_back({k->name ? k->name : "?", k->streamId, static_cast<std::int64_t>(k->start),
+                          static_cast<std::int64_t>(k->end), 0});
+    } else if (record->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
+      auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(record);
+      records_.push_back({copy_name(m->copyKind), m->streamId, static_cast<std::int64_t>(m->start),
+                          static_cast<std::int64_t>(m->end), static_cast<std::int64_t>(m->bytes)});
+    }
+  }
+}
+
+std::vector<GpuActivity> CuptiTrace::flush() {
+  check(cuptiActivityFlushAll(1), "cuptiActivityFlushAll");
+  std::size_t lost = 0;
+  if (cuptiActivityGetNumDroppedRecords(nullptr, 0, &lost) == CUPTI_SUCCESS) dropped_ += lost;
+  auto out = std::move(records_);
+  records_.clear();
+  std::sort(out.begin(), out.end(), [](const GpuActivity& a, const GpuActivity& b) { return a.start_ns < b.start_ns; });
+  return out;
+}
+
+std::int64_t CuptiTrace::host_offset_ns() {
+  std::uint64_t cupti = 0;
+  check(cuptiGetTimestamp(&cupti), "cuptiGetTimestamp");
+  auto host = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch());
+  return host.count() - static_cast<std::int64_t>(cupti);
+}
+
+}  // namespace pipesim
