@@ -17,6 +17,7 @@
 #include "common/error.hpp"
 #include "models/model.hpp"
 #include "runtime/comm.hpp"
+#include "runtime/comm_threads.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/p2p_order.hpp"
 #include "runtime/run.hpp"
@@ -41,6 +42,7 @@ struct RunArgs {
   RunOptions options;
   std::string timeline, trace;
   std::string device = "auto", comm = "auto";
+  int threads = 0;  // > 0: ranks as threads of this process instead of MPI processes
 };
 
 // The run as `calibrate` and `compare` read it: the header (the lowered schedule), the workload, the link
@@ -173,18 +175,50 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
 #endif
 }
 
+// One rank's whole run; rank 0 gets the lowered schedule and the result back.
+RunResult run_rank(const RunArgs& args, Comm& comm, Schedule& lowered) {
+  check_arguments(args, comm);
+  auto source = args.source;
+  source.ranks = comm.size() / args.workload.ep;
+  auto schedule = source.load().front();  // validated: a broken schedule is refused before anything runs
+  lowered = lower(schedule);
+  auto device = resolve_device(args.device);
+  return args.precision == "fp32" ? run_on<float>(args, comm, lowered, device) : run_on<double>(args, comm, lowered, device);
+}
+
+void fail_on(const std::optional<CheckResult>& failed_check) {
+  if (failed_check)
+    throw Error(fmt::format("--check failed: the pipelined step differs from the single-process step ({} of {} losses "
+                            "bit-identical, {} of {} gradients compared, max relative error {:.3g} > {:g})",
+                            failed_check->exact_losses, failed_check->losses, failed_check->compared_gradients,
+                            failed_check->gradients, failed_check->worst_relative_error, failed_check->tolerance),
+                Error::Kind::Internal);
+}
+
+// --threads N: the ranks as threads of this process (runtime/comm_threads.hpp), no mpirun needed; the first
+// failure stops every rank and is reported once.
+void run_threads(const RunArgs& args) {
+  std::optional<RunResult> result;
+  Schedule lowered;
+  run_on_threads(args.threads, [&](Comm& comm) {
+    Schedule mine;
+    auto r = run_rank(args, comm, mine);
+    if (comm.rank() == 0) {
+      result = std::move(r);
+      lowered = std::move(mine);
+    }
+  });
+  report(args, lowered, *result);
+  fail_on(result->check && !result->check->ok ? result->check : std::nullopt);
+}
+
 void run(const RunArgs& args) {
+  if (args.threads > 0) return run_threads(args);
   auto comm = make_mpi_comm();
   std::optional<CheckResult> failed_check;  // rank 0
   try {
-    check_arguments(args, *comm);
-    auto source = args.source;
-    source.ranks = comm->size() / args.workload.ep;
-    auto schedule = source.load().front();  // validated: a broken schedule is refused before anything runs
-    auto lowered = lower(schedule);
-    auto device = resolve_device(args.device);
-    auto result = args.precision == "fp32" ? run_on<float>(args, *comm, lowered, device)
-                                           : run_on<double>(args, *comm, lowered, device);
+    Schedule lowered;
+    auto result = run_rank(args, *comm, lowered);
     if (comm->rank() == 0) {
       report(args, lowered, result);
       if (result.check && !result.check->ok) failed_check = result.check;
@@ -195,12 +229,7 @@ void run(const RunArgs& args) {
     comm->abort(fmt::format("internal error: {}", e.what()), 1);
   }
   comm.reset();  // every rank has finished its part; MPI ends here
-  if (failed_check)
-    throw Error(fmt::format("--check failed: the pipelined step differs from the single-process step ({} of {} losses "
-                            "bit-identical, {} of {} gradients compared, max relative error {:.3g} > {:g})",
-                            failed_check->exact_losses, failed_check->losses, failed_check->compared_gradients,
-                            failed_check->gradients, failed_check->worst_relative_error, failed_check->tolerance),
-                Error::Kind::Internal);
+  fail_on(failed_check);
 }
 
 }  // namespace
@@ -213,7 +242,8 @@ void add_run_command(CLI::App& app) {
       "  mpirun -n 4 pipesim run --schedule dualpipe --microbatches 8 --steps 5 --timeline run.json --trace run-trace.json\n"
       "  mpirun -n 2 pipesim run --schedule zb-h1 --microbatches 4 --check   # compare with a single-process step\n"
       "  mpirun -n 4 pipesim run --model tiny-moe --ep 2 --schedule dualpipe --microbatches 4 --check\n"
-      "  mpirun -n 2 pipesim run --device cuda --precision fp32 --schedule zb-h1 --microbatches 8 --check\n\n"
+      "  mpirun -n 2 pipesim run --device cuda --precision fp32 --schedule zb-h1 --microbatches 8 --check\n"
+      "  pipesim run --threads 2 --schedule 1f1b --microbatches 4 --check   # ranks as threads, no mpirun\n\n"
       "The workload is a tiny transformer (RMSNorm, causal attention, SwiGLU MLP; backward split into I and W) split\n"
       "evenly over the stages a micro-batch crosses. The pipeline has (MPI ranks / --ep) ranks; --pp is optional and,\n"
       "when given, must say the same. With --ep E, E replicas of the pipeline train on their own micro-batches and\n"
@@ -242,6 +272,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seq", args->workload.seq, "Sequence length")->capture_default_str();
   cmd->add_option("--micro-batch-size", args->workload.micro_batch, "Sequences per micro-batch")->capture_default_str();
   cmd->add_option("--precision", args->precision, "fp64 or fp32")->check(CLI::IsMember({"fp64", "fp32"}))->capture_default_str();
+  cmd->add_option("--threads", args->threads,
+                  "Run N ranks as threads of this one process instead of under mpirun (N = pipeline ranks x ep)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--device", args->device,
                   "cpu, cuda (one GPU per rank, by local rank; ranks may share GPUs), or auto (cuda when a GPU is "
                   "visible)")

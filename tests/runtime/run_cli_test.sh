@@ -119,5 +119,22 @@ mpi -n 3 "$bin" run --model tiny-moe --ep 2 --schedule 1f1b -m 4 $small >"$work/
 [ $? -ne 0 ] || fail "3 ranks with --ep 2 ran"
 grep -q "does not divide the 3 MPI ranks" "$work/ep3.out" || fail "ep mismatch not explained: $(head -3 "$work/ep3.out")"
 
+# --threads: the same run with ranks as threads of one process, no mpirun; the check still holds, and a
+# refusal is printed once.
+expect 0 "4 of 4 micro-batch losses bit-identical" run --threads 2 --schedule zb-v -m 4 $small --check
+expect 0 "OK" run --threads 4 --model tiny-moe --ep 2 --schedule dualpipev -m 4 $small --check --precision fp32
+expect 2 "ranks 3 must be even" run --threads 3 --schedule dualpipe -m 4 $small
+[ "$(grep -c "must be even" "$work/err")" -eq 1 ] || fail "a --threads refusal was printed more than once"
+# --device: cpu always; cuda says why it cannot run where there is no GPU (or no CUDA in this build).
+expect 0 "bit-identical" run --threads 2 --device cpu --schedule 1f1b -m 2 $small --check
+"$bin" run --threads 2 --device cuda --schedule 1f1b -m 2 $small --check >"$work/cuda.out" 2>&1
+code=$?
+if [ $code -ne 0 ]; then
+  [ $code -eq 2 ] || fail "--device cuda without a usable GPU exited $code, expected 2"
+  grep -q -e "no usable CUDA device" -e "no CUDA device visible" -e "built without CUDA" "$work/cuda.out" \
+    || fail "--device cuda failure not explained: $(head -3 "$work/cuda.out")"
+fi
+expect 2 "needs --device cuda" run --threads 2 --device cpu --comm nccl --schedule 1f1b -m 2 $small
+
 [ "$failures" -eq 0 ] && echo "run CLI: all checks passed"
 exit "$failures"
