@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   } catch (const pipesim::Error& e) {
-    fmt::print(stderr, "pipesim: error: {}\n", e.what());
+    // An empty message: another process of the same run already said why (pipesim run under mpirun).
+    if (*e.what()) fmt::print(stderr, "pipesim: error: {}\n", e.what());
     return e.exit_code();
   } catch (const std::exception& e) {
     fmt::print(stderr, "pipesim: internal error: {}\n", e.what());

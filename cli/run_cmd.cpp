@@ -10,11 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
+#include "common/text.hpp"
 #include "models/model.hpp"
 #include "runtime/comm.hpp"
 #include "runtime/comm_threads.hpp"
@@ -43,6 +45,7 @@ struct RunArgs {
   std::string timeline, trace;
   std::string device = "auto", comm = "auto";
   int threads = 0;  // > 0: ranks as threads of this process instead of MPI processes
+  std::string config;  // every option of the run as parsed (CLI11's config text): what all ranks must share
 };
 
 // The run as `calibrate` and `compare` read it: the header (the lowered schedule), the workload, the link
@@ -99,16 +102,24 @@ void check_arguments(const RunArgs& args, Comm& comm) {
                             "or start {} ranks (mpirun -n {})",
                             args.source.ranks, comm.size(), args.workload.ep, pipeline, pipeline,
                             args.source.ranks * args.workload.ep, args.source.ranks * args.workload.ep));
-  // Every rank must run the same thing: compare the arguments' fingerprint with rank 0's.
-  auto& w = args.workload;
-  auto fingerprint = std::hash<std::string>{}(fmt::format(
-      "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", args.device, args.comm, args.model, w.experts, w.ep, w.experts_per_token,
-      w.expert_ffn, args.source.schedule, args.source.from_csv, args.source.ranks, args.source.microbatches,
-      args.source.virtual_stages.value_or(0), w.layers, w.hidden, w.seq, w.heads, w.ffn, w.micro_batch, args.precision,
-      args.options.steps, args.options.check, w.seed));
-  auto root = fingerprint;
-  comm.broadcast(&root, sizeof(root), 0);
-  if (root != fingerprint) throw Error("ranks were started with different arguments; every rank must run the same command");
+  // Every rank must run the same thing: every parsed option (CLI11 writes them all, defaults included, so a
+  // new flag is covered without a list here) against rank 0's; the first difference is named.
+  std::uint64_t size = args.config.size();
+  comm.broadcast(&size, sizeof(size), 0);
+  std::string root(size, '\0');
+  if (comm.rank() == 0) root = args.config;
+  comm.broadcast(root.data(), root.size(), 0);
+  if (root != args.config) {
+    auto lines = [](const std::string& text) { return split(text, '\n'); };
+    auto mine = lines(args.config), theirs = lines(root);
+    for (std::size_t i = 0; i < std::max(mine.size(), theirs.size()); ++i) {
+      auto a = i < mine.size() ? mine[i] : std::string("(nothing)"), b = i < theirs.size() ? theirs[i] : std::string("(nothing)");
+      if (a != b)
+        throw Error(fmt::format("ranks were started with different arguments: this rank has {} where rank 0 has {}; "
+                                "every rank must run the same command",
+                                a, b));
+    }
+  }
 }
 
 // The rank's place on its node (OpenMPI, then Slurm and MPICH spellings), to pick its GPU.
@@ -125,6 +136,34 @@ std::string resolve_device(const std::string& device) {
   if (cuda::device_count() > 0) return "cuda";
 #endif
   return "cpu";
+}
+
+// Sizes that cannot run are refused before anything is allocated: the kernels index a tensor with int, and
+// the whole model must fit in this machine's memory (weights, gradients, one micro-batch's activations).
+void check_sizes(const WorkloadSpec& w, std::size_t element_bytes) {
+  validate(w);
+  double h = w.hidden, rows = static_cast<double>(w.micro_batch) * w.seq;
+  double ffn = w.experts > 0 ? static_cast<double>(w.expert_ffn) : w.ffn;
+  struct Tensor {
+    const char* what;
+    double elements;
+  };
+  for (auto t : {Tensor{"a hidden x hidden weight (--hidden)", h * h}, Tensor{"an MLP weight (--hidden x --ffn)", h * ffn},
+                 Tensor{"an activation (--micro-batch-size x --seq x --hidden)", rows * h},
+                 Tensor{"an MLP activation (--micro-batch-size x --seq x --ffn)", rows * ffn},
+                 Tensor{"the attention probabilities (--micro-batch-size x --heads x --seq^2)",
+                        static_cast<double>(w.micro_batch) * w.heads * w.seq * static_cast<double>(w.seq)}})
+    if (t.elements > 2147483647.0)
+      throw Error(fmt::format("{} would hold {:.3g} elements; the runtime's kernels index at most 2^31 - 1", t.what,
+                              t.elements));
+  double experts = w.experts > 0 ? w.experts : 1;
+  double params = w.layers * (4 * h * h + 2 * h + 3 * h * ffn * experts);
+  double bytes = element_bytes * (2 * params + 20 * rows * (h + ffn) * w.layers);
+  double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (memory > 0 && bytes > memory)
+    throw Error(fmt::format("the workload needs about {:.1f} GiB (weights, gradients and a micro-batch's activations) "
+                            "and this machine has {:.1f} GiB; use smaller --hidden, --ffn, --layers or --seq",
+                            bytes / (1u << 30), memory / (1u << 30)));
 }
 
 template <class T>
@@ -175,13 +214,24 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
 #endif
 }
 
-// One rank's whole run; rank 0 gets the lowered schedule and the result back.
-RunResult run_rank(const RunArgs& args, Comm& comm, Schedule& lowered) {
+// Everything a rank can refuse before running (arguments, schedule, sizes, device), alike on every rank.
+Schedule prepare(const RunArgs& args, Comm& comm) {
   check_arguments(args, comm);
   auto source = args.source;
   source.ranks = comm.size() / args.workload.ep;
-  auto schedule = source.load().front();  // validated: a broken schedule is refused before anything runs
-  lowered = lower(schedule);
+  auto schedules = source.load();  // validated: a broken schedule is refused before anything runs
+  if (schedules.empty())
+    throw Error("run: no schedule; give --schedule NAME (pipesim schedule --list) or --from-csv FILE");
+  check_sizes(args.workload, args.precision == "fp32" ? sizeof(float) : sizeof(double));
+  auto device = resolve_device(args.device);
+#if PIPESIM_HAVE_CUDA
+  if (device == "cuda" && cuda::device_count() == 0) throw Error("--device cuda: " + cuda::no_device_reason());
+#endif
+  return lower(schedules.front());
+}
+
+// One rank's whole run; rank 0 gets the result back.
+RunResult run_rank(const RunArgs& args, Comm& comm, const Schedule& lowered) {
   auto device = resolve_device(args.device);
   return args.precision == "fp32" ? run_on<float>(args, comm, lowered, device) : run_on<double>(args, comm, lowered, device);
 }
@@ -201,7 +251,7 @@ void run_threads(const RunArgs& args) {
   std::optional<RunResult> result;
   Schedule lowered;
   run_on_threads(args.threads, [&](Comm& comm) {
-    Schedule mine;
+    auto mine = prepare(args, comm);
     auto r = run_rank(args, comm, mine);
     if (comm.rank() == 0) {
       result = std::move(r);
@@ -215,9 +265,37 @@ void run_threads(const RunArgs& args) {
 void run(const RunArgs& args) {
   if (args.threads > 0) return run_threads(args);
   auto comm = make_mpi_comm();
+  // What can be refused before running is refused by all ranks together: they agree, rank 0 prints the
+  // first rank's reason, and every process ends normally with exit 2 (no abort, no message per rank).
+  Schedule lowered;
+  std::string problem;
+  int code = 0;
+  try {
+    lowered = prepare(args, *comm);
+  } catch (const Error& e) {
+    problem = fmt::format("rank {}: {}", comm->rank(), e.what());
+    code = e.exit_code();
+  }
+  auto problems = comm->gather(problem + "\n" + std::to_string(code));
+  std::string first;
+  int first_code = 0;
+  for (auto& p : problems) {
+    auto cut = p.rfind('\n');
+    if (first.empty() && cut > 0) {
+      first = p.substr(0, cut);
+      first_code = std::stoi(p.substr(cut + 1));
+    }
+  }
+  int failed = first.empty() ? 0 : first_code;
+  comm->broadcast(&failed, sizeof(failed), 0);
+  if (failed) {
+    int rank = comm->rank();
+    comm.reset();
+    throw Error(rank == 0 ? first : "", failed == 2 ? Error::Kind::Input : Error::Kind::Internal);
+  }
+  // A failure while running may leave peers blocked: it stops every rank through MPI.
   std::optional<CheckResult> failed_check;  // rank 0
   try {
-    Schedule lowered;
     auto result = run_rank(args, *comm, lowered);
     if (comm->rank() == 0) {
       report(args, lowered, result);
@@ -287,9 +365,14 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");
+  cmd->add_option("--timeout", args->options.timeout_s,
+                  "Seconds any rank may wait for a transfer or a collective before the job stops with what it waited "
+                  "for (a stopped, stuck or lost rank); 0: wait forever")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
   cmd->add_option("--timeline", args->timeline, "Write the measured timeline (all steps) here");
   cmd->add_option("--trace", args->trace, "Write a Chrome trace of the last step here");
-  cmd->callback([args, top_k] {
+  cmd->callback([args, top_k, cmd] {
     // A preset scaled down: its kind of MLP (dense or MoE with its top-k), sizes from the flags.
     if (args->model != "tiny" && args->model != "tiny-moe") {
       auto preset = load_model(args->model);
@@ -303,6 +386,7 @@ void add_run_command(CLI::App& app) {
       }
     }
     if (args->model == "tiny-moe" && args->workload.experts == 0) args->workload.experts = 8;
+    args->config = cmd->config_to_str(true, false);
     run(*args);
   });
 }

@@ -29,6 +29,10 @@ class Comm {
   virtual std::vector<std::string> gather(const std::string& mine) = 0;
   virtual void barrier() = 0;
   virtual std::int64_t max_tag() const = 0;
+  // From now on a blocking wait (a transfer, a collective) that lasts `seconds` fails with Error instead of
+  // waiting on (a stopped or lost peer); 0 waits forever. Backends that cannot hang (threads, which detect a
+  // deadlock) may ignore it.
+  virtual void set_timeout(double seconds) { (void)seconds; }
   // Every rank sends send[p] to rank p and receives, in rank order, what each rank sent it (sizes may differ).
   virtual std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) = 0;
   // The ranks with the same color, ordered by key (a sub-group such as an expert-parallel group).

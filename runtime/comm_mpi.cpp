@@ -1,6 +1,9 @@
 // The MPI implementation of Comm. Requests live in a table indexed by handle; completed slots are reused.
 #include <mpi.h>
 
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "common/error.hpp"
@@ -46,16 +49,20 @@ class MpiComm : public Comm {
       send_offsets[static_cast<std::size_t>(p)] = static_cast<int>(out.size());
       out.insert(out.end(), send[static_cast<std::size_t>(p)].begin(), send[static_cast<std::size_t>(p)].end());
     }
-    check(MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm_), "all-to-all counts");
+    MPI_Request counts = MPI_REQUEST_NULL;
+    check(MPI_Ialltoall(send_counts.data(), 1, MPI_INT, recv_counts.data(), 1, MPI_INT, comm_, &counts), "all-to-all counts");
+    finish(counts, "the all-to-all's counts");
     int total = 0;
     for (int p = 0; p < size_; ++p) {
       recv_offsets[static_cast<std::size_t>(p)] = total;
       total += recv_counts[static_cast<std::size_t>(p)];
     }
     std::vector<char> in(static_cast<std::size_t>(total));
-    check(MPI_Alltoallv(out.data(), send_counts.data(), send_offsets.data(), MPI_BYTE, in.data(), recv_counts.data(),
-                        recv_offsets.data(), MPI_BYTE, comm_),
+    MPI_Request data = MPI_REQUEST_NULL;
+    check(MPI_Ialltoallv(out.data(), send_counts.data(), send_offsets.data(), MPI_BYTE, in.data(), recv_counts.data(),
+                         recv_offsets.data(), MPI_BYTE, comm_, &data),
           "all-to-all");
+    finish(data, "an all-to-all");
     std::vector<std::vector<char>> result(static_cast<std::size_t>(size_));
     for (int p = 0; p < size_; ++p)
       result[static_cast<std::size_t>(p)].assign(in.begin() + recv_offsets[static_cast<std::size_t>(p)],
@@ -65,7 +72,9 @@ class MpiComm : public Comm {
   std::unique_ptr<Comm> split(int color, int key) override {
     MPI_Comm sub = MPI_COMM_NULL;
     check(MPI_Comm_split(comm_, color, key, &sub), "split");
-    return std::make_unique<MpiComm>(sub);
+    auto out = std::make_unique<MpiComm>(sub);
+    out->set_timeout(timeout_s_);
+    return out;
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -86,23 +95,28 @@ class MpiComm : public Comm {
     check(MPI_Test(&requests_[static_cast<std::size_t>(r)], &done, MPI_STATUS_IGNORE), "test");
     return done != 0;
   }
-  void wait(Request r) override {
-    check(MPI_Wait(&requests_[static_cast<std::size_t>(r)], MPI_STATUS_IGNORE), "wait");
-  }
+  void wait(Request r) override { finish(requests_[static_cast<std::size_t>(r)], "a transfer"); }
+  void set_timeout(double seconds) override { timeout_s_ = seconds; }
   void progress() override {
     int flag = 0;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, MPI_STATUS_IGNORE);
   }
   void all_reduce_sum(double* data, std::size_t count) override {
-    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, comm_), "all-reduce");
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, comm_, &r), "all-reduce");
+    finish(r, "an all-reduce");
   }
   void broadcast(void* data, std::size_t bytes, int root) override {
-    check(MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_), "broadcast");
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_, &r), "broadcast");
+    finish(r, fmt::format("a broadcast from rank {}", root).c_str());
   }
   std::vector<std::string> gather(const std::string& mine) override {
     int length = static_cast<int>(mine.size());
     std::vector<int> lengths(static_cast<std::size_t>(size_)), offsets(static_cast<std::size_t>(size_));
-    check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, comm_), "gather");
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Igather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, comm_, &request), "gather");
+    finish(request, "a gather");
     std::string all;
     if (rank_ == 0) {
       int total = 0;
@@ -112,8 +126,9 @@ class MpiComm : public Comm {
       }
       all.resize(static_cast<std::size_t>(total));
     }
-    check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, comm_),
+    check(MPI_Igatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, comm_, &request),
           "gather");
+    finish(request, "a gather");
     std::vector<std::string> out;
     if (rank_ == 0)
       for (int r = 0; r < size_; ++r)
@@ -121,7 +136,11 @@ class MpiComm : public Comm {
                                  static_cast<std::size_t>(lengths[static_cast<std::size_t>(r)])));
     return out;
   }
-  void barrier() override { check(MPI_Barrier(comm_), "barrier"); }
+  void barrier() override {
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Ibarrier(comm_, &r), "barrier");
+    finish(r, "a barrier");
+  }
   [[noreturn]] void abort(const std::string& message, int code) override {
     fmt::print(stderr, "pipesim: rank {}: {}\n", rank_, message);
     std::fflush(stderr);
@@ -130,6 +149,29 @@ class MpiComm : public Comm {
   }
 
  private:
+  // Completes `request`, or after timeout_s_ fails naming `what` (the peer stopped, hangs or is gone).
+  void finish(MPI_Request& request, const char* what) {
+    if (timeout_s_ <= 0) {
+      check(MPI_Wait(&request, MPI_STATUS_IGNORE), what);
+      return;
+    }
+    // Spin for the first 2 ms (a transfer's latency must not grow by a sleep), then poll every 100 us.
+    auto start = std::chrono::steady_clock::now();
+    auto deadline = start + std::chrono::duration<double>(timeout_s_);
+    for (int done = 0;;) {
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+      if (done) return;
+      auto now = std::chrono::steady_clock::now();
+      if (now > deadline)
+        throw Error(fmt::format("waited {:g} s for {} (--timeout): a rank is stopped, stuck or gone", timeout_s_, what),
+                    Error::Kind::Internal);
+      if (now - start < std::chrono::milliseconds(2))
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
   std::size_t free_slot() {
     for (std::size_t i = 0; i < requests_.size(); ++i)
       if (requests_[i] == MPI_REQUEST_NULL) return i;
@@ -149,6 +191,7 @@ class MpiComm : public Comm {
   int rank_ = 0, size_ = 1;
   std::int64_t max_tag_ = 32767;
   std::vector<MPI_Request> requests_;
+  double timeout_s_ = 0;
 };
 
 }  // namespace

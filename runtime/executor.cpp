@@ -107,8 +107,13 @@ struct Executor<T>::State {
   // The input a pass consumes: a posted receive (waited on now) or a hand-off on this rank.
   Buffer<T> take(const Key& key) {
     if (auto it = pending.find(key); it != pending.end()) {
-      comm.wait(it->second.first);
-      spans[it->second.second].end_ns = now();
+      auto& span = spans[it->second.second];
+      try {
+        comm.wait(it->second.first);
+      } catch (const Error& e) {  // name the action and the peer the rank was waiting for
+        throw Error(fmt::format("{} from rank {}: {}", to_string(span.action), span.peer, e.what()), e.kind());
+      }
+      span.end_ns = now();
       pending.erase(it);
     }
     auto node = inbox.extract(key);
@@ -190,7 +195,13 @@ struct Executor<T>::State {
   // Records sends that have completed; with `all`, waits for the rest.
   void finish_sends(bool all) {
     for (auto it = sends.begin(); it != sends.end();) {
-      if (all) comm.wait(it->request);
+      if (all) {
+        try {
+          comm.wait(it->request);
+        } catch (const Error& e) {
+          throw Error(fmt::format("{} to rank {}: {}", to_string(it->span.action), it->span.peer, e.what()), e.kind());
+        }
+      }
       if (all || comm.test(it->request)) {
         it->span.end_ns = now();
         spans.push_back(it->span);

@@ -3,6 +3,7 @@
 #include "runtime/run.hpp"
 
 #include <chrono>
+#include <functional>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -40,6 +41,7 @@ template <class T>
 RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device,
                        const RunOptions& options) {
   if (options.steps < 1) throw Error(fmt::format("--steps is {}; run at least 1", options.steps));
+  comm.set_timeout(options.timeout_s);
   Executor<T> executor(lowered, spec, comm, device);
   RunResult result;
   auto& links = result.links;
@@ -51,11 +53,20 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
   auto origin = std::chrono::steady_clock::now();
   comm.barrier();
   auto offset = clock_offset(comm, origin);
+  // Waits between steps fail with the step they were at (the executor names the action and peer within one).
+  auto between = [&](int step, const char* what, const std::function<void()>& body) {
+    try {
+      body();
+    } catch (const Error& e) {
+      throw Error(fmt::format("{} step {}: {}", what, step, e.what()), e.kind());
+    }
+  };
   for (int step = 0; step < options.steps; ++step) {
     executor.zero_gradients();
-    comm.barrier();
+    between(step, "at the barrier before", [&] { comm.barrier(); });
     auto spans = executor.run_step(origin);
-    auto gathered = gather_step(comm, spans, offset, lowered.ranks);
+    std::vector<Span> gathered;
+    between(step, "gathering the timeline of", [&] { gathered = gather_step(comm, spans, offset, lowered.ranks); });
     if (comm.rank() == 0) result.steps.push_back(std::move(gathered));
     if (!options.check || step > 0) continue;
     auto got = gather_values(comm, executor);

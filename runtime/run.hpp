@@ -18,6 +18,7 @@ namespace pipesim {
 struct RunOptions {
   int steps = 3;       // timed training steps, at least 1
   bool check = false;  // compare the first step with reference_step()
+  double timeout_s = 300;  // a blocking wait longer than this fails (Comm::set_timeout); 0: never
 };
 
 struct RunResult {

@@ -108,6 +108,10 @@ class NcclComm : public Comm {
     forget(r);
   }
   void progress() override { host_.progress(); }
+  void set_timeout(double seconds) override {
+    host_.set_timeout(seconds);
+    if (seconds > 0) timeout_s_ = seconds;
+  }
   void all_reduce_sum(double* data, std::size_t count) override { host_.all_reduce_sum(data, count); }
   void broadcast(void* data, std::size_t bytes, int root) override { host_.broadcast(data, bytes, root); }
   std::vector<std::string> gather(const std::string& mine) override { return host_.gather(mine); }

@@ -72,6 +72,7 @@ class StagedComm : public Comm {
     finish(r);
   }
   void progress() override { inner_.progress(); }
+  void set_timeout(double seconds) override { inner_.set_timeout(seconds); }
   void all_reduce_sum(double* data, std::size_t count) override { inner_.all_reduce_sum(data, count); }
   void broadcast(void* data, std::size_t bytes, int root) override { inner_.broadcast(data, bytes, root); }
   std::vector<std::string> gather(const std::string& mine) override { return inner_.gather(mine); }

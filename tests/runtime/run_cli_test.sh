@@ -136,5 +136,42 @@ if [ $code -ne 0 ]; then
 fi
 expect 2 "needs --device cuda" run --threads 2 --device cpu --comm nccl --schedule 1f1b -m 2 $small
 
+# The watchdog: a rank stopped with SIGSTOP must not hang the job. With --timeout 3 the others give up on
+# the transfer they wait for and the job ends, naming the action and the peer, within 10 s of the deadline.
+start=$(date +%s)
+mpi -n 2 "$bin" run --schedule 1f1b -m 4 --steps 1000000 --timeout 3 --layers 2 --hidden 8 --heads 2 --ffn 8 --seq 4 \
+  >"$work/stop.out" 2>&1 &
+job=$!
+sleep 2
+victim=$(pgrep -n -f "run --schedule 1f1b -m 4 --steps 1000000 --timeout 3")
+[ -n "$victim" ] && kill -STOP "$victim"
+wait "$job"
+code=$?
+elapsed=$(( $(date +%s) - start ))
+[ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null
+[ $code -ne 0 ] || fail "a stopped rank did not fail the job"
+[ $elapsed -le 15 ] || fail "the job took $elapsed s to stop after a rank was stopped (deadline 3 s + 2 s start)"
+grep -q -e "from rank [01]: waited 3 s" -e "to rank [01]: waited 3 s" -e "at the barrier before step [0-9]*: waited 3 s" \
+  "$work/stop.out" || fail "the watchdog did not say what it waited for: $(head -3 "$work/stop.out")"
+
+# Refusals before running are printed once, by rank 0, naming the rank and the option that differs.
+mpi -n 1 "$bin" run --schedule 1f1b -m 4 $small --micro-batch-size 1 : -n 1 "$bin" run --schedule 1f1b -m 4 $small \
+  --micro-batch-size 2 >"$work/mb.out" 2>&1
+[ $? -eq 2 ] || fail "different --micro-batch-size did not exit 2"
+grep -q "rank 1: ranks were started with different arguments: this rank has micro-batch-size=2 where rank 0 has micro-batch-size=1" \
+  "$work/mb.out" || fail "the differing option is not named: $(head -3 "$work/mb.out")"
+[ "$(grep -c "different arguments" "$work/mb.out")" -eq 1 ] || fail "the refusal was printed more than once"
+mpi -n 1 "$bin" run --schedule 1f1b -m 4 $small --check : -n 1 "$bin" run --schedule 1f1b -m 4 $small >"$work/ck.out" 2>&1
+grep -q "check=" "$work/ck.out" || fail "--check on one rank only is not named: $(head -3 "$work/ck.out")"
+mpi -n 2 "$bin" run $small >"$work/none.out" 2>&1
+[ $? -eq 2 ] || fail "run without --schedule did not exit 2"
+grep -q "no schedule; give --schedule" "$work/none.out" || fail "missing --schedule not explained"
+mpi -n 2 "$bin" run --schedule 1f1b -m 4 --hidden 1000000 >"$work/big.out" 2>&1
+[ $? -eq 2 ] || fail "--hidden 1000000 did not exit 2"
+grep -q "would hold 1e+12 elements" "$work/big.out" || fail "--hidden 1000000 not explained: $(head -2 "$work/big.out")"
+mpi -n 2 "$bin" run --schedule 1f1b -m 4 --ep 0 >"$work/ep0.out" 2>&1
+[ $? -eq 2 ] || fail "--ep 0 did not exit 2"
+[ "$(grep -c "ep is 0" "$work/ep0.out")" -eq 1 ] || fail "--ep 0 not explained once: $(head -3 "$work/ep0.out")"
+
 [ "$failures" -eq 0 ] && echo "run CLI: all checks passed"
 exit "$failures"
