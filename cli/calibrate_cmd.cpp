@@ -68,7 +68,12 @@ void add_calibrate_command(CLI::App& app) {
       return;
     }
     if (args->run.empty()) throw Error("calibrate: give a run timeline (pipesim run --timeline) or --trace FILE");
-    auto calibration = calibrate(parse_run_record(read_file(args->run), args->run));
+    auto record = parse_run_record(read_file(args->run), args->run);
+    if (record.source == "predicted")
+      throw Error(fmt::format("{}: a predicted timeline (from `simulate --timeline`); calibrate reads measured runs "
+                              "(`pipesim run --timeline`, `pipesim import -o`)",
+                              args->run));
+    auto calibration = calibrate(record);
     auto text = to_json(calibration).dump(1) + "\n";
     print_or_write(text, args->output);
   });

@@ -104,8 +104,7 @@ void add_import_command(CLI::App& app) {
         text = report_text(run, summary) + (achieved.empty() ? "" : "\n" + achieved);
       }
     }
-    if (!timeline.empty()) write_file_atomically(args->timeline, timeline);
-    if (!ops.empty()) write_file_atomically(args->ops, ops);
+    write_files_atomically({{timeline.empty() ? "" : args->timeline, timeline}, {ops.empty() ? "" : args->ops, ops}});
     if (!run.unmatched.empty() && !report)
       fmt::print(stderr, "pipesim: note: {} kernel name(s) matched no classification rule (see --report)\n",
                  run.unmatched.size());

@@ -1,6 +1,9 @@
 // pipesim: predicts, runs and explains pipeline-parallel training. This file is the table of contents:
 // one line per subcommand; errors become exit codes here and only here (2: bad input, 1: internal).
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -23,6 +26,14 @@ int main(int argc, char** argv) {
   pipesim::cli::add_compare_command(app);   // measured run vs prediction
   pipesim::cli::add_import_command(app);    // PyTorch profiler traces -> timeline, operator table, report
   pipesim::cli::add_validate_command(app);  // public, cited numbers vs predictions
+  // A first word that is no command and no option: name it and list the commands (CLI11 would only say that
+  // a subcommand is required).
+  std::vector<std::string> names;
+  for (auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+    fmt::print(stderr, "pipesim: error: unknown command '{}'; the commands are: {}\n", argv[1], fmt::join(names, ", "));
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -31,12 +31,17 @@ void PlanOptions::add_options(CLI::App& cmd) {
                  "memory and all-to-all rates instead of the cluster's default");
   cmd.add_option("--nodes", nodes, "Nodes of the cluster (default: the preset's), e.g. 384 DGX A100 for 3072 GPUs")
       ->check(CLI::Range(1, 1'000'000));
-  cmd.add_option("--tp", plan.tp, "Tensor parallel size")->capture_default_str();
-  cmd.add_option("--ep", plan.ep, "Expert parallel size (inside the data-parallel group)")->capture_default_str();
-  cmd.add_option("--dp", plan.dp, "Data parallel size (default: all GPUs of the cluster)");
-  cmd.add_option("--micro-batch-size", plan.micro_batch_size, "Sequences per micro-batch")->capture_default_str();
-  cmd.add_option("--seq", plan.seq, "Sequence length (default: the model's)");
-  cmd.add_option("--global-batch", plan.global_batch, "Sequences per step (instead of --microbatches)");
+  cmd.add_option("--tp", plan.tp, "Tensor parallel size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd.add_option("--ep", plan.ep, "Expert parallel size (inside the data-parallel group)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd.add_option("--dp", plan.dp, "Data parallel size (default: all GPUs of the cluster)")->check(CLI::Range(1, 1 << 24));
+  cmd.add_option("--micro-batch-size", plan.micro_batch_size, "Sequences per micro-batch")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  cmd.add_option("--seq", plan.seq, "Sequence length (default: the model's)")->check(CLI::Range(1, 1 << 24));
+  cmd.add_option("--global-batch", plan.global_batch, "Sequences per step (instead of --microbatches)")
+      ->check(CLI::Range(1, 1 << 30));
   cmd.add_option("--layers-per-stage", layers_per_stage,
                  "Transformer layers of each stage along a micro-batch's path, e.g. 3,4,4,4 (default: even)");
   cmd.add_option("--placement", placement, "Rank order, innermost first: tp-dp-pp (Megatron) or tp-pp-dp")

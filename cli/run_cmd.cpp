@@ -75,13 +75,11 @@ std::string check_line(const CheckResult& c) {
 void report(const RunArgs& args, const Schedule& lowered, const RunResult& result) {
   if (result.check) fmt::print("{}\n", check_line(*result.check));
   auto record = make_run_record(args, lowered, result);
-  if (!args.timeline.empty()) write_file_atomically(args.timeline, to_json_text(record));
-  if (!args.trace.empty()) {
-    Timeline t;
-    t.schedule = std::make_shared<const Schedule>(lowered);
-    t.spans = result.steps.back();
-    write_file_atomically(args.trace, to_chrome_trace(t));
-  }
+  Timeline t;
+  t.schedule = std::make_shared<const Schedule>(lowered);
+  t.spans = result.steps.back();
+  write_files_atomically({{args.timeline, args.timeline.empty() ? "" : to_json_text(record)},
+                          {args.trace, args.trace.empty() ? "" : to_chrome_trace(t)}});
   std::int64_t makespan = 0;
   for (auto& s : result.steps.back()) makespan = std::max(makespan, s.end_ns);
   fmt::print("{} on {} ranks, {} micro-batches, {} steps: last step {:.3f} ms; p2p {:.1f} us, {:.2f} GB/s\n",
@@ -217,6 +215,7 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
 // Everything a rank can refuse before running (arguments, schedule, sizes, device), alike on every rank.
 Schedule prepare(const RunArgs& args, Comm& comm) {
   check_arguments(args, comm);
+  if (comm.rank() == 0) check_output_folders({args.timeline, args.trace});  // before a long run, not after
   auto source = args.source;
   source.ranks = comm.size() / args.workload.ep;
   auto schedules = source.load();  // validated: a broken schedule is refused before anything runs

@@ -158,9 +158,19 @@ void run(const SimulateArgs& args) {
   auto schedules = args.source.load();
   std::vector<Metrics> metrics;
   std::vector<std::pair<std::string, std::string>> traces;
+  if (!args.timeline.empty() && schedules.size() > 1)
+    throw Error("--timeline writes one schedule's timeline; give one --schedule");
   for (auto& s : schedules) {
     auto timeline = simulate(s, build_costs(args, s));
     metrics.push_back(compute_metrics(timeline));
+    if (!args.timeline.empty()) {  // the predicted timeline, for `pipesim compare`
+      RunRecord record;
+      record.schedule = s;
+      record.source = "predicted";
+      record.workload = nlohmann::json::object();
+      record.steps = {timeline.spans};
+      traces.emplace_back(args.timeline, to_json_text(record));
+    }
     if (!args.trace.empty())
       traces.emplace_back(trace_path(args.trace, s.name, schedules.size() > 1), to_chrome_trace(timeline));
   }
@@ -178,8 +188,9 @@ void run(const SimulateArgs& args) {
   } else {
     text = schedule_comparison_table(schedules, metrics, args.cost_per_rank);
   }
-  for (auto& [path, trace] : traces) write_file_atomically(path, trace);
-  print_or_write(text, args.output);
+  std::vector<std::pair<std::filesystem::path, std::string>> outputs(traces.begin(), traces.end());
+  outputs.emplace_back(args.output, text);
+  write_files_atomically(outputs);
 }
 
 }  // namespace
@@ -235,7 +246,7 @@ void add_simulate_command(CLI::App& app) {
                   "Costs from `pipesim calibrate`; replays the schedule the calibrated run executed (schedule and "
                   "size flags simulate another schedule over the same stages)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--timeline", args->timeline, "With --calibration: write the predicted timeline for `pipesim compare`");
+  cmd->add_option("--timeline", args->timeline, "Write the predicted timeline (one schedule) for `pipesim compare`");
   auto* phases_flag = cmd->add_flag("--phases", args->phases,
                 "Print one MoE layer as DeepSeek's phases (attn(F), mlp(B), dispatch(F), ...) and the overlapped "
                 "F&B pair played on a compute and a communication stream, at the hardware profile's rates");

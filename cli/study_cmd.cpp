@@ -31,6 +31,7 @@ void run(const StudyArgs& args) {
   auto base = args.options.resolved_plan(args.size);
   std::vector<StepReport> reports;
   std::vector<std::string> failed;
+  for (auto& name : split(args.schedules)) find_schedule(name);  // an unknown name is a typo: refused, listing the known
   for (auto& name : split(args.schedules)) {
     auto plan = base;
     plan.schedule = name;

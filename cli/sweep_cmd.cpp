@@ -266,7 +266,7 @@ void add_sweep_command(CLI::App& app) {
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
   cmd->add_option("--output,-o", args->output, "Write here (atomically) instead of standard output");
-  cmd->add_option("--jobs,-j", args->jobs, "Threads (default: all cores)");
+  cmd->add_option("--jobs,-j", args->jobs, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
   cmd->callback([args] { run(*args); });
 }
 

@@ -1,49 +1,30 @@
 // Whole-file reads and atomic writes (temporary file in the same folder, then rename), so an interrupted
-// or failed run never leaves a half-written output behind.
+// or failed run never leaves a half-written output behind. A write through a symbolic link replaces the
+// file the link points to (the link stays); a write to a character device (/dev/null, /dev/stdout) goes
+// straight to it; a folder is refused. The temporary is removed if SIGINT or SIGTERM arrives while it
+// exists, and temporaries of the same file left by processes of this user that no longer run are removed.
 #pragma once
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
-
-#include "common/error.hpp"
+#include <utility>
+#include <vector>
 
 namespace pipesim {
 
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open '" + path.string() + "' for reading");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read_file(const std::filesystem::path& path);
 
-inline void write_file_atomically(const std::filesystem::path& path, std::string_view contents) {
-  auto target = path.has_parent_path() ? path : std::filesystem::path(".") / path;
-  auto temp = target;
-  temp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write '" + path.string() + "': the folder does not exist or is not writable");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temp, ignored);
-      throw Error("failed while writing '" + path.string() + "' (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, target, ec);
-  if (ec) {
-    std::filesystem::remove(temp, ec);
-    throw Error("cannot replace '" + path.string() + "': " + ec.message());
-  }
-}
+void write_file_atomically(const std::filesystem::path& path, std::string_view contents);
+
+// Several outputs of one command: every target's folder is checked first, so a missing folder writes
+// nothing; if a write still fails, the error lists the files already written. Entries with an empty path
+// go to standard output, after the files.
+void write_files_atomically(const std::vector<std::pair<std::filesystem::path, std::string>>& outputs);
+// The check write_files_atomically() makes first, for commands that must refuse before long work: each
+// non-empty path's folder exists and is writable, else Error naming it.
+void check_output_folders(const std::vector<std::filesystem::path>& paths);
 
 // A command's report: to standard output, or atomically to `path` when one is given.
 inline void print_or_write(std::string_view text, const std::filesystem::path& path) {

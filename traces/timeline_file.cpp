@@ -85,6 +85,9 @@ RunRecord parse_run_record(const std::string& text, const std::string& source) {
   auto document = parse_json(text, source);
   JsonReader j(document, source);
   j.expect_object();
+  if (j.has("durations") && !j.has("steps"))
+    j.fail("this is a calibration (from `pipesim calibrate`), not a timeline; give a run's --timeline file or "
+           "`simulate --timeline`'s");
   RunRecord r;
   r.schedule = schedule_from_json(j);
   validate(r.schedule);
