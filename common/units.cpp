@@ -52,6 +52,8 @@ std::int64_t parse_duration_ns(std::string_view text, std::string_view field) {
       {{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}}};
   double value = 0;
   double factor = scale(text, field, "ns, us, ms, s", units, value);
+  if (value * factor > static_cast<double>(kMaxActionNs))
+    throw Error(fmt::format("{}: '{}' is longer than 1e6 s (11.6 days), the longest action pipesim simulates", field, text));
   return to_int(value * factor, text, field);
 }
 

@@ -9,6 +9,11 @@
 
 namespace pipesim {
 
+// The longest single action or transfer pipesim simulates: 1e6 s (about 11.6 days). Longer inputs are refused
+// at the boundary, so no sum of them can leave 64-bit nanoseconds unnoticed (the engine checks its sums too).
+inline constexpr std::int64_t kMaxActionNs = 1'000'000'000'000'000;
+
+// Refuses a duration above kMaxActionNs, naming `field`.
 std::int64_t parse_duration_ns(std::string_view text, std::string_view field);
 std::int64_t parse_bytes(std::string_view text, std::string_view field);
 double parse_bandwidth_bytes_per_ns(std::string_view text, std::string_view field);  // 1 GB/s = 1 byte/ns

@@ -93,9 +93,9 @@ Schedule schedule_from_programs(std::vector<std::vector<Action>> programs, std::
         max_microbatch = std::max(max_microbatch, pass.microbatch);
       }
   if (max_stage < 0) throw Error(fmt::format("{}: no actions in any row", source));
-  if (static_cast<long>(max_stage + 1) * (max_microbatch + 1) > (1L << 24))
+  if ((static_cast<long>(max_stage) + 1) * (static_cast<long>(max_microbatch) + 1) > (1L << 24))
     throw Error(fmt::format("{}: {} stages x {} micro-batches is beyond the supported size (16777216 pairs)", source,
-                            max_stage + 1, max_microbatch + 1));
+                            static_cast<long>(max_stage) + 1, static_cast<long>(max_microbatch) + 1));
   s.stages = max_stage + 1;
   s.microbatches = max_microbatch + 1;
   s.stage_to_rank.assign(static_cast<std::size_t>(s.stages), -1);

@@ -55,16 +55,39 @@ Costs resolve_costs(const CostSpec& spec, const Schedule& schedule) {
   if (spec.stages.size() != static_cast<std::size_t>(stages) || spec.rank_slowdown.size() != static_cast<std::size_t>(ranks))
     throw Error(fmt::format("costs cover {} stages and {} ranks, but the schedule has {} and {}", spec.stages.size(),
                             spec.rank_slowdown.size(), stages, ranks));
+  // Ranges (docs/validation.md §8): every duration, slowed down, and every transfer within kMaxActionNs.
+  double slowest = 1;
+  for (std::size_t r = 0; r < spec.rank_slowdown.size(); ++r) {
+    if (!(spec.rank_slowdown[r] > 0) || !(spec.rank_slowdown[r] <= 1e6))
+      throw Error(fmt::format("ranks.{}.slowdown is {}; it must be a factor in (0, 1e6]", r, spec.rank_slowdown[r]));
+    slowest = std::max(slowest, spec.rank_slowdown[r]);
+  }
+  auto too_long = [&](std::int64_t ns) { return static_cast<double>(ns) * slowest > static_cast<double>(kMaxActionNs); };
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     auto& c = spec.stages[s];
-    for (auto [name, ns] : {std::pair{"F", c.F_ns}, {"I", c.I_ns}, {"W", c.W_ns}})
-      if (ns <= 0) throw Error(fmt::format("stage {}: {} is {} ns; every pass must take some time", s, name, ns));
-    for (auto [name, ns] : {std::pair{"B", c.B_ns}, {"FB", c.FB_ns}})
-      if (ns && *ns <= 0) throw Error(fmt::format("stage {}: {} is {} ns; every pass must take some time", s, name, *ns));
+    for (auto [name, ns] : {std::pair{"F", std::optional<std::int64_t>(c.F_ns)}, {"I", c.I_ns}, {"W", c.W_ns}, {"B", c.B_ns},
+                            {"FB", c.FB_ns}}) {
+      if (!ns) continue;
+      if (*ns <= 0) throw Error(fmt::format("stage {}: {} is {} ns; every pass must take some time", s, name, *ns));
+      if (too_long(*ns))
+        throw Error(fmt::format("stage {}: {} takes {:.3g} s (slowed down by up to {:g}); pipesim simulates actions up "
+                                "to 1e6 s",
+                                s, name, static_cast<double>(*ns) * slowest / 1e9, slowest));
+    }
   }
-  for (std::size_t r = 0; r < spec.rank_slowdown.size(); ++r)
-    if (!(spec.rank_slowdown[r] > 0) || !std::isfinite(spec.rank_slowdown[r]))
-      throw Error(fmt::format("ranks.{}.slowdown is {}; it must be a positive factor", r, spec.rank_slowdown[r]));
+  auto check_link = [&](const LinkCost& l, const std::string& where) {
+    if (l.latency_ns < 0 || l.latency_ns > kMaxActionNs)
+      throw Error(fmt::format("{}: latency {} ns is outside 0..1e6 s", where, l.latency_ns));
+    double bytes = 0;
+    for (auto& c : spec.stages) bytes = std::max(bytes, static_cast<double>(c.activation_bytes));
+    if (l.bandwidth_bytes_per_ns < 0 ||
+        (l.bandwidth_bytes_per_ns > 0 && bytes / l.bandwidth_bytes_per_ns > static_cast<double>(kMaxActionNs)))
+      throw Error(fmt::format("{}: bandwidth {:g} GB/s moves a {:g}-byte activation in more than 1e6 s", where,
+                              l.bandwidth_bytes_per_ns, bytes));
+  };
+  check_link(spec.p2p, "p2p");
+  for (std::size_t i = 0; i < spec.rank_links.size(); ++i)
+    check_link(spec.rank_links[i], fmt::format("link {} -> {}", i / static_cast<std::size_t>(ranks), i % static_cast<std::size_t>(ranks)));
   if (!(spec.w_memory_fraction >= 0 && spec.w_memory_fraction <= 1))
     throw Error(fmt::format("w_memory_fraction is {}; it must lie in 0..1", spec.w_memory_fraction));
 

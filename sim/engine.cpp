@@ -19,6 +19,15 @@ namespace {
 
 constexpr std::int64_t kUnit = 3'603'600;  // units per stage's activations; divisible by 1..16 route lengths
 
+// t + d, or an input error once simulated time would leave 64-bit nanoseconds (292 years): each action is
+// bounded at the boundary (kMaxActionNs), but enough of them in a row could still get there.
+std::int64_t later(std::int64_t t, std::int64_t d) {
+  std::int64_t out = 0;
+  if (__builtin_add_overflow(t, d, &out))
+    throw Error("simulation: the timeline runs past 2^63 ns (292 years); the costs are too large for this schedule");
+  return out;
+}
+
 struct Event {
   enum class Kind : std::uint8_t { ComputeDone, Arrival };
   std::int64_t time_ns;
@@ -133,7 +142,7 @@ class Engine {
         started_ns_[ri] = t;
         for (auto& pass : action.passes())
           if (pass.op == Op::F) change_memory(r, t, units_of(pass), c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory);
-        queue_.push(t + c_.compute_ns(action, r), Event::Kind::ComputeDone, r);
+        queue_.push(later(t, c_.compute_ns(action, r)), Event::Kind::ComputeDone, r);
         return;
       }
       ++pc_[ri];
@@ -169,8 +178,8 @@ class Engine {
     auto start = std::max(t, link_free);
     auto latency = c_.link(r, peer).latency_ns;
     auto serialise = c_.transfer_ns(r, peer, bytes) - latency;
-    link_free = start + serialise;
-    auto arrival = start + serialise + latency;
+    link_free = later(start, serialise);
+    auto arrival = later(link_free, latency);
     auto flow = next_flow_++;
     transfers_[static_cast<std::size_t>(recv)].posted_ns = t;
     transfers_[static_cast<std::size_t>(recv)].flow = flow;

@@ -4,6 +4,11 @@
 #include "sim/op_time.hpp"
 #include "sim/phases.hpp"
 
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "common/units.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -11,7 +16,15 @@
 namespace pipesim {
 namespace {
 
-std::int64_t ns(double seconds_e9) { return static_cast<std::int64_t>(std::ceil(seconds_e9)); }
+// Whole nanoseconds, refusing what no action may take (common/units.hpp kMaxActionNs): a plan whose sizes
+// make one action longer than that is an input error, not a wrapped-around integer.
+std::int64_t ns(double nanoseconds) {
+  if (!(nanoseconds <= static_cast<double>(kMaxActionNs)))
+    throw Error(fmt::format("plan: one action would take {:.3g} s, beyond the 1e6 s pipesim simulates; check the "
+                            "sizes (--seq, --micro-batch-size, model)",
+                            nanoseconds / 1e9));
+  return static_cast<std::int64_t>(std::ceil(nanoseconds));
+}
 
 }  // namespace
 

@@ -42,7 +42,10 @@ TEST(Units, RefusalsNameFieldAndValue) {
   EXPECT_NE(message(duration, "ms").find("is not a number"), std::string::npos);
   EXPECT_NE(message(duration, "-3us").find("negative"), std::string::npos);
   EXPECT_NE(message(duration, "3 fortnights").find("unknown unit 'fortnights'"), std::string::npos);
-  EXPECT_NE(message(duration, "1e30s").find("too large"), std::string::npos);
+  EXPECT_EQ(message(duration, "1e30s"),
+            "--p2p-latency: '1e30s' is longer than 1e6 s (11.6 days), the longest action pipesim simulates");
+  EXPECT_EQ(parse_duration_ns("1000000s", "f"), kMaxActionNs);  // the limit itself is accepted
+  EXPECT_NE(message(duration, "1000001s").find("longer than 1e6 s"), std::string::npos);
   EXPECT_NE(message(bandwidth, "0GB/s").find("must be positive"), std::string::npos);
 }
 
