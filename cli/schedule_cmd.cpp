@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "cli/schedule_source.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
@@ -94,12 +95,16 @@ void run(const ScheduleArgs& args) {
       throw Error("say what to print: --schedule NAME, --from-csv FILE, --list or --compare (see --help)");
     if (args.source.schedule.find(',') != std::string::npos)
       throw Error("--schedule: give one schedule name here (`pipesim simulate` compares several)");
+    Progress progress("schedule", expected_actions(stages_of(args.source), args.source.microbatches, args.with_comms));
     auto s = args.source.load().front();
+    progress.done("generated and validated");
     if (args.with_comms && !s.lowered()) {
       s = lower(s);
       validate(s);
+      progress.done("lowered");
     }
     text = render(s, args.format);
+    progress.done("rendered");
   }
   print_or_write(text, args.output);
 }

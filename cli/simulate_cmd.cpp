@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "cli/phase_table.hpp"
 #include "cli/plan_options.hpp"
 #include "cli/report_json.hpp"
@@ -155,7 +156,9 @@ void run(const SimulateArgs& args) {
   if (!args.calibration.empty()) return run_calibrated(args);
   if (args.source.schedule.empty() && args.source.from_csv.empty())
     throw Error("say what to simulate: --schedule NAME[,NAME...] or --from-csv FILE (see --help)");
+  Progress progress("simulate", expected_actions(stages_of(args.source), args.source.microbatches, true));
   auto schedules = args.source.load();
+  progress.done("generated and validated");
   std::vector<Metrics> metrics;
   std::vector<std::pair<std::string, std::string>> traces;
   if (!args.timeline.empty() && schedules.size() > 1)
@@ -163,6 +166,7 @@ void run(const SimulateArgs& args) {
   for (auto& s : schedules) {
     auto timeline = simulate(s, build_costs(args, s));
     metrics.push_back(compute_metrics(timeline));
+    progress.done(fmt::format("simulated {}", s.name));
     if (!args.timeline.empty()) {  // the predicted timeline, for `pipesim compare`
       RunRecord record;
       record.schedule = s;
