@@ -48,7 +48,10 @@ inline int stages_of(const ScheduleSource& source) {
   if (!source.from_csv.empty() || source.schedule.empty()) return 0;
   try {
     auto name = source.schedule.substr(0, source.schedule.find(','));
-    return find_schedule(name).layout(source.generator_options()).stages;
+    auto& info = find_schedule(name);
+    auto options = source.generator_options();
+    if (info.supports(options)) return 0;  // a size problem: the load names it
+    return info.layout(options).stages;
   } catch (const Error&) {
     return 0;
   }
