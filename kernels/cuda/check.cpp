@@ -22,6 +22,15 @@ int device_count() {
   return count;
 }
 
+bool is_device_pointer(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeDevice;
+}
+
 std::string no_device_reason() {
   int count = 0;
   auto status = cudaGetDeviceCount(&count);

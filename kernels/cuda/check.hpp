@@ -14,6 +14,8 @@ void check(cudaError_t status, const char* what);
 
 // The number of CUDA devices this process can use; 0 when there is no driver or no device (never throws).
 int device_count();
+// Whether `p` points into GPU memory (cudaMalloc); false for host memory and on any CUDA error.
+bool is_device_pointer(const void* p);
 // Why device_count() is 0 ("no NVIDIA driver: CUDA driver version is insufficient ..."), or "" when it is not.
 std::string no_device_reason();
 

@@ -15,6 +15,7 @@
 
 #include "common/error.hpp"
 #include "kernels/cuda/check.hpp"
+#include "runtime/comm_forwarding.hpp"
 #include "runtime/cuda/staged_comm.hpp"
 
 namespace pipesim {
@@ -26,19 +27,10 @@ void check_nccl(ncclResult_t status, const char* what) {
                 Error::Kind::Internal);
 }
 
-bool on_device(const void* p) {
-  cudaPointerAttributes a{};
-  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return a.type == cudaMemoryTypeDevice;
-}
-
-class NcclComm : public Comm {
+class NcclComm : public ForwardingComm {
  public:
   NcclComm(Comm& host, const std::vector<NcclChannel>& channels, std::function<int(int)> channel_of, double timeout_s)
-      : host_(host), channel_of_(std::move(channel_of)), timeout_s_(timeout_s) {
+      : ForwardingComm(host), channel_of_(std::move(channel_of)), timeout_s_(timeout_s) {
     int me = host.rank();
     for (auto [from, to, channel] : channels) {
       if (from == to || from < 0 || to < 0 || from >= host.size() || to >= host.size())
@@ -68,31 +60,29 @@ class NcclComm : public Comm {
     }
   }
 
-  int rank() const override { return host_.rank(); }
-  int size() const override { return host_.size(); }
 
   Request isend(int peer, int tag, const void* data, std::size_t bytes) override {
-    if (!on_device(data)) return track_host(host_.isend(peer, tag, data, bytes));
+    if (!cuda::is_device_pointer(data)) return track_host(inner().isend(peer, tag, data, bytes));
     auto& link = link_to(rank(), peer, tag);
     check_nccl(ncclSend(data, bytes, ncclChar, 1, link.comm, link.stream), "ncclSend");
     return track_device(link.stream);
   }
   Request irecv(int peer, int tag, void* data, std::size_t bytes) override {
-    if (!on_device(data)) return track_host(host_.irecv(peer, tag, data, bytes));
+    if (!cuda::is_device_pointer(data)) return track_host(inner().irecv(peer, tag, data, bytes));
     auto& link = link_to(peer, rank(), tag);
     check_nccl(ncclRecv(data, bytes, ncclChar, 0, link.comm, link.stream), "ncclRecv");
     return track_device(link.stream);
   }
   bool test(Request r) override {
     auto& p = pending_.at(r);
-    bool done = p.host >= 0 ? host_.test(p.host) : query(p);
+    bool done = p.host >= 0 ? inner().test(p.host) : query(p);
     if (done) forget(r);
     return done;
   }
   void wait(Request r) override {
     auto& p = pending_.at(r);
     if (p.host >= 0) {
-      host_.wait(p.host);
+      inner().wait(p.host);
     } else {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
       while (!query(p)) {
@@ -107,30 +97,20 @@ class NcclComm : public Comm {
     }
     forget(r);
   }
-  void progress() override { host_.progress(); }
   void set_timeout(double seconds) override {
-    host_.set_timeout(seconds);
+    inner().set_timeout(seconds);
     if (seconds > 0) timeout_s_ = seconds;
-  }
-  void all_reduce_sum(double* data, std::size_t count) override { host_.all_reduce_sum(data, count); }
-  void broadcast(void* data, std::size_t bytes, int root) override { host_.broadcast(data, bytes, root); }
-  std::vector<std::string> gather(const std::string& mine) override { return host_.gather(mine); }
-  void barrier() override { host_.barrier(); }
-  std::int64_t max_tag() const override { return host_.max_tag(); }
-  std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) override {
-    return host_.all_to_all_v(send);
   }
   // Sub-groups (the EP group) trade host data only: their GPU buffers are staged through host memory.
   std::unique_ptr<Comm> split(int color, int key) override {
-    auto inner = host_.split(color, key);
-    auto staged = make_staged_comm(*inner);
-    owned_.push_back(std::move(inner));
+    auto group = inner().split(color, key);
+    auto staged = make_staged_comm(*group);
+    owned_.push_back(std::move(group));
     return staged;
   }
   [[noreturn]] void abort(const std::string& message, int code) override {
     abort_links();
-    host_.abort(message, code);
-    std::terminate();  // not reached: the host abort does not return (GCC cannot see it through the virtual call)
+    ForwardingComm::abort(message, code);
   }
 
  private:
@@ -186,7 +166,6 @@ class NcclComm : public Comm {
     if (node.mapped().done) cudaEventDestroy(node.mapped().done);
   }
 
-  Comm& host_;
   std::function<int(int)> channel_of_;
   double timeout_s_;
   std::map<std::tuple<int, int, int>, Link> links_;  // (sender, receiver, channel) -> communicator, this side's stream

@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/numeric.hpp"
 #include "kernels/cuda/check.hpp"
+#include "tests/cuda/gpu_test.hpp"
 #include "runtime/comm_threads.hpp"
 #include "runtime/cuda/cuda_device.hpp"
 #include "runtime/cuda/staged_comm.hpp"
@@ -20,11 +21,6 @@
 
 namespace pipesim {
 namespace {
-
-#define REQUIRE_GPU()                                                          \
-  do {                                                                         \
-    if (cuda::device_count() == 0) GTEST_SKIP() << cuda::no_device_reason();   \
-  } while (0)
 
 WorkloadSpec dense_spec() { return {.layers = 8, .hidden = 16, .heads = 2, .ffn = 32, .seq = 8}; }
 WorkloadSpec moe_spec(int ep) {

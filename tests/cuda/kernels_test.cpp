@@ -15,6 +15,7 @@
 #include "kernels/cpu/ops.hpp"
 #include "kernels/cuda/buffer.hpp"
 #include "kernels/cuda/check.hpp"
+#include "tests/cuda/gpu_test.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/ops.hpp"
 
@@ -22,11 +23,6 @@ namespace pipesim {
 namespace {
 
 using cuda::DeviceBuffer;
-
-#define REQUIRE_GPU()                                                          \
-  do {                                                                         \
-    if (cuda::device_count() == 0) GTEST_SKIP() << cuda::no_device_reason();   \
-  } while (0)
 
 template <class T>
 std::vector<T> random(std::size_t n, unsigned seed, T scale = 1) {

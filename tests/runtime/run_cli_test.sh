@@ -163,6 +163,13 @@ grep -q "rank 1: ranks were started with different arguments: this rank has micr
 [ "$(grep -c "different arguments" "$work/mb.out")" -eq 1 ] || fail "the refusal was printed more than once"
 mpi -n 1 "$bin" run --schedule 1f1b -m 4 $small --check : -n 1 "$bin" run --schedule 1f1b -m 4 $small >"$work/ck.out" 2>&1
 grep -q "check=" "$work/ck.out" || fail "--check on one rank only is not named: $(head -3 "$work/ck.out")"
+mpi -n 1 "$bin" run --schedule interleaved-1f1b -m 4 -v 2 $small : -n 1 "$bin" run --schedule interleaved-1f1b -m 4 \
+  -v 3 $small >"$work/vs.out" 2>&1
+grep -q "virtual-stages=" "$work/vs.out" || fail "different --virtual-stages not named: $(head -3 "$work/vs.out")"
+mpi -n 1 "$bin" run --model tiny-moe --schedule 1f1b -m 4 --expert-ffn 8 $small : -n 1 "$bin" run --model tiny-moe \
+  --schedule 1f1b -m 4 $small >"$work/ef.out" 2>&1
+[ $? -eq 2 ] || fail "different --expert-ffn did not exit 2"
+grep -q "expert-ffn=" "$work/ef.out" || fail "different --expert-ffn not named: $(head -3 "$work/ef.out")"
 mpi -n 2 "$bin" run $small >"$work/none.out" 2>&1
 [ $? -eq 2 ] || fail "run without --schedule did not exit 2"
 grep -q "no schedule; give --schedule" "$work/none.out" || fail "missing --schedule not explained"
