@@ -61,6 +61,7 @@ RunRecord make_run_record(const RunArgs& args, const Schedule& lowered, const Ru
                      {"micro_batch", args.workload.micro_batch}, {"precision", args.precision}};
   record.links = result.links;
   record.steps = result.steps;
+  record.kernels = result.kernels;
   return record;
 }
 
@@ -78,6 +79,7 @@ void report(const RunArgs& args, const Schedule& lowered, const RunResult& resul
   Timeline t;
   t.schedule = std::make_shared<const Schedule>(lowered);
   t.spans = result.steps.back();
+  if (!result.kernels.empty()) t.kernels = result.kernels.back();
   write_files_atomically({{args.timeline, args.timeline.empty() ? "" : to_json_text(record)},
                           {args.trace, args.trace.empty() ? "" : to_chrome_trace(t)}});
   std::int64_t makespan = 0;
@@ -175,7 +177,8 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
   int gpus = cuda::device_count();
   if (gpus == 0) throw Error("--device cuda: " + cuda::no_device_reason());
   int local = local_rank(comm);
-  auto gpu = make_cuda_device<T>(local % gpus);
+  // CUPTI records one process's kernels: with ranks as threads they would mix, so only MPI runs record them.
+  auto gpu = make_cuda_device<T>(local % gpus, args.threads == 0);
   // NCCL needs a GPU per rank and, having no tags, each channel's sends and receives in one order.
   bool shared = comm.size() > gpus && local >= gpus;
   int shared_anywhere = shared ? 1 : 0;

@@ -4,6 +4,7 @@
 // Activations and gradients travel as Buffers in the device's own memory (runtime/buffer.hpp).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "runtime/buffer.hpp"
+#include "traces/timeline.hpp"
 #include "runtime/workload.hpp"
 
 namespace pipesim {
@@ -40,6 +42,13 @@ class Device {
   virtual std::string name() const = 0;
   virtual std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first_layer, int count,
                                                       bool first_stage, bool last_stage, AllToAll<T> exchange) = 0;
+  // The GPU kernels and copies run since the last call, as `rank`'s, in ns since `origin` on this
+  // process's steady clock; none on the CPU, or when the device does not record them.
+  virtual std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) {
+    (void)rank;
+    (void)origin;
+    return {};
+  }
 };
 
 // The CPU device: StageModel over kernels/cpu.

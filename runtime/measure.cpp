@@ -19,21 +19,20 @@ std::int64_t ns_since(Clock::time_point origin) {
 }
 
 // Spans travel in the run file's form (traces/timeline_file.hpp), shifted onto rank 0's clock.
-std::string spans_text(const std::vector<Span>& spans, std::int64_t offset) {
-  auto out = nlohmann::json::array();
+// One rank's step as {"spans": [...], "kernels": [...]}, times on rank 0's clock.
+std::string step_text(const std::vector<Span>& spans, const std::vector<KernelSpan>& kernels, std::int64_t offset) {
+  nlohmann::json out{{"spans", nlohmann::json::array()}, {"kernels", nlohmann::json::array()}};
   for (auto s : spans) {
     s.start_ns += offset;
     s.end_ns += offset;
-    out.push_back(span_to_json(s));
+    out["spans"].push_back(span_to_json(s));
+  }
+  for (auto k : kernels) {
+    k.start_ns += offset;
+    k.end_ns += offset;
+    out["kernels"].push_back(kernel_to_json(k));
   }
   return out.dump();
-}
-
-std::vector<Span> parse_spans(const std::string& text, int ranks) {
-  auto json = parse_json(text, "gathered spans");
-  std::vector<Span> out;
-  for (auto& a : JsonReader(json, "gathered spans").elements()) out.push_back(span_from_json(a, ranks));
-  return out;
 }
 
 }  // namespace
@@ -105,19 +104,26 @@ std::int64_t clock_offset(Comm& comm, Clock::time_point origin) {
   return offset;
 }
 
-std::vector<Span> gather_step(Comm& comm, const std::vector<Span>& spans, std::int64_t offset, int pipeline_ranks) {
-  auto gathered = comm.gather(spans_text(spans, offset));
-  std::vector<Span> all;
+GatheredStep gather_step(Comm& comm, const std::vector<Span>& spans, const std::vector<KernelSpan>& kernels,
+                         std::int64_t offset, int pipeline_ranks) {
+  auto gathered = comm.gather(step_text(spans, kernels, offset));
+  GatheredStep all;
   if (comm.rank() != 0) return all;
   for (int r = 0; r < pipeline_ranks; ++r) {
-    auto mine = parse_spans(gathered[static_cast<std::size_t>(r)], pipeline_ranks);
-    all.insert(all.end(), mine.begin(), mine.end());
+    auto json = parse_json(gathered[static_cast<std::size_t>(r)], "gathered step");
+    JsonReader step(json, "gathered step");
+    for (auto& a : step.child("spans").elements()) all.spans.push_back(span_from_json(a, pipeline_ranks));
+    for (auto& a : step.child("kernels").elements()) all.kernels.push_back(kernel_from_json(a, pipeline_ranks));
   }
   std::int64_t first = INT64_MAX;
-  for (auto& s : all) first = std::min(first, s.start_ns);
-  for (auto& s : all) {
+  for (auto& s : all.spans) first = std::min(first, s.start_ns);
+  for (auto& s : all.spans) {
     s.start_ns -= first;
     s.end_ns -= first;
+  }
+  for (auto& k : all.kernels) {
+    k.start_ns -= first;
+    k.end_ns -= first;
   }
   return all;
 }

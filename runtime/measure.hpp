@@ -27,8 +27,14 @@ double all_to_all_rate(Comm& comm, int pipeline_ranks, std::size_t bytes);
 // 0's reply was stamped mid-round-trip; the shortest of 10 round trips wins). 0 on rank 0.
 std::int64_t clock_offset(Comm& comm, std::chrono::steady_clock::time_point origin);
 
-// Gathers a step's spans on rank 0: each rank's shifted by its clock offset, the first `pipeline_ranks`
-// ranks' (the first replica stands for the pipeline), the whole step moved to start at 0. Others get {}.
-std::vector<Span> gather_step(Comm& comm, const std::vector<Span>& spans, std::int64_t offset, int pipeline_ranks);
+// Gathers a step's spans and GPU kernels on rank 0: each rank's shifted by its clock offset, the first
+// `pipeline_ranks` ranks' (the first replica stands for the pipeline), the whole step moved so its first
+// span starts at 0 (kernels by the same amount). Others get {}.
+struct GatheredStep {
+  std::vector<Span> spans;
+  std::vector<KernelSpan> kernels;
+};
+GatheredStep gather_step(Comm& comm, const std::vector<Span>& spans, const std::vector<KernelSpan>& kernels,
+                         std::int64_t offset, int pipeline_ranks);
 
 }  // namespace pipesim

@@ -65,9 +65,17 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
     executor.zero_gradients();
     between(step, "at the barrier before", [&] { comm.barrier(); });
     auto spans = executor.run_step(origin);
-    std::vector<Span> gathered;
-    between(step, "gathering the timeline of", [&] { gathered = gather_step(comm, spans, offset, lowered.ranks); });
-    if (comm.rank() == 0) result.steps.push_back(std::move(gathered));
+    auto kernels = device.take_kernels(comm.rank() % lowered.ranks, origin);
+    GatheredStep gathered;
+    between(step, "gathering the timeline of",
+            [&] { gathered = gather_step(comm, spans, kernels, offset, lowered.ranks); });
+    if (comm.rank() == 0) {
+      result.steps.push_back(std::move(gathered.spans));
+      if (!gathered.kernels.empty() || !result.kernels.empty()) {
+        result.kernels.resize(result.steps.size() - 1);
+        result.kernels.push_back(std::move(gathered.kernels));
+      }
+    }
     if (!options.check || step > 0) continue;
     auto got = gather_values(comm, executor);
     if (got) result.check = compare_with_reference(*got, reference_step<T>(spec, lowered.microbatches, device),

@@ -24,6 +24,7 @@ struct RunOptions {
 struct RunResult {
   // Rank 0 only: per step, the first replica's spans on rank 0's clock, each step starting at 0.
   std::vector<std::vector<Span>> steps;
+  std::vector<std::vector<KernelSpan>> kernels;  // per step, when the device records GPU kernels; else empty
   LinkFigures links;
   std::optional<CheckResult> check;  // rank 0 only, with options.check
 };

@@ -3,11 +3,16 @@
 #include "traces/chrome_trace.hpp"
 
 #include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 
 namespace pipesim {
 namespace {
+
+constexpr std::int64_t kGpuLane = 1000;  // GPU stream lanes' thread ids: 1000 + CUPTI's stream id
 
 std::string us(std::int64_t ns) { return fmt::format("{}.{:03}", ns / 1000, ns % 1000); }
 
@@ -51,6 +56,10 @@ std::string to_chrome_trace(const Timeline& t) {
     lanes[lane] = span.end_ns;
     lane_of[i] = static_cast<int>(lane);
   }
+  // GPU kernels (measured runs): one lane per rank and stream, after the pipeline's lanes.
+  std::vector<std::set<std::uint32_t>> gpu_streams(static_cast<std::size_t>(t.schedule->ranks));
+  for (auto& k : t.kernels)
+    if (k.rank >= 0 && k.rank < t.schedule->ranks) gpu_streams[static_cast<std::size_t>(k.rank)].insert(k.stream);
   bool has_ep = false, has_dp = false;
   for (auto& span : t.spans) {
     has_ep = has_ep || span.stream == Stream::EP;
@@ -64,6 +73,9 @@ std::string to_chrome_trace(const Timeline& t) {
       emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":100,"args":{{"name":"EP all-to-all"}}}})", r));
     if (has_dp)
       emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":101,"args":{{"name":"DP and optimizer"}}}})", r));
+    for (auto stream : gpu_streams[static_cast<std::size_t>(r)])
+      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"GPU stream {}"}}}})", r,
+                       kGpuLane + stream, stream));
     auto lanes = lane_end[static_cast<std::size_t>(r)].size();
     for (std::size_t lane = 0; lane < lanes; ++lane)
       emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})", r,
@@ -108,6 +120,13 @@ std::string to_chrome_trace(const Timeline& t) {
                      op_name(span.action.op), ts, dur, span.rank, pass_args(span.action)));
   }
   for (auto& [id, event] : flow_ends) emit(event);
+  for (auto& k : t.kernels) {
+    if (k.rank < 0 || k.rank >= t.schedule->ranks) continue;
+    auto args = k.bytes > 0 ? fmt::format(R"({{"bytes":{}}})", k.bytes) : std::string("{}");
+    emit(fmt::format(R"({{"name":{},"cat":"gpu","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{}}})",
+                     nlohmann::json(k.name).dump(), us(k.start_ns), us(k.end_ns - k.start_ns), k.rank, kGpuLane + k.stream,
+                     args));
+  }
   for (auto& sample : t.memory)
     emit(fmt::format(R"({{"name":"live activations","ph":"C","ts":{},"pid":{},"args":{{"stage micro-batches":{},"bytes":{}}}}})",
                      us(sample.time_ns), sample.rank, number(sample.activations), number(sample.bytes)));

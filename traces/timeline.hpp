@@ -30,6 +30,16 @@ struct Span {
   const char* label = nullptr;  // EP/DP spans: what ran ("dispatch+combine", "reduce-scatter", ...)
 };
 
+// One GPU kernel or copy a run recorded (CUPTI on the CUDA device), on its rank's clock like the spans:
+// the kernel lanes beside the actions. Simulations have none.
+struct KernelSpan {
+  int rank = 0;
+  std::uint32_t stream = 0;  // the GPU stream it ran on (CUPTI's id)
+  std::string name;          // the kernel, or "memcpy HtoD" / "memcpy DtoH" / "memcpy DtoD"
+  std::int64_t start_ns = 0, end_ns = 0;
+  std::int64_t bytes = 0;    // copies only
+};
+
 // Live activation memory of one rank from time_ns on (a step function).
 struct MemorySample {
   int rank = 0;
@@ -45,6 +55,7 @@ struct Timeline {
   std::shared_ptr<const Schedule> schedule;
   std::vector<Span> spans;            // sorted by (rank, stream, start)
   std::vector<MemorySample> memory;   // sorted by (rank, time)
+  std::vector<KernelSpan> kernels;    // measured GPU work, sorted by (rank, start); empty when simulated
 };
 
 }  // namespace pipesim

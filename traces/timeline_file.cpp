@@ -59,6 +59,28 @@ Span span_from_json(const JsonReader& a, int ranks) {
   return s;
 }
 
+nlohmann::json kernel_to_json(const KernelSpan& k) {
+  return {k.rank, k.stream, k.name, k.start_ns, k.end_ns, k.bytes};
+}
+
+KernelSpan kernel_from_json(const JsonReader& a, int ranks) {
+  auto fields = a.elements();
+  if (fields.size() != 6) a.fail(fmt::format("expected [rank, stream, name, start_ns, end_ns, bytes], got {}", a.node().dump()));
+  KernelSpan k;
+  k.rank = fields[0].get<int>();
+  if (k.rank < 0 || k.rank >= ranks) fields[0].fail(fmt::format("rank {} is not in 0..{}", k.rank, ranks - 1));
+  auto stream = fields[1].get<std::int64_t>();
+  if (stream < 0 || stream > 0xffffffffLL) fields[1].fail(fmt::format("stream {} is not a CUDA stream id", stream));
+  k.stream = static_cast<std::uint32_t>(stream);
+  k.name = fields[2].get<std::string>();
+  k.start_ns = fields[3].get<std::int64_t>();
+  k.end_ns = fields[4].get<std::int64_t>();
+  if (k.end_ns < k.start_ns) a.fail("ends before it starts");
+  k.bytes = fields[5].get<std::int64_t>();
+  if (k.bytes < 0) fields[5].fail(fmt::format("{} bytes", k.bytes));
+  return k;
+}
+
 std::string to_json_text(const RunRecord& r) {
   nlohmann::ordered_json j = to_json(r.schedule);
   j["source"] = r.source;
@@ -78,7 +100,20 @@ std::string to_json_text(const RunRecord& r) {
     }
     out += "]";
   }
-  return out + "\n ]\n}\n";
+  out += "\n ]";
+  if (!r.kernels.empty()) {
+    out += ",\n \"kernels\": [";
+    for (std::size_t k = 0; k < r.kernels.size(); ++k) {
+      out += k ? ",\n  [" : "\n  [";
+      for (std::size_t i = 0; i < r.kernels[k].size(); ++i) {
+        out += i ? ",\n   " : "\n   ";
+        out += kernel_to_json(r.kernels[k][i]).dump();
+      }
+      out += "]";
+    }
+    out += "\n ]";
+  }
+  return out + "\n}\n";
 }
 
 RunRecord parse_run_record(const std::string& text, const std::string& source) {
@@ -104,6 +139,16 @@ RunRecord parse_run_record(const std::string& text, const std::string& source) {
     std::vector<Span> spans;
     for (auto& a : step.elements()) spans.push_back(span_from_json(a, r.schedule.ranks));
     r.steps.push_back(std::move(spans));
+  }
+  if (j.has("kernels")) {
+    auto steps_k = j.child("kernels").elements();
+    if (steps_k.size() != r.steps.size())
+      j.child("kernels").fail(fmt::format("{} steps of kernels for {} steps of spans", steps_k.size(), r.steps.size()));
+    for (auto& step : steps_k) {
+      std::vector<KernelSpan> kernels;
+      for (auto& a : step.elements()) kernels.push_back(kernel_from_json(a, r.schedule.ranks));
+      r.kernels.push_back(std::move(kernels));
+    }
   }
   return r;
 }

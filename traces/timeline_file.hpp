@@ -29,6 +29,7 @@ struct RunRecord {
   nlohmann::json workload;            // free-form: model, sizes, precision
   LinkFigures links;
   std::vector<std::vector<Span>> steps;
+  std::vector<std::vector<KernelSpan>> kernels;  // per step, when the run recorded GPU kernels; else empty
 };
 
 // One span as the compact array [rank, "stream", "action", start_ns, end_ns, bytes, peer, flow] (DP spans
@@ -36,6 +37,10 @@ struct RunRecord {
 // move spans in this form.
 nlohmann::json span_to_json(const Span& span);
 Span span_from_json(const JsonReader& array, int ranks);
+
+// A kernel as the compact array [rank, stream, "name", start_ns, end_ns, bytes], and back.
+nlohmann::json kernel_to_json(const KernelSpan& kernel);
+KernelSpan kernel_from_json(const JsonReader& array, int ranks);
 
 std::string to_json_text(const RunRecord& record);
 // Throws Error naming the file and the field on malformed or truncated input.

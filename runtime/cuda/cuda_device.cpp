@@ -14,6 +14,7 @@
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "runtime/cuda/cupti_trace.hpp"
 #include "runtime/moe_mlp.hpp"
 #include "runtime/stage_model.hpp"
 #include "runtime/tensor_math.hpp"
@@ -389,12 +390,13 @@ class CudaStage : public StageCompute<T> {
 template <class T>
 class CudaDevice : public Device<T> {
  public:
-  explicit CudaDevice(int index) : index_(index) {
+  CudaDevice(int index, bool record_kernels) : index_(index) {
     int count = cuda::device_count();
     if (count == 0) throw Error("--device cuda: " + cuda::no_device_reason());
     if (index < 0 || index >= count)
       throw Error(fmt::format("--device cuda: device {} does not exist ({} visible)", index, count));
     cuda::check(cudaSetDevice(index), "cudaSetDevice");
+    if (record_kernels) trace_.emplace();
   }
   std::string name() const override { return fmt::format("cuda:{}", index_); }
   std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first, int count, bool first_stage,
@@ -402,19 +404,31 @@ class CudaDevice : public Device<T> {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
     return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange));
   }
+  // CUPTI's records since the last call, moved onto the steady clock and made relative to `origin`.
+  std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) override {
+    if (!trace_) return {};
+    cuda::check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    auto shift = CuptiTrace::host_offset_ns() -
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(origin.time_since_epoch()).count();
+    std::vector<KernelSpan> out;
+    for (auto& a : trace_->flush())
+      out.push_back({rank, a.stream, a.name, a.start_ns + shift, a.end_ns + shift, a.bytes});
+    return out;
+  }
 
  private:
   int index_;
+  std::optional<CuptiTrace> trace_;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<Device<T>> make_cuda_device(int index) {
-  return std::make_unique<CudaDevice<T>>(index);
+std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels) {
+  return std::make_unique<CudaDevice<T>>(index, record_kernels);
 }
 
-template std::unique_ptr<Device<double>> make_cuda_device<double>(int);
-template std::unique_ptr<Device<float>> make_cuda_device<float>(int);
+template std::unique_ptr<Device<double>> make_cuda_device<double>(int, bool);
+template std::unique_ptr<Device<float>> make_cuda_device<float>(int, bool);
 
 }  // namespace pipesim

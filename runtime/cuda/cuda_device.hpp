@@ -12,8 +12,10 @@
 
 namespace pipesim {
 
-// Stages on CUDA device `index` (cudaSetDevice). Throws Error naming the reason when no device is usable.
+// Stages on CUDA device `index` (cudaSetDevice). With `record_kernels`, CUPTI records every kernel and copy
+// of this process for take_kernels() (one recorder per process: give it to one device only). Throws Error
+// naming the reason when no device is usable.
 template <class T>
-std::unique_ptr<Device<T>> make_cuda_device(int index);
+std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels = false);
 
 }  // namespace pipesim

@@ -62,7 +62,10 @@ for stage, d in enumerate(cal["durations"]):
     for op in "FIWB":
         if d[op + "_ns"] != median.get((stage, op)):
             sys.exit(f"calibration says stage {stage} {op} = {d[op + '_ns']} ns; the run's median is {median.get((stage, op))}")
-link = cal["p2p"]["latency_ns"] + cal["activation_bytes"] / cal["p2p"]["bandwidth_GBps"]
+# A bandwidth the microbenchmark could not resolve (0 on a loaded machine) leaves the link at its latency,
+# as the engine prices it.
+bw = cal["p2p"]["bandwidth_GBps"]
+link = cal["p2p"]["latency_ns"] + (cal["activation_bytes"] / bw if bw > 0 else 0)
 sent = {s[7]: s[3] for s in step if s[1] == "p2p"}
 def compute_end(st): return max(s[4] for s in st if s[1] == "compute")
 D, G, X = 0, (M - compute_end(step)) + (P - compute_end(pred["steps"][0])), 0

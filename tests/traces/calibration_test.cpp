@@ -458,6 +458,34 @@ TEST(RunRecord, MalformedInputNamesFileAndPath) {
   expect_error([&] { parse_run_record(to_json_text(stray), "run.json"); }, {"run.json: steps[1][0][0]", "rank 2 is not in 0..1"});
 }
 
+// GPU kernel lanes (measured on the CUDA device) travel with the run: one list per step, names with quotes
+// and angle brackets intact; a kernel on a rank the schedule lacks, or with a count of steps that differs,
+// is refused by path.
+TEST(RunRecord, KernelLanesRoundTripAndAreChecked) {
+  auto record = one_f_one_b_record(2);
+  record.kernels = {{{0, 7, "void gemm<128, \"x\">(float const*)", 100, 250, 0}, {1, 13, "memcpy DtoD", 300, 310, 4096}},
+                    {{0, 7, "rmsnorm_forward_kernel", 5, 9, 0}}};
+  auto text = to_json_text(record);
+  auto back = parse_run_record(text, "run.json");
+  ASSERT_EQ(back.kernels.size(), 2u);
+  ASSERT_EQ(back.kernels[0].size(), 2u);
+  EXPECT_EQ(back.kernels[0][0].name, "void gemm<128, \"x\">(float const*)");
+  EXPECT_EQ(back.kernels[0][1].stream, 13u);
+  EXPECT_EQ(back.kernels[0][1].bytes, 4096);
+  EXPECT_EQ(back.kernels[1][0].end_ns, 9);
+  EXPECT_EQ(to_json_text(back), text);
+  EXPECT_EQ(parse_run_record(to_json_text(one_f_one_b_record(2)), "run.json").kernels.size(), 0u);  // none recorded
+  auto stray = record;
+  stray.kernels[1][0].rank = 5;
+  expect_error([&] { parse_run_record(to_json_text(stray), "run.json"); }, {"run.json: kernels[1][0][0]", "rank 5"});
+  auto short_list = record;
+  short_list.kernels.pop_back();
+  expect_error([&] { parse_run_record(to_json_text(short_list), "run.json"); }, {"run.json: kernels", "1 steps of kernels for 2"});
+  auto backwards = record;
+  backwards.kernels[0][0].end_ns = 50;
+  expect_error([&] { parse_run_record(to_json_text(backwards), "run.json"); }, {"run.json: kernels[0][0]", "ends before it starts"});
+}
+
 TEST(Calibration, MalformedInputNamesFileAndPath) {
   auto json = to_json(calibrate(one_f_one_b_record(3)));
   auto text = json.dump();

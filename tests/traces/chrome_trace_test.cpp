@@ -82,6 +82,34 @@ TEST(ChromeTrace, WellFormedAndDeterministic) {
 
 // EP spans name the action they run inside; DP spans (gradient reduce-scatter, optimizer, all-gather) run
 // after the pipeline and belong to no action, so they carry none (they used to show as "during":"0F0").
+// Measured GPU kernels get one lane per rank and stream ("GPU stream 7", thread id 1000 + stream), with
+// their names escaped for JSON; the trace still parses.
+TEST(ChromeTrace, KernelLanesPerRankAndStream) {
+  auto s = generate_schedule("1f1b", {2, 2, 2});
+  auto t = simulate(s, costs_for(s, 0, 0, 0));
+  t.kernels = {{0, 7, "void gemm<128, \"x\">(float const*)", 1000, 3500, 0}, {1, 9, "memcpy HtoD", 2000, 2100, 64}};
+  auto j = nlohmann::json::parse(to_chrome_trace(t));
+  int lanes = 0, kernels = 0;
+  for (auto& e : j["traceEvents"]) {
+    if (e["name"] == "thread_name" && e["args"]["name"].get<std::string>().rfind("GPU stream", 0) == 0) {
+      ++lanes;
+      EXPECT_EQ(e["tid"].get<int>(), 1000 + (e["pid"].get<int>() == 0 ? 7 : 9));
+    }
+    if (e.value("cat", "") == "gpu") {
+      ++kernels;
+      if (e["pid"] == 0) {
+        EXPECT_EQ(e["name"], "void gemm<128, \"x\">(float const*)");
+        EXPECT_EQ(e["ts"].get<double>(), 1.0);
+        EXPECT_EQ(e["dur"].get<double>(), 2.5);
+      } else {
+        EXPECT_EQ(e["args"]["bytes"], 64);
+      }
+    }
+  }
+  EXPECT_EQ(lanes, 2);
+  EXPECT_EQ(kernels, 2);
+}
+
 TEST(ChromeTrace, DataParallelSpansNameNoAction) {
   auto s = generate_schedule("1f1b", {2, 2, 2});
   auto t = simulate(s, costs_for(s, 0, 0, 0));

@@ -97,7 +97,7 @@ TEST(TraceImport, SyntheticRunImportsExactlyAndNamesTheStraggler) {
   EXPECT_EQ(summary.classes.at("gemm.bf16").kernels, 4 * 16);
   // Against the prediction at F 100 us, B 200 us, rank 2 is the straggler.
   auto predicted = simulate(compute_only(record.schedule), uniform_costs("F=100us,I=150us,W=50us,B=200us", 4, 4));
-  RunRecord p{*predicted.schedule, "predicted", {}, {}, {predicted.spans}};
+  RunRecord p{*predicted.schedule, "predicted", {}, {}, {predicted.spans}, {}};
   auto c = compare(record, p);
   EXPECT_EQ(c.straggler, 2);
   // An action's span runs from its first kernel's start to its last kernel's end: exactly the written time.
