@@ -5,6 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -64,6 +72,43 @@ TEST(AtomicFile, StaleTemporariesOfDeadProcessesAreRemoved) {
   EXPECT_TRUE(fs::exists(mine));
   EXPECT_EQ(read_file(dir / "out.json"), "whole");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);  // out.json and mine
+}
+
+// SIGTERM while the temporary is being written: the handler removes it and the process still dies of the
+// signal; neither the temporary nor the target is left. A child writes 256 MB; the parent waits until the
+// temporary appears, then signals. (If the write wins the race, the run is retried with twice the bytes.)
+TEST(AtomicFile, SigtermRemovesTheTemporary) {
+  auto dir = scratch("sigterm");
+  auto target = dir / "big.json";
+  for (std::size_t bytes = 256u << 20; bytes <= (2048u << 20); bytes *= 2) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      std::string contents(bytes, 'x');
+      write_file_atomically(target, contents);
+      _exit(0);
+    }
+    auto temp = dir / ("big.json.tmp." + std::to_string(child));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!fs::exists(temp) && std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(child, &status, WNOHANG) == child) break;  // finished before we saw it
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    bool caught = fs::exists(temp);
+    if (caught) kill(child, SIGTERM);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!caught || !WIFSIGNALED(status)) {  // the write won: clean up and try a longer one
+      fs::remove(target);
+      continue;
+    }
+    EXPECT_EQ(WTERMSIG(status), SIGTERM);
+    EXPECT_FALSE(fs::exists(temp));
+    EXPECT_FALSE(fs::exists(target));
+    return;
+  }
+  GTEST_SKIP() << "every write finished before the signal could reach it";
 }
 
 TEST(AtomicFile, AMissingFolderIsNamed) {
