@@ -9,6 +9,7 @@
 
 #include "common/error.hpp"
 #include "common/json.hpp"
+#include "schedules/registry.hpp"
 
 namespace pipesim {
 
@@ -131,6 +132,14 @@ Schedule schedule_from_json(const JsonReader& json) {
   json.expect_object();
   Schedule s;
   s.name = json.required<std::string>("schedule");
+  // A registry schedule's name, or what pipesim names schedules read from a CSV ("csv") or a trace
+  // ("imported"): another name is a typo or a hand edit that no command could regenerate.
+  bool known = s.name == "csv" || s.name == "imported";
+  for (auto& info : schedule_registry()) known = known || s.name == info.name;
+  if (!known)
+    json.child("schedule").fail(fmt::format("unknown schedule '{}' (a registry name, or csv / imported for a schedule "
+                                            "read from a file or a trace)",
+                                            s.name));
   s.ranks = json.required<int>("ranks");
   s.stages = json.required<int>("stages");
   s.microbatches = json.required<int>("microbatches");

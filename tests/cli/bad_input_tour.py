@@ -127,6 +127,7 @@ mutations = {
     "r-ranks.json": text.replace('"ranks": 2', '"ranks": 1000000', 1), "r-ranks-zero.json": text.replace('"ranks": 2', '"ranks": 0', 1),
     "r-stages.json": text.replace('"stages": 2', '"stages": 7', 1), "r-mb.json": text.replace('"microbatches": 4', '"microbatches": -4', 1),
     "r-programs.json": text.replace('"programs"', '"programz"'),
+    "r-name.json": text.replace('"schedule": "1f1b"', '"schedule": "nosuch"', 1),
 }
 for name, body in mutations.items():
     p = path(name, body)
