@@ -12,7 +12,7 @@ else
   schedules=$schedule
 fi
 for s in $schedules; do
-  out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+  out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}" LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")/.." && pwd)/lsan-openmpi.supp" \
     timeout 120 "$mpiexec" -n "$ranks" --oversubscribe --mca btl self,vader,tcp --mca btl_tcp_if_include lo \
     --mca oob_tcp_if_include lo "$bin" run --schedule "$s" --microbatches "$m" --steps 2 --check \
     --layers 8 --hidden 16 --heads 2 --ffn 32 --seq 8 "$@" 2>&1)
