@@ -91,28 +91,21 @@ std::string to_json_text(const RunRecord& r) {
                          {"all_to_all_GBps", r.links.all_to_all_GBps}};
   std::string out = j.dump(1);
   out.pop_back();  // the closing brace; steps follow one span per line
-  out += ",\n \"steps\": [";
-  for (std::size_t k = 0; k < r.steps.size(); ++k) {
-    out += k ? ",\n  [" : "\n  [";
-    for (std::size_t i = 0; i < r.steps[k].size(); ++i) {
-      out += i ? ",\n   " : "\n   ";
-      out += span_to_json(r.steps[k][i]).dump();
-    }
-    out += "]";
-  }
-  out += "\n ]";
-  if (!r.kernels.empty()) {
-    out += ",\n \"kernels\": [";
-    for (std::size_t k = 0; k < r.kernels.size(); ++k) {
+  // Per step, one element per line: a long run stays diffable and quick to write.
+  auto lists = [&](const char* key, const auto& steps, const auto& element_json) {
+    out += fmt::format(",\n \"{}\": [", key);
+    for (std::size_t k = 0; k < steps.size(); ++k) {
       out += k ? ",\n  [" : "\n  [";
-      for (std::size_t i = 0; i < r.kernels[k].size(); ++i) {
+      for (std::size_t i = 0; i < steps[k].size(); ++i) {
         out += i ? ",\n   " : "\n   ";
-        out += kernel_to_json(r.kernels[k][i]).dump();
+        out += element_json(steps[k][i]).dump();
       }
       out += "]";
     }
     out += "\n ]";
-  }
+  };
+  lists("steps", r.steps, span_to_json);
+  if (!r.kernels.empty()) lists("kernels", r.kernels, kernel_to_json);
   return out + "\n}\n";
 }
 

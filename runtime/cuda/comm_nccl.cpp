@@ -65,13 +65,13 @@ class NcclComm : public ForwardingComm {
     if (!cuda::is_device_pointer(data)) return track_host(inner().isend(peer, tag, data, bytes));
     auto& link = link_to(rank(), peer, tag);
     check_nccl(ncclSend(data, bytes, ncclChar, 1, link.comm, link.stream), "ncclSend");
-    return track_device(link.stream);
+    return track_device(link);
   }
   Request irecv(int peer, int tag, void* data, std::size_t bytes) override {
     if (!cuda::is_device_pointer(data)) return track_host(inner().irecv(peer, tag, data, bytes));
     auto& link = link_to(peer, rank(), tag);
     check_nccl(ncclRecv(data, bytes, ncclChar, 0, link.comm, link.stream), "ncclRecv");
-    return track_device(link.stream);
+    return track_device(link);
   }
   bool test(Request r) override {
     auto& p = pending_.at(r);
@@ -134,14 +134,11 @@ class NcclComm : public ForwardingComm {
     pending_[next_] = {inner, nullptr, nullptr};
     return next_++;
   }
-  Request track_device(cudaStream_t stream) {
+  Request track_device(const Link& link) {
     cudaEvent_t done = nullptr;
     cuda::check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
-    cuda::check(cudaEventRecord(done, stream), "cudaEventRecord");
-    ncclComm_t comm = nullptr;
-    for (auto& [key, link] : links_)
-      if (link.stream == stream) comm = link.comm;
-    pending_[next_] = {-1, done, comm};
+    cuda::check(cudaEventRecord(done, link.stream), "cudaEventRecord");
+    pending_[next_] = {-1, done, link.comm};
     return next_++;
   }
   void abort_links() {
