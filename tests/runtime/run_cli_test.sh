@@ -154,7 +154,9 @@ elapsed=$(( $(date +%s) - start ))
 [ -n "$victim" ] && kill -KILL "$victim" 2>/dev/null
 [ $code -ne 0 ] || fail "a stopped rank did not fail the job"
 [ $elapsed -le 15 ] || fail "the job took $elapsed s to stop after a rank was stopped (deadline 3 s + 2 s start)"
-grep -q -e "from rank [01]: waited 3 s" -e "to rank [01]: waited 3 s" -e "at the barrier before step [0-9]*: waited 3 s" \
+# Where the stopped rank is caught decides the wording: a transfer (action and peer), the barrier before a
+# step, or the gather after one (the step).
+grep -q -e "from rank [01]: waited 3 s" -e "to rank [01]: waited 3 s" -e "step [0-9]*: waited 3 s" \
   "$work/stop.out" || fail "the watchdog did not say what it waited for: $(head -3 "$work/stop.out")"
 
 # Refusals before running are printed once, by rank 0, naming the rank and the option that differs.
