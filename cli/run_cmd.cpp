@@ -43,7 +43,7 @@ struct RunArgs {
   std::string precision = "fp64";
   RunOptions options;
   std::string timeline, trace;
-  std::string device = "auto", comm = "auto";
+  std::string device = "auto", comm = "auto", gpu_share = "auto";
   int threads = 0;  // > 0: ranks as threads of this process instead of MPI processes
   std::string config;  // every option of the run as parsed (CLI11's config text): what all ranks must share
 };
@@ -128,6 +128,11 @@ int local_rank(const Comm& comm) {
     if (auto* value = std::getenv(name)) return std::atoi(value);
   return comm.rank();
 }
+int local_size(const Comm& comm) {
+  for (auto name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
+    if (auto* value = std::getenv(name)) return std::atoi(value);
+  return comm.size();
+}
 
 // --device auto: CUDA when this build has it and a GPU is visible, else the CPU.
 std::string resolve_device(const std::string& device) {
@@ -177,8 +182,17 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
   int gpus = cuda::device_count();
   if (gpus == 0) throw Error("--device cuda: " + cuda::no_device_reason());
   int local = local_rank(comm);
+  // Ranks that share a GPU each get their share of its SMs (--gpu-share auto): see sm_partition.hpp.
+  GpuShare share;
+  if (args.gpu_share == "auto") {
+    share.count = (local_size(comm) - 1 - local % gpus) / gpus + 1;
+    share.slot = local / gpus;
+  }
   // CUPTI records one process's kernels: with ranks as threads they would mix, so only MPI runs record them.
-  auto gpu = make_cuda_device<T>(local % gpus, args.threads == 0);
+  auto gpu = make_cuda_device<T>(local % gpus, args.threads == 0, share);
+  if (share.count > 1 && share.slot == 0)
+    fmt::print("GPU {} is shared by {} ranks: each runs on {} (--gpu-share off lets them share every SM)\n",
+               local % gpus, share.count, gpu->name());
   // NCCL needs a GPU per rank and, having no tags, each channel's sends and receives in one order.
   bool shared = comm.size() > gpus && local >= gpus;
   int shared_anywhere = shared ? 1 : 0;
@@ -364,6 +378,11 @@ void add_run_command(CLI::App& app) {
                   "Point-to-point backend with --device cuda: nccl (a GPU per rank), mpi (GPU buffers staged through "
                   "host memory; ranks may share a GPU), or auto (nccl when it can)")
       ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
+      ->capture_default_str();
+  cmd->add_option("--gpu-share", args->gpu_share,
+                  "When several ranks share a GPU: auto gives each rank its own share of the SMs (a green context, "
+                  "so the ranks behave like smaller GPUs and do not slow each other), off lets every rank use every SM")
+      ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");

@@ -1,5 +1,9 @@
 // Device memory that frees itself: one typed allocation on the current device, moved never copied, with
 // host transfers for tests and for staging through host memory (Debian's MPI is not CUDA-aware).
+// Given a stream, the allocation is stream-ordered (cudaMallocAsync / cudaFreeAsync from the device's
+// pool): freeing then waits for nothing, where cudaFree waits for the whole device, which would tie the
+// ranks that share a GPU to each other's work. The memory may be used on that stream, or elsewhere once
+// the stream's work up to the allocation is known to be done.
 #pragma once
 
 #include <cstddef>
@@ -19,21 +23,39 @@ class DeviceBuffer {
   explicit DeviceBuffer(std::size_t count) : count_(count) {
     if (count > 0) check(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)), "cudaMalloc");
   }
+  DeviceBuffer(std::size_t count, cudaStream_t stream) : count_(count), stream_(stream), ordered_(true) {
+    if (count > 0)
+      check(cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream), "cudaMallocAsync");
+  }
   explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), count_(std::exchange(other.count_, 0)) {}
+      : data_(std::exchange(other.data_, nullptr)),
+        count_(std::exchange(other.count_, 0)),
+        stream_(other.stream_),
+        ordered_(other.ordered_) {}
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
     std::swap(data_, other.data_);
     std::swap(count_, other.count_);
+    std::swap(stream_, other.stream_);
+    std::swap(ordered_, other.ordered_);
     return *this;
   }
-  ~DeviceBuffer() {
-    if (data_) cudaFree(data_);
-  }
+  ~DeviceBuffer() { free(data_, stream_, ordered_); }
 
-  // Gives up ownership: the caller frees the memory with cudaFree.
+  // Frees memory the way a buffer made with (stream, ordered) would.
+  static void free(T* data, cudaStream_t stream, bool ordered) {
+    if (!data) return;
+    if (ordered)
+      cudaFreeAsync(data, stream);
+    else
+      cudaFree(data);
+  }
+  cudaStream_t stream() const { return stream_; }
+  bool ordered() const { return ordered_; }
+
+  // Gives up ownership: the caller frees the memory with free(pointer, stream(), ordered()).
   T* release() {
     count_ = 0;
     return std::exchange(data_, nullptr);
@@ -55,6 +77,8 @@ class DeviceBuffer {
  private:
   T* data_ = nullptr;
   std::size_t count_ = 0;
+  cudaStream_t stream_ = nullptr;
+  bool ordered_ = false;
 };
 
 }  // namespace pipesim::cuda

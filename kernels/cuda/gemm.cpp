@@ -38,7 +38,28 @@ void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
   }
 }
 
+template <class T>
+void gemm_batched(Blas& blas, const kernels::GemmParams<T>& p, const BatchStrides& s, cudaStream_t stream) {
+  if (p.m < 0 || p.n < 0 || p.k < 0 || s.batch < 0)
+    throw Error(fmt::format("gemm_batched: bad shape {}x{}x{} x{}", p.m, p.n, p.k, s.batch), Error::Kind::Internal);
+  if (p.m == 0 || p.n == 0 || s.batch == 0) return;
+  check(cublasSetStream(blas.handle(), stream), "cublasSetStream");
+  auto op_a = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  auto op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if constexpr (std::is_same_v<T, float>) {
+    check(cublasSgemmStridedBatched(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, p.ldb, s.b, p.a, p.lda, s.a,
+                                    &p.beta, p.c, p.ldc, s.c, s.batch),
+          "cublasSgemmStridedBatched");
+  } else {
+    check(cublasDgemmStridedBatched(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, p.ldb, s.b, p.a, p.lda, s.a,
+                                    &p.beta, p.c, p.ldc, s.c, s.batch),
+          "cublasDgemmStridedBatched");
+  }
+}
+
 template void gemm<float>(Blas&, const kernels::GemmParams<float>&, cudaStream_t);
 template void gemm<double>(Blas&, const kernels::GemmParams<double>&, cudaStream_t);
+template void gemm_batched<float>(Blas&, const kernels::GemmParams<float>&, const BatchStrides&, cudaStream_t);
+template void gemm_batched<double>(Blas&, const kernels::GemmParams<double>&, const BatchStrides&, cudaStream_t);
 
 }  // namespace pipesim::cuda

@@ -31,4 +31,13 @@ void check(cublasStatus_t status, const char* what);
 template <class T>
 void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream);
 
+// `batch` GEMMs of p's shape in one call: GEMM i reads a + i·stride_a and b + i·stride_b and writes
+// c + i·stride_c (strides in elements). Attention's per-head products.
+struct BatchStrides {
+  int batch = 1;
+  long long a = 0, b = 0, c = 0;
+};
+template <class T>
+void gemm_batched(Blas& blas, const kernels::GemmParams<T>& p, const BatchStrides& strides, cudaStream_t stream);
+
 }  // namespace pipesim::cuda

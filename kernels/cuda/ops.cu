@@ -1,4 +1,5 @@
-// The non-GEMM kernels (see ops.hpp): one thread per row, column or element, each summing in a fixed order.
+// The non-GEMM kernels (see ops.hpp): a block per row for the row-wise ones, reducing by a fixed tree; a thread
+// per element otherwise. No atomics: every sum runs in one order on every call.
 // fmt's headers do not compile under nvcc's host pass: messages here are built with std::to_string.
 #include "kernels/cuda/ops.hpp"
 
@@ -26,70 +27,108 @@ __device__ inline T sigmoid(T x) {
 
 void launched(const char* what) { check(cudaGetLastError(), what); }
 
+// The sum of one value per thread of the block (blockDim.x == kBlock), by a fixed halving tree: the same
+// bits on every call, whatever the scheduling. Every thread gets the total.
 template <class T>
-__global__ void rmsnorm_forward_kernel(int rows, int cols, const T* x, const T* weight, T eps, T* y, T* rstd) {
-  int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  const T* xr = x + static_cast<long long>(r) * cols;
+__device__ T block_sum(T value) {
+  __shared__ T part[kBlock];
+  int t = threadIdx.x;
+  part[t] = value;
+  __syncthreads();
+  for (int width = kBlock / 2; width > 0; width /= 2) {
+    if (t < width) part[t] += part[t + width];
+    __syncthreads();
+  }
+  T total = part[0];
+  __syncthreads();
+  return total;
+}
+template <class T>
+__device__ T block_max(T value) {
+  __shared__ T part[kBlock];
+  int t = threadIdx.x;
+  part[t] = value;
+  __syncthreads();
+  for (int width = kBlock / 2; width > 0; width /= 2) {
+    if (t < width && part[t + width] > part[t]) part[t] = part[t + width];
+    __syncthreads();
+  }
+  T top = part[0];
+  __syncthreads();
+  return top;
+}
+
+// Row kernels: one block per row, each thread taking columns t, t + kBlock, ... in order.
+template <class T>
+__global__ void rmsnorm_forward_kernel(int cols, const T* x, const T* weight, T eps, T* y, T* rstd) {
+  long long r = blockIdx.x;
+  const T* xr = x + r * cols;
   T squares = 0;
-  for (int c = 0; c < cols; ++c) squares += xr[c] * xr[c];
+  for (int c = threadIdx.x; c < cols; c += kBlock) squares += xr[c] * xr[c];
+  squares = block_sum(squares);
   T rs = T(1) / dsqrt(squares / T(cols) + eps);
-  rstd[r] = rs;
-  for (int c = 0; c < cols; ++c) y[static_cast<long long>(r) * cols + c] = xr[c] * rs * weight[c];
+  if (threadIdx.x == 0) rstd[r] = rs;
+  for (int c = threadIdx.x; c < cols; c += kBlock) y[r * cols + c] = xr[c] * rs * weight[c];
 }
 
 template <class T>
-__global__ void rmsnorm_backward_input_kernel(int rows, int cols, const T* x, const T* weight, const T* rstd,
-                                              const T* dy, T* dx) {
-  int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  const T* xr = x + static_cast<long long>(r) * cols;
-  const T* dyr = dy + static_cast<long long>(r) * cols;
+__global__ void rmsnorm_backward_input_kernel(int cols, const T* x, const T* weight, const T* rstd, const T* dy, T* dx) {
+  long long r = blockIdx.x;
+  const T* xr = x + r * cols;
+  const T* dyr = dy + r * cols;
   T rs = rstd[r], dot = 0;
-  for (int c = 0; c < cols; ++c) dot += dyr[c] * weight[c] * (xr[c] * rs);
-  T mean = dot / T(cols);
-  for (int c = 0; c < cols; ++c) dx[static_cast<long long>(r) * cols + c] = rs * (dyr[c] * weight[c] - xr[c] * rs * mean);
+  for (int c = threadIdx.x; c < cols; c += kBlock) dot += dyr[c] * weight[c] * (xr[c] * rs);
+  T mean = block_sum(dot) / T(cols);
+  for (int c = threadIdx.x; c < cols; c += kBlock) dx[r * cols + c] = rs * (dyr[c] * weight[c] - xr[c] * rs * mean);
 }
 
+// Column sums: a block holds kColumns columns x kSlices row slices; each thread sums its slice's rows in
+// order, then the slices are added in order.
+constexpr int kColumns = 32, kSlices = 16;
 template <class T>
 __global__ void rmsnorm_backward_weight_kernel(int rows, int cols, const T* x, const T* rstd, const T* dy, T* dweight) {
-  int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= cols) return;
+  __shared__ T part[kSlices][kColumns + 1];
+  int c = blockIdx.x * kColumns + threadIdx.x;
   T sum = 0;
-  for (int r = 0; r < rows; ++r) {
-    long long at = static_cast<long long>(r) * cols + c;
-    sum += dy[at] * (x[at] * rstd[r]);
-  }
-  dweight[c] += sum;
-}
-
-template <class T>
-__device__ void softmax_row(int cols, int live, const T* xr, T* yr) {
-  T top = xr[0];
-  for (int c = 1; c < live; ++c) top = xr[c] > top ? xr[c] : top;
+  if (c < cols)
+    for (int r = threadIdx.y; r < rows; r += kSlices) {
+      long long at = static_cast<long long>(r) * cols + c;
+      sum += dy[at] * (x[at] * rstd[r]);
+    }
+  part[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= cols) return;
   T total = 0;
-  for (int c = 0; c < live; ++c) total += yr[c] = dexp(xr[c] - top);
-  for (int c = 0; c < live; ++c) yr[c] /= total;
-  for (int c = live; c < cols; ++c) yr[c] = 0;
+  for (int j = 0; j < kSlices; ++j) total += part[j][threadIdx.x];
+  dweight[c] += total;
+}
+
+// Row r keeps columns [0, live): all of them, the first min(r + 1, cols) when causal, or the first
+// r mod period + 1 for the score rows of attention (period = seq).
+template <class T>
+__global__ void softmax_forward_kernel(int cols, const T* x, T* y, bool causal, int period) {
+  long long r = blockIdx.x;
+  int live = !causal ? cols : period > 0 ? static_cast<int>(r % period) + 1 : (r + 1 < cols ? static_cast<int>(r) + 1 : cols);
+  const T* xr = x + r * cols;
+  T* yr = y + r * cols;
+  T top = xr[0];
+  for (int c = threadIdx.x; c < live; c += kBlock) top = xr[c] > top ? xr[c] : top;
+  top = block_max(top);  // also orders every read of x before the writes below (y may alias x)
+  T total = 0;
+  for (int c = threadIdx.x; c < live; c += kBlock) total += yr[c] = dexp(xr[c] - top);
+  total = block_sum(total);
+  for (int c = threadIdx.x; c < cols; c += kBlock) yr[c] = c < live ? yr[c] / total : T(0);
 }
 
 template <class T>
-__global__ void softmax_forward_kernel(int rows, int cols, const T* x, T* y, bool causal) {
-  int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  int live = causal ? (r + 1 < cols ? r + 1 : cols) : cols;
-  softmax_row(cols, live, x + static_cast<long long>(r) * cols, y + static_cast<long long>(r) * cols);
-}
-
-template <class T>
-__global__ void softmax_backward_kernel(int rows, int cols, const T* y, const T* dy, T* dx) {
-  int r = blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
-  const T* yr = y + static_cast<long long>(r) * cols;
-  const T* dyr = dy + static_cast<long long>(r) * cols;
+__global__ void softmax_backward_kernel(int cols, const T* y, const T* dy, T* dx) {
+  long long r = blockIdx.x;
+  const T* yr = y + r * cols;
+  const T* dyr = dy + r * cols;
   T dot = 0;
-  for (int c = 0; c < cols; ++c) dot += yr[c] * dyr[c];
-  for (int c = 0; c < cols; ++c) dx[static_cast<long long>(r) * cols + c] = yr[c] * (dyr[c] - dot);
+  for (int c = threadIdx.x; c < cols; c += kBlock) dot += yr[c] * dyr[c];
+  dot = block_sum(dot);  // every read of dy is done before dx (which may alias it) is written
+  for (int c = threadIdx.x; c < cols; c += kBlock) dx[r * cols + c] = yr[c] * (dyr[c] - dot);
 }
 
 template <class T>
@@ -132,71 +171,6 @@ __global__ void add_kernel(int n, const T* a, const T* b, T* out) {
   if (i < n) out[i] = a[i] + b[i];
 }
 
-// Element (b, i, h·D + d) of a [batch·seq x heads·head_dim] tensor, and row (b, h, i) of the probabilities.
-__device__ inline long long element(const AttentionShape& s, int b, int h, int i, int d) {
-  return (static_cast<long long>(b) * s.seq + i) * s.heads * s.head_dim + static_cast<long long>(h) * s.head_dim + d;
-}
-__device__ inline long long probs_row(const AttentionShape& s, int b, int h, int i) {
-  return ((static_cast<long long>(b) * s.heads + h) * s.seq + i) * s.seq;
-}
-
-template <class T>
-__global__ void attention_forward_kernel(AttentionShape s, T scale, const T* q, const T* k, const T* v, T* probs, T* out) {
-  long long row = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (row >= static_cast<long long>(s.batch) * s.heads * s.seq) return;
-  int i = static_cast<int>(row % s.seq), h = static_cast<int>(row / s.seq % s.heads), b = static_cast<int>(row / s.seq / s.heads);
-  T* p = probs + probs_row(s, b, h, i);
-  for (int j = 0; j < s.seq; ++j) {
-    T dot = 0;
-    for (int d = 0; d < s.head_dim; ++d) dot += q[element(s, b, h, i, d)] * k[element(s, b, h, j, d)];
-    p[j] = scale * dot;
-  }
-  softmax_row(s.seq, i + 1, p, p);
-  for (int d = 0; d < s.head_dim; ++d) {
-    T sum = 0;
-    for (int j = 0; j <= i; ++j) sum += p[j] * v[element(s, b, h, j, d)];
-    out[element(s, b, h, i, d)] = sum;
-  }
-}
-
-// ds[i, j] = P(i, j) · (dout_i · v_j - Σ_j' P(i, j') · dout_i · v_j'), per (b, h, i).
-template <class T>
-__global__ void attention_score_grad_kernel(AttentionShape s, const T* v, const T* probs, const T* dout, T* ds) {
-  long long row = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (row >= static_cast<long long>(s.batch) * s.heads * s.seq) return;
-  int i = static_cast<int>(row % s.seq), h = static_cast<int>(row / s.seq % s.heads), b = static_cast<int>(row / s.seq / s.heads);
-  const T* p = probs + probs_row(s, b, h, i);
-  T* g = ds + probs_row(s, b, h, i);
-  T dot = 0;
-  for (int j = 0; j < s.seq; ++j) {
-    T dp = 0;
-    for (int d = 0; d < s.head_dim; ++d) dp += dout[element(s, b, h, i, d)] * v[element(s, b, h, j, d)];
-    g[j] = dp;
-    dot += p[j] * dp;
-  }
-  for (int j = 0; j < s.seq; ++j) g[j] = p[j] * (g[j] - dot);
-}
-
-// dq, dk, dv at (b, h, i, d), each a sum over j in order.
-template <class T>
-__global__ void attention_input_grad_kernel(AttentionShape s, T scale, const T* q, const T* k, const T* probs,
-                                            const T* dout, const T* ds, T* dq, T* dk, T* dv) {
-  long long at = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (at >= static_cast<long long>(s.batch) * s.heads * s.seq * s.head_dim) return;
-  int d = static_cast<int>(at % s.head_dim);
-  long long row = at / s.head_dim;
-  int i = static_cast<int>(row % s.seq), h = static_cast<int>(row / s.seq % s.heads), b = static_cast<int>(row / s.seq / s.heads);
-  T sq = 0, sk = 0, sv = 0;
-  for (int j = 0; j < s.seq; ++j) {
-    sq += ds[probs_row(s, b, h, i) + j] * k[element(s, b, h, j, d)];
-    sk += ds[probs_row(s, b, h, j) + i] * q[element(s, b, h, j, d)];
-    sv += probs[probs_row(s, b, h, j) + i] * dout[element(s, b, h, j, d)];
-  }
-  dq[element(s, b, h, i, d)] = scale * sq;
-  dk[element(s, b, h, i, d)] = scale * sk;
-  dv[element(s, b, h, i, d)] = sv;
-}
-
 template <class T>
 __global__ void gather_rows_kernel(int rows, int cols, const int* source, const T* in, T* out) {
   long long at = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -220,21 +194,14 @@ __global__ void combine_rows_kernel(int tokens, int k, int cols, const int* slot
 
 template <class T>
 __global__ void mse_loss_kernel(int n, const T* out, const T* target, T* dout, T* loss) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
   T squares = 0;
-  for (int i = 0; i < n; ++i) {
+  for (int i = threadIdx.x; i < n; i += kBlock) {
     T d = out[i] - target[i];
     squares += d * d;
     dout[i] = d / T(n);
   }
-  loss[0] = squares / T(2 * static_cast<long long>(n));
-}
-
-void check_shape(const AttentionShape& s) {
-  if (s.batch <= 0 || s.seq <= 0 || s.heads <= 0 || s.head_dim <= 0)
-    throw Error("attention: bad shape (batch=" + std::to_string(s.batch) + " seq=" + std::to_string(s.seq) +
-                    " heads=" + std::to_string(s.heads) + " head_dim=" + std::to_string(s.head_dim) + ")",
-                Error::Kind::Internal);
+  squares = block_sum(squares);
+  if (threadIdx.x == 0) loss[0] = squares / T(2 * static_cast<long long>(n));
 }
 
 }  // namespace
@@ -242,7 +209,7 @@ void check_shape(const AttentionShape& s) {
 template <class T>
 void rmsnorm_forward(int rows, int cols, const T* x, const T* weight, T eps, T* y, T* rstd, cudaStream_t stream) {
   if (rows <= 0) return;
-  rmsnorm_forward_kernel<<<blocks(rows), kBlock, 0, stream>>>(rows, cols, x, weight, eps, y, rstd);
+  rmsnorm_forward_kernel<<<rows, kBlock, 0, stream>>>(cols, x, weight, eps, y, rstd);
   launched("rmsnorm_forward");
 }
 
@@ -250,7 +217,7 @@ template <class T>
 void rmsnorm_backward_input(int rows, int cols, const T* x, const T* weight, const T* rstd, const T* dy, T* dx,
                             cudaStream_t stream) {
   if (rows <= 0) return;
-  rmsnorm_backward_input_kernel<<<blocks(rows), kBlock, 0, stream>>>(rows, cols, x, weight, rstd, dy, dx);
+  rmsnorm_backward_input_kernel<<<rows, kBlock, 0, stream>>>(cols, x, weight, rstd, dy, dx);
   launched("rmsnorm_backward_input");
 }
 
@@ -258,21 +225,22 @@ template <class T>
 void rmsnorm_backward_weight(int rows, int cols, const T* x, const T* rstd, const T* dy, T* dweight,
                              cudaStream_t stream) {
   if (cols <= 0) return;
-  rmsnorm_backward_weight_kernel<<<blocks(cols), kBlock, 0, stream>>>(rows, cols, x, rstd, dy, dweight);
+  rmsnorm_backward_weight_kernel<<<(cols + kColumns - 1) / kColumns, dim3(kColumns, kSlices), 0, stream>>>(rows, cols, x,
+                                                                                               rstd, dy, dweight);
   launched("rmsnorm_backward_weight");
 }
 
 template <class T>
 void softmax_forward(int rows, int cols, const T* x, T* y, bool causal, cudaStream_t stream) {
   if (rows <= 0) return;
-  softmax_forward_kernel<<<blocks(rows), kBlock, 0, stream>>>(rows, cols, x, y, causal);
+  softmax_forward_kernel<<<rows, kBlock, 0, stream>>>(cols, x, y, causal, 0);
   launched("softmax_forward");
 }
 
 template <class T>
 void softmax_backward(int rows, int cols, const T* y, const T* dy, T* dx, cudaStream_t stream) {
   if (rows <= 0) return;
-  softmax_backward_kernel<<<blocks(rows), kBlock, 0, stream>>>(rows, cols, y, dy, dx);
+  softmax_backward_kernel<<<rows, kBlock, 0, stream>>>(cols, y, dy, dx);
   launched("softmax_backward");
 }
 
@@ -309,26 +277,10 @@ void add(int n, const T* a, const T* b, T* out, cudaStream_t stream) {
 }
 
 template <class T>
-void attention_forward(const AttentionShape& s, const T* q, const T* k, const T* v, T* probs, T* out,
-                       cudaStream_t stream) {
-  check_shape(s);
-  T scale = T(1) / std::sqrt(T(s.head_dim));
-  long long rows = static_cast<long long>(s.batch) * s.heads * s.seq;
-  attention_forward_kernel<<<blocks(rows), kBlock, 0, stream>>>(s, scale, q, k, v, probs, out);
-  launched("attention_forward");
-}
-
-template <class T>
-void attention_backward(const AttentionShape& s, const T* q, const T* k, const T* v, const T* probs, const T* dout,
-                        T* dq, T* dk, T* dv, T* scratch, cudaStream_t stream) {
-  check_shape(s);
-  T scale = T(1) / std::sqrt(T(s.head_dim));
-  long long rows = static_cast<long long>(s.batch) * s.heads * s.seq;
-  attention_score_grad_kernel<<<blocks(rows), kBlock, 0, stream>>>(s, v, probs, dout, scratch);
-  launched("attention_backward (scores)");
-  attention_input_grad_kernel<<<blocks(rows * s.head_dim), kBlock, 0, stream>>>(s, scale, q, k, probs, dout, scratch,
-                                                                                 dq, dk, dv);
-  launched("attention_backward (inputs)");
+void attention_softmax_forward(int rows, int seq, T* scores, cudaStream_t stream) {
+  if (rows <= 0) return;
+  softmax_forward_kernel<<<rows, kBlock, 0, stream>>>(seq, scores, scores, true, seq);
+  launched("attention_softmax_forward");
 }
 
 template <class T>
@@ -350,7 +302,7 @@ void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight,
 template <class T>
 void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream_t stream) {
   if (n <= 0) throw Error("mse_loss: no elements", Error::Kind::Internal);
-  mse_loss_kernel<<<1, 1, 0, stream>>>(n, out, target, dout, loss);
+  mse_loss_kernel<<<1, kBlock, 0, stream>>>(n, out, target, dout, loss);
   launched("mse_loss");
 }
 
@@ -364,9 +316,7 @@ void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream
   template void swiglu_forward<T>(int, const T*, const T*, T*, cudaStream_t);                                          \
   template void swiglu_backward<T>(int, const T*, const T*, const T*, T*, T*, cudaStream_t);                           \
   template void add<T>(int, const T*, const T*, T*, cudaStream_t);                                                     \
-  template void attention_forward<T>(const AttentionShape&, const T*, const T*, const T*, T*, T*, cudaStream_t);       \
-  template void attention_backward<T>(const AttentionShape&, const T*, const T*, const T*, const T*, const T*, T*, T*, \
-                                      T*, T*, cudaStream_t);                                                           \
+  template void attention_softmax_forward<T>(int, int, T*, cudaStream_t);                                               \
   template void gather_rows<T>(int, int, const int*, const T*, T*, cudaStream_t);                                      \
   template void combine_rows<T>(int, int, int, const int*, const T*, const T*, T*, cudaStream_t);                      \
   template void mse_loss<T>(int, const T*, const T*, T*, T*, cudaStream_t);

@@ -1,9 +1,9 @@
 // The transformer's non-GEMM operations on the GPU, with the CPU kernels' contracts (kernels/cpu/ops.hpp):
-// RMSNorm, softmax, top-k, SiLU/SwiGLU, add, causal multi-head attention, and the MoE token permutation
-// (gather rows into expert order, and the weighted sum back). Correct and plain, not tuned: each output
-// element is computed by one thread summing in a fixed order, so equal inputs give equal bits on every
-// call and no result depends on a race (no atomics). All pointers are device pointers; every call is
-// asynchronous on `stream` and checks its launch.
+// RMSNorm, softmax, top-k, SiLU/SwiGLU, add, the MoE token permutation (gather rows into expert order,
+// and the weighted sum back) and the loss; attention is in attention.hpp. Correct and reasonably fast, not
+// tuned: row-wise ops take a block per row and reduce by a fixed tree, so equal inputs give equal bits on
+// every call and no result depends on a race (no atomics). All pointers are device pointers; every call
+// is asynchronous on `stream` and checks its launch.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -40,14 +40,10 @@ void swiglu_backward(int n, const T* gate, const T* up, const T* dout, T* dgate,
 template <class T>
 void add(int n, const T* a, const T* b, T* out, cudaStream_t stream);
 
-// probs [batch x heads x seq x seq] is written by forward and read by backward; `scratch` holds
-// batch·heads·seq·seq elements for the backward's score gradients.
+// In place over `rows` rows of `seq` scores (the batch·heads score matrices, one after another): row r
+// keeps its first r mod seq + 1 columns (causal), the rest become exactly 0.
 template <class T>
-void attention_forward(const AttentionShape& s, const T* q, const T* k, const T* v, T* probs, T* out,
-                       cudaStream_t stream);
-template <class T>
-void attention_backward(const AttentionShape& s, const T* q, const T* k, const T* v, const T* probs, const T* dout,
-                        T* dq, T* dk, T* dv, T* scratch, cudaStream_t stream);
+void attention_softmax_forward(int rows, int seq, T* scores, cudaStream_t stream);
 
 // MoE token permutation. Gather: out[r] = in[source[r]] for r < rows (rows of `cols` elements), the
 // dispatch order. Combine: out[t] = Σ_j weight[t·k + j] · in[slot[t·k + j]], j = 0..k-1 in order, for
@@ -58,8 +54,8 @@ template <class T>
 void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight, const T* in, T* out,
                   cudaStream_t stream);
 
-// The workload's loss: d = out - target, dout = d / n, loss[0] = Σ d² / (2n), summed in index order by one
-// thread (the CPU stage's order; deterministic, fine at the workload's sizes).
+// The workload's loss: d = out - target, dout = d / n, loss[0] = Σ d² / (2n), summed by one block in a
+// fixed order (deterministic; not the CPU stage's order, so the bits may differ from it by rounding).
 template <class T>
 void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream_t stream);
 

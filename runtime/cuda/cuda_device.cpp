@@ -2,6 +2,8 @@
 // backward-for-weights, written against device buffers. Comments name the CPU lines each step mirrors.
 #include "runtime/cuda/cuda_device.hpp"
 
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,7 +16,9 @@
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/attention.hpp"
 #include "runtime/cuda/cupti_trace.hpp"
+#include "runtime/cuda/sm_partition.hpp"
 #include "runtime/moe_mlp.hpp"
 #include "runtime/stage_model.hpp"
 #include "runtime/tensor_math.hpp"
@@ -25,30 +29,27 @@ namespace {
 using cuda::DeviceBuffer;
 using std::size_t;
 
+// A tensor handed to the executor: freed on its stream when the last holder lets go, the stream kept alive
+// until then. Whoever uses it on another stream or the host has finished by then: the executor ends each
+// action with its stream's work, the comms wait for their copies, and a stage waits for its input's copy.
 template <class T>
-Buffer<T> to_buffer(DeviceBuffer<T>&& tensor) {
+Buffer<T> to_buffer(DeviceBuffer<T>&& tensor, std::shared_ptr<GpuStream> keep) {
   auto size = tensor.size();
-  return Buffer<T>(std::shared_ptr<T>(tensor.release(), [](T* p) { cudaFree(p); }), size);
+  auto stream = tensor.stream();
+  bool ordered = tensor.ordered();
+  return Buffer<T>(std::shared_ptr<T>(tensor.release(), [keep = std::move(keep), stream, ordered](T* p) {
+                     DeviceBuffer<T>::free(p, stream, ordered);
+                   }),
+                   size);
 }
-
-// A stream of its own per stage: a pair's two halves and the communication stream can then overlap.
-class StreamHandle {
- public:
-  StreamHandle() { cuda::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"); }
-  ~StreamHandle() { cudaStreamDestroy(stream_); }
-  StreamHandle(const StreamHandle&) = delete;
-  StreamHandle& operator=(const StreamHandle&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
 
 template <class T>
 class CudaStage : public StageCompute<T> {
  public:
-  CudaStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange)
-      : spec_(spec), first_(first), count_(count), first_stage_(first_stage), last_stage_(last_stage) {
+  CudaStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange,
+            std::shared_ptr<GpuStream> stream)
+      : spec_(spec), first_(first), count_(count), first_stage_(first_stage), last_stage_(last_stage),
+        stream_(std::move(stream)) {
     if (spec.experts > 0)
       moe_.emplace(spec, std::move(exchange), fmt::format("CUDA stage layers [{}, {})", first, first + count));
     // The CPU stage draws the initial weights; they are uploaded in its order, which is also gradients()'s.
@@ -81,36 +82,34 @@ class CudaStage : public StageCompute<T> {
     const int R = rows(), H = spec_.hidden;
     const size_t RH = size_t(R) * H;
     if (saved_.count(mb)) misuse("forward", mb, "already in flight (forward twice before its W)");
-    DeviceBuffer<T> x;
+    DeviceBuffer<T> x = buffer(RH);
     if (first_stage_) {  // StageModel::forward: the micro-batch's synthetic input
-      x = DeviceBuffer<T>(detail::random_tensor<T>(
-          detail::Stream(spec_.seed, detail::Purpose::Input, std::uint64_t(mb), 0), RH, 0.0, 1.0));
+      copy(x, synthetic(detail::Purpose::Input, mb), "copy the synthetic input");
     } else {
       if (input.size() != RH || input.memory() != Memory::Gpu)
         misuse("forward", mb, fmt::format("input has {} elements, expected {} in GPU memory", input.size(), RH));
-      x = DeviceBuffer<T>(RH);
-      cuda::check(cudaMemcpyAsync(x.data(), input.data(), input.bytes(), cudaMemcpyDeviceToDevice, stream()), "copy input");
+      copy(x, input.data(), "copy input");
     }
     Microbatch m;
     m.layers.resize(static_cast<size_t>(count_));
     for (int l = 0; l < count_; ++l) x = layer_forward(layers_[size_t(l)], std::move(x), m.layers[size_t(l)]);
     if (!last_stage_) {
       saved_.emplace(mb, std::move(m));
-      return to_buffer(std::move(x));
+      return to_buffer(std::move(x), stream_);
     }
     m.last = std::move(x);
-    m.rstd_final = DeviceBuffer<T>(size_t(R));
-    DeviceBuffer<T> out(RH), target(detail::random_tensor<T>(
-                                 detail::Stream(spec_.seed, detail::Purpose::Target, std::uint64_t(mb), 0), RH, 0.0, 1.0));
+    m.rstd_final = buffer(size_t(R));
+    DeviceBuffer<T> out = buffer(RH);
+    const T* target = synthetic(detail::Purpose::Target, mb);
     cuda::rmsnorm_forward(R, H, m.last.data(), final_norm_.data(), T(detail::kNormEps), out.data(), m.rstd_final.data(),
                           stream());
-    m.dout = DeviceBuffer<T>(RH);
-    DeviceBuffer<T> loss(1);
-    cuda::mse_loss(int(RH), out.data(), target.data(), m.dout.data(), loss.data(), stream());
-    synchronize();  // `target` and `out` are freed on return; the loss is read now
+    m.dout = buffer(RH);
+    DeviceBuffer<T> loss = buffer(1);
+    cuda::mse_loss(int(RH), out.data(), target, m.dout.data(), loss.data(), stream());
+    synchronize();  // the loss is read now
     losses_[mb] = loss.download()[0];
     saved_.emplace(mb, std::move(m));
-    return to_buffer(std::move(loss));
+    return to_buffer(std::move(loss), stream_);
   }
 
   Buffer<T> backward_input(int mb, const Buffer<T>& grad_output) override {
@@ -118,7 +117,7 @@ class CudaStage : public StageCompute<T> {
     const size_t RH = size_t(R) * H;
     auto& m = in_flight(mb, "backward_input");
     if (m.input_done) misuse("backward_input", mb, "ran twice");
-    DeviceBuffer<T> dy(RH);
+    DeviceBuffer<T> dy = buffer(RH);
     if (last_stage_) {
       cuda::rmsnorm_backward_input(R, H, m.last.data(), final_norm_.data(), m.rstd_final.data(), m.dout.data(), dy.data(),
                                    stream());
@@ -126,13 +125,12 @@ class CudaStage : public StageCompute<T> {
       if (grad_output.size() != RH || grad_output.memory() != Memory::Gpu)
         misuse("backward_input", mb,
                fmt::format("gradient has {} elements, expected {} in GPU memory", grad_output.size(), RH));
-      cuda::check(cudaMemcpyAsync(dy.data(), grad_output.data(), grad_output.bytes(), cudaMemcpyDeviceToDevice, stream()),
-                  "copy gradient");
+      copy(dy, grad_output.data(), "copy gradient");
     }
     for (int l = count_ - 1; l >= 0; --l) dy = layer_backward_input(layers_[size_t(l)], m.layers[size_t(l)], std::move(dy));
     m.input_done = true;
     if (first_stage_) return {};
-    return to_buffer(std::move(dy));
+    return to_buffer(std::move(dy), stream_);
   }
 
   void backward_weight(int mb) override {
@@ -143,8 +141,7 @@ class CudaStage : public StageCompute<T> {
     if (last_stage_)
       cuda::rmsnorm_backward_weight(R, H, m.last.data(), m.rstd_final.data(), m.dout.data(), final_norm_grad_.data(),
                                     stream());
-    synchronize();  // the saved tensors are freed now
-    saved_.erase(mb);
+    saved_.erase(mb);  // freed in stream order, after the work above
   }
 
   T loss(int mb) const override {
@@ -186,7 +183,7 @@ class CudaStage : public StageCompute<T> {
     synchronize();
   }
 
-  Buffer<T> allocate(std::size_t count) override { return to_buffer(DeviceBuffer<T>(count)); }
+  Buffer<T> allocate(std::size_t count) override { return to_buffer(buffer(count), stream_); }
   void synchronize() override { cuda::check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 
  private:
@@ -209,7 +206,34 @@ class CudaStage : public StageCompute<T> {
   };
 
   int rows() const { return spec_.micro_batch * spec_.seq; }
-  cudaStream_t stream() const { return stream_.get(); }
+  cudaStream_t stream() const { return stream_->get(); }
+  DeviceBuffer<T> buffer(size_t count) const { return DeviceBuffer<T>(count, stream()); }
+  // A host tensor on the device (waits: the host vector may go once this returns).
+  DeviceBuffer<T> upload(const std::vector<T>& host) {
+    auto b = buffer(host.size());
+    if (!host.empty())
+      cuda::check(cudaMemcpyAsync(b.data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice, stream()),
+                  "upload");
+    synchronize();
+    return b;
+  }
+  // Device to device into `to` (its whole size). Waits, so that the source's holder may free it on return.
+  void copy(DeviceBuffer<T>& to, const T* from, const char* what) {
+    cuda::check(cudaMemcpyAsync(to.data(), from, to.size() * sizeof(T), cudaMemcpyDeviceToDevice, stream()), what);
+    synchronize();
+  }
+  // The micro-batch's synthetic input or target (StageModel's keyed streams), drawn on the host once and
+  // kept on the device: drawing a million numbers on the host in every F would time the host, not the GPU.
+  const T* synthetic(detail::Purpose purpose, int mb) {
+    auto& cache = purpose == detail::Purpose::Input ? inputs_ : targets_;
+    auto it = cache.find(mb);
+    if (it == cache.end())
+      it = cache
+               .emplace(mb, upload(detail::random_tensor<T>(detail::Stream(spec_.seed, purpose, std::uint64_t(mb), 0),
+                                                            size_t(rows()) * size_t(spec_.hidden), 0.0, 1.0)))
+               .first;
+    return it->second.data();
+  }
   [[noreturn]] void misuse(const char* pass, int mb, const std::string& what) const {
     throw Error(fmt::format("CUDA stage layers [{}, {}): {} of micro-batch {}: {}", first_, first_ + count_, pass, mb, what),
                 Error::Kind::Internal);
@@ -222,7 +246,7 @@ class CudaStage : public StageCompute<T> {
 
   // tensor_math.hpp's three GEMM shapes on the GPU.
   DeviceBuffer<T> matmul(const T* a, const T* b, int r, int inner, int cols) {
-    DeviceBuffer<T> c(size_t(r) * size_t(cols));
+    DeviceBuffer<T> c = buffer(size_t(r) * size_t(cols));
     cuda::gemm<T>(blas_, {.m = r, .n = cols, .k = inner, .a = a, .lda = inner, .b = b, .ldb = cols, .c = c.data(), .ldc = cols},
                   stream());
     return c;
@@ -248,29 +272,29 @@ class CudaStage : public StageCompute<T> {
     const size_t RH = size_t(R) * H;
     auto sh = shape();
     s.x = std::move(x);
-    s.rstd1 = DeviceBuffer<T>(size_t(R));
-    s.n1 = DeviceBuffer<T>(RH);
+    s.rstd1 = buffer(size_t(R));
+    s.n1 = buffer(RH);
     cuda::rmsnorm_forward(R, H, s.x.data(), p.w("attn_norm"), T(detail::kNormEps), s.n1.data(), s.rstd1.data(), stream());
     s.q = matmul(s.n1.data(), p.w("wq"), R, H, H);
     s.k = matmul(s.n1.data(), p.w("wk"), R, H, H);
     s.v = matmul(s.n1.data(), p.w("wv"), R, H, H);
-    s.probs = DeviceBuffer<T>(size_t(sh.probs_size()));
-    s.ctx = DeviceBuffer<T>(RH);
-    cuda::attention_forward(sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data(), stream());
+    s.probs = buffer(size_t(sh.probs_size()));
+    s.ctx = buffer(RH);
+    cuda::attention_forward(blas_, sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data(), stream());
     s.h = matmul(s.ctx.data(), p.w("wo"), R, H, H);
     cuda::add(int(RH), s.x.data(), s.h.data(), s.h.data(), stream());
-    s.rstd2 = DeviceBuffer<T>(size_t(R));
-    s.n2 = DeviceBuffer<T>(RH);
+    s.rstd2 = buffer(size_t(R));
+    s.n2 = buffer(RH);
     cuda::rmsnorm_forward(R, H, s.h.data(), p.w("mlp_norm"), T(detail::kNormEps), s.n2.data(), s.rstd2.data(), stream());
     DeviceBuffer<T> y;
     if (moe_) {
       synchronize();
       s.n2_host = s.n2.download();
-      y = DeviceBuffer<T>(moe_->forward(p.moe, s.n2_host, s.moe));
+      y = upload(moe_->forward(p.moe, s.n2_host, s.moe));
     } else {  // DenseMlp::forward
       s.gate = matmul(s.n2.data(), p.w("w_gate"), R, H, F);
       s.up = matmul(s.n2.data(), p.w("w_up"), R, H, F);
-      s.act = DeviceBuffer<T>(size_t(R) * F);
+      s.act = buffer(size_t(R) * F);
       cuda::swiglu_forward(R * F, s.gate.data(), s.up.data(), s.act.data(), stream());
       y = matmul(s.act.data(), p.w("w_down"), R, F, H);
     }
@@ -287,36 +311,34 @@ class CudaStage : public StageCompute<T> {
     if (moe_) {
       synchronize();
       s.dy_host = s.dy.download();
-      s.dn2 = DeviceBuffer<T>(moe_->backward_input(p.moe, s.dy_host, s.moe));
+      s.dn2 = upload(moe_->backward_input(p.moe, s.dy_host, s.moe));
     } else {  // DenseMlp::backward_input
-      DeviceBuffer<T> dact(size_t(R) * F);
+      DeviceBuffer<T> dact = buffer(size_t(R) * F);
       input_grad(s.dy.data(), p.w("w_down"), R, F, H, dact.data(), false);
-      s.dgate = DeviceBuffer<T>(size_t(R) * F);
-      s.dup = DeviceBuffer<T>(size_t(R) * F);
+      s.dgate = buffer(size_t(R) * F);
+      s.dup = buffer(size_t(R) * F);
       cuda::swiglu_backward(R * F, s.gate.data(), s.up.data(), dact.data(), s.dgate.data(), s.dup.data(), stream());
-      s.dn2 = DeviceBuffer<T>(RH);
+      s.dn2 = buffer(RH);
       input_grad(s.dgate.data(), p.w("w_gate"), R, H, F, s.dn2.data(), false);
       input_grad(s.dup.data(), p.w("w_up"), R, H, F, s.dn2.data(), true);
-      synchronize();  // dact is freed on return
     }
-    s.dh = DeviceBuffer<T>(RH);
+    s.dh = buffer(RH);
     cuda::rmsnorm_backward_input(R, H, s.h.data(), p.w("mlp_norm"), s.rstd2.data(), s.dn2.data(), s.dh.data(), stream());
     cuda::add(int(RH), s.dh.data(), s.dy.data(), s.dh.data(), stream());
-    DeviceBuffer<T> dctx(RH), scratch(size_t(sh.probs_size()));
+    DeviceBuffer<T> dctx = buffer(RH), scratch = buffer(size_t(sh.probs_size()));
     input_grad(s.dh.data(), p.w("wo"), R, H, H, dctx.data(), false);
-    s.dq = DeviceBuffer<T>(RH);
-    s.dk = DeviceBuffer<T>(RH);
-    s.dv = DeviceBuffer<T>(RH);
-    cuda::attention_backward(sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(), s.dk.data(),
+    s.dq = buffer(RH);
+    s.dk = buffer(RH);
+    s.dv = buffer(RH);
+    cuda::attention_backward(blas_, sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(), s.dk.data(),
                              s.dv.data(), scratch.data(), stream());
-    s.dn1 = DeviceBuffer<T>(RH);
+    s.dn1 = buffer(RH);
     input_grad(s.dq.data(), p.w("wq"), R, H, H, s.dn1.data(), false);
     input_grad(s.dk.data(), p.w("wk"), R, H, H, s.dn1.data(), true);
     input_grad(s.dv.data(), p.w("wv"), R, H, H, s.dn1.data(), true);
-    DeviceBuffer<T> dx(RH);
+    DeviceBuffer<T> dx = buffer(RH);
     cuda::rmsnorm_backward_input(R, H, s.x.data(), p.w("attn_norm"), s.rstd1.data(), s.dn1.data(), dx.data(), stream());
     cuda::add(int(RH), dx.data(), s.dh.data(), dx.data(), stream());
-    synchronize();  // dctx, scratch and the released tensors are freed on return
     s.q = DeviceBuffer<T>();
     s.k = DeviceBuffer<T>();
     s.v = DeviceBuffer<T>();
@@ -377,8 +399,9 @@ class CudaStage : public StageCompute<T> {
   WorkloadSpec spec_;
   int first_, count_;
   bool first_stage_, last_stage_;
-  StreamHandle stream_;
+  std::shared_ptr<GpuStream> stream_;
   cuda::Blas blas_;
+  std::map<int, DeviceBuffer<T>> inputs_, targets_;  // synthetic(): the first stage's inputs, the last's targets
   std::optional<MoeMlp<T>> moe_;
   std::vector<Layer> layers_;
   std::vector<std::string> names_;  // gradients() order
@@ -390,19 +413,31 @@ class CudaStage : public StageCompute<T> {
 template <class T>
 class CudaDevice : public Device<T> {
  public:
-  CudaDevice(int index, bool record_kernels) : index_(index) {
+  CudaDevice(int index, bool record_kernels, GpuShare share) : index_(index) {
     int count = cuda::device_count();
     if (count == 0) throw Error("--device cuda: " + cuda::no_device_reason());
     if (index < 0 || index >= count)
       throw Error(fmt::format("--device cuda: device {} does not exist ({} visible)", index, count));
     cuda::check(cudaSetDevice(index), "cudaSetDevice");
+    // The pool keeps what is freed: returning it to the driver at every synchronisation would make each
+    // action pay for fresh allocations.
+    cudaMemPool_t pool = nullptr;
+    cuda::check(cudaDeviceGetDefaultMemPool(&pool, index), "cudaDeviceGetDefaultMemPool");
+    auto keep = std::numeric_limits<std::uint64_t>::max();
+    cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
+    if (share.count > 1) partition_ = SmPartition::create(index, share.slot, share.count);
     if (record_kernels) trace_.emplace();
   }
-  std::string name() const override { return fmt::format("cuda:{}", index_); }
+  std::string name() const override {
+    if (!partition_) return fmt::format("cuda:{}", index_);
+    return fmt::format("cuda:{} ({} of its {} SMs)", index_, partition_->sm_count(), partition_->device_sm_count());
+  }
   std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first, int count, bool first_stage,
                                               bool last_stage, AllToAll<T> exchange) override {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
-    return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange));
+    if (partition_) partition_->make_current();
+    return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange),
+                                          partition_ ? partition_->make_stream() : make_device_stream());
   }
   // CUPTI's records since the last call, moved onto the steady clock and made relative to `origin`.
   std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) override {
@@ -418,17 +453,18 @@ class CudaDevice : public Device<T> {
 
  private:
   int index_;
+  std::shared_ptr<SmPartition> partition_;  // when ranks share this GPU
   std::optional<CuptiTrace> trace_;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels) {
-  return std::make_unique<CudaDevice<T>>(index, record_kernels);
+std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels, GpuShare share) {
+  return std::make_unique<CudaDevice<T>>(index, record_kernels, share);
 }
 
-template std::unique_ptr<Device<double>> make_cuda_device<double>(int, bool);
-template std::unique_ptr<Device<float>> make_cuda_device<float>(int, bool);
+template std::unique_ptr<Device<double>> make_cuda_device<double>(int, bool, GpuShare);
+template std::unique_ptr<Device<float>> make_cuda_device<float>(int, bool, GpuShare);
 
 }  // namespace pipesim

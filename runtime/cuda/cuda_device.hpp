@@ -12,10 +12,17 @@
 
 namespace pipesim {
 
-// Stages on CUDA device `index` (cudaSetDevice). With `record_kernels`, CUPTI records every kernel and copy
-// of this process for take_kernels() (one recorder per process: give it to one device only). Throws Error
-// naming the reason when no device is usable.
+// Which share of a GPU's SMs a rank gets when `count` ranks share it (runtime/cuda/sm_partition.hpp);
+// count 1 is the whole GPU.
+struct GpuShare {
+  int slot = 0, count = 1;
+};
+
+// Stages on CUDA device `index` (cudaSetDevice), each with a stream of its own, on `share` of the SMs.
+// With `record_kernels`, CUPTI records every kernel and copy of this process for take_kernels() (one
+// recorder per process: give it to one device only). Throws Error naming the reason when no device is
+// usable or the SMs cannot be shared out.
 template <class T>
-std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels = false);
+std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels = false, GpuShare share = {});
 
 }  // namespace pipesim

@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "kernels/cuda/attention.hpp"
 #include "kernels/cuda/buffer.hpp"
 #include "kernels/cuda/check.hpp"
 #include "tests/cuda/gpu_test.hpp"
@@ -79,7 +80,7 @@ TYPED_TEST(CudaKernels, GemmMatchesTheCpuKernelInEveryTransposition) {
 TYPED_TEST(CudaKernels, RmsNormForwardAndBothBackwards) {
   REQUIRE_GPU();
   using T = TypeParam;
-  const int rows = 19, cols = 48;
+  for (auto [rows, cols] : {std::pair{19, 48}, std::pair{37, 600}}) {  // narrower and wider than a block
   auto x = random<T>(std::size_t(rows) * cols, 4), w = random<T>(cols, 5), dy = random<T>(std::size_t(rows) * cols, 6);
   auto dweight = random<T>(cols, 7);
   std::vector<T> y(x.size()), rstd(rows), dx(x.size()), dw = dweight;
@@ -95,12 +96,14 @@ TYPED_TEST(CudaKernels, RmsNormForwardAndBothBackwards) {
   expect_close(grstd.download(), rstd, "rstd");
   expect_close(gdx.download(), dx, "dx");
   expect_close(gdw.download(), dw, "dweight (accumulated)");
+  }
 }
 
 TYPED_TEST(CudaKernels, SoftmaxCausalAndFull) {
   REQUIRE_GPU();
   using T = TypeParam;
-  const int rows = 23, cols = 23;
+  for (int rows : {23, 300}) {  // narrower and wider than a block
+  const int cols = rows;
   auto x = random<T>(std::size_t(rows) * cols, 8, T(4)), dy = random<T>(x.size(), 9);
   for (bool causal : {false, true}) {
     std::vector<T> y(x.size()), dx(x.size());
@@ -116,6 +119,7 @@ TYPED_TEST(CudaKernels, SoftmaxCausalAndFull) {
     if (causal) {
       EXPECT_EQ(gpu_y[1], T(0));  // row 0 sees only column 0: masked entries are exactly zero
     }
+  }
   }
 }
 
@@ -160,7 +164,8 @@ TYPED_TEST(CudaKernels, SwigluAndAdd) {
 TYPED_TEST(CudaKernels, CausalAttentionForwardAndBackward) {
   REQUIRE_GPU();
   using T = TypeParam;
-  kernels::AttentionShape s{2, 17, 3, 8};
+  cuda::Blas blas;
+  for (auto s : {kernels::AttentionShape{2, 17, 3, 8}, kernels::AttentionShape{2, 300, 2, 16}}) {
   std::size_t n = std::size_t(s.rows()) * s.width(), np = std::size_t(s.probs_size());
   auto q = random<T>(n, 14), k = random<T>(n, 15), v = random<T>(n, 16), dout = random<T>(n, 17);
   std::vector<T> probs(np), out(n), dq(n), dk(n), dv(n);
@@ -168,8 +173,8 @@ TYPED_TEST(CudaKernels, CausalAttentionForwardAndBackward) {
   kernels::attention_backward_reference(s, q.data(), k.data(), v.data(), probs.data(), dout.data(), dq.data(), dk.data(),
                                         dv.data());
   DeviceBuffer<T> gq(q), gk(k), gv(v), gdout(dout), gp(np), go(n), gdq(n), gdk(n), gdv(n), scratch(np);
-  cuda::attention_forward(s, gq.data(), gk.data(), gv.data(), gp.data(), go.data(), nullptr);
-  cuda::attention_backward(s, gq.data(), gk.data(), gv.data(), gp.data(), gdout.data(), gdq.data(), gdk.data(),
+  cuda::attention_forward(blas, s, gq.data(), gk.data(), gv.data(), gp.data(), go.data(), nullptr);
+  cuda::attention_backward(blas, s, gq.data(), gk.data(), gv.data(), gp.data(), gdout.data(), gdq.data(), gdk.data(),
                            gdv.data(), scratch.data(), nullptr);
   sync();
   expect_close(gp.download(), probs, "probs");
@@ -179,10 +184,11 @@ TYPED_TEST(CudaKernels, CausalAttentionForwardAndBackward) {
   expect_close(gdv.download(), dv, "dv");
   // Deterministic: a second run gives the same bits.
   auto first = gdk.download();
-  cuda::attention_backward(s, gq.data(), gk.data(), gv.data(), gp.data(), gdout.data(), gdq.data(), gdk.data(),
+  cuda::attention_backward(blas, s, gq.data(), gk.data(), gv.data(), gp.data(), gdout.data(), gdq.data(), gdk.data(),
                            gdv.data(), scratch.data(), nullptr);
   sync();
   EXPECT_EQ(gdk.download(), first);
+  }
 }
 
 TYPED_TEST(CudaKernels, PermutationGathersAndCombinesRows) {
@@ -216,6 +222,35 @@ TYPED_TEST(CudaKernels, PermutationGathersAndCombinesRows) {
   sync();
   EXPECT_EQ(gg.download(), gathered);
   expect_close(gc.download(), combined, "combined");  // the GPU may fuse multiply-adds
+}
+
+TYPED_TEST(CudaKernels, MseLossAndItsGradientOnAStreamOrderedBuffer) {
+  REQUIRE_GPU();
+  using T = TypeParam;
+  const int n = 5003;  // many elements per thread, not a multiple of the block
+  auto out = random<T>(n, 21), target = random<T>(n, 22);
+  double squares = 0;
+  std::vector<T> dout(n);
+  for (int i = 0; i < n; ++i) {
+    T d = out[std::size_t(i)] - target[std::size_t(i)];
+    squares += double(d) * double(d);
+    dout[std::size_t(i)] = d / T(n);
+  }
+  cudaStream_t stream = nullptr;
+  cuda::check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  std::vector<T> first;
+  for (int run = 0; run < 2; ++run) {
+    DeviceBuffer<T> go(out), gt(target), gd(std::size_t(n), stream), loss(1, stream);
+    cuda::mse_loss(n, go.data(), gt.data(), gd.data(), loss.data(), stream);
+    cuda::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    expect_close(gd.download(), dout, "dout");
+    auto value = loss.download();
+    EXPECT_NEAR(double(value[0]), squares / (2.0 * n), tolerance<T>() * squares / n);
+    if (run == 0) first = value;
+    else EXPECT_EQ(value, first);  // the same bits again
+  }
+  cuda::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  cudaStreamDestroy(stream);
 }
 
 TEST(CudaDevice, NoDeviceIsReportedNotCrashed) {
