@@ -49,6 +49,9 @@ class Device {
     (void)origin;
     return {};
   }
+  // `count` elements of the memory stages hand each other (host memory here), for the link microbenchmark:
+  // it then times the path the actions' transfers take (on a GPU, the staging through host memory too).
+  virtual Buffer<T> transfer_buffer(std::size_t count) { return Buffer<T>(std::vector<T>(count)); }
 };
 
 // The CPU device: StageModel over kernels/cpu.

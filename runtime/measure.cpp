@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <climits>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/error.hpp"
 #include "common/json.hpp"
 #include "traces/timeline_file.hpp"
 
@@ -37,27 +39,27 @@ std::string step_text(const std::vector<Span>& spans, const std::vector<KernelSp
 
 }  // namespace
 
-std::pair<double, double> ping_pong(Comm& comm, std::size_t bytes) {
+std::pair<double, double> ping_pong(Comm& comm, void* buffer, std::size_t bytes) {
   if (comm.size() < 2) return {0, 0};
-  std::vector<char> buffer(std::max<std::size_t>(bytes, 8));
+  if (bytes < 8) throw Error(fmt::format("ping_pong: {} bytes; give at least 8", bytes), Error::Kind::Internal);
   auto round_trip = [&](std::size_t n, int reps) {
     double best = 1e300;
     for (int i = 0; i < reps; ++i) {
       auto t0 = Clock::now();
       if (comm.rank() == 0) {
-        comm.wait(comm.isend(1, 7, buffer.data(), n));
-        comm.wait(comm.irecv(1, 7, buffer.data(), n));
+        comm.wait(comm.isend(1, 7, buffer, n));
+        comm.wait(comm.irecv(1, 7, buffer, n));
       } else if (comm.rank() == 1) {
-        comm.wait(comm.irecv(0, 7, buffer.data(), n));
-        comm.wait(comm.isend(0, 7, buffer.data(), n));
+        comm.wait(comm.irecv(0, 7, buffer, n));
+        comm.wait(comm.isend(0, 7, buffer, n));
       }
       best = std::min(best, static_cast<double>(ns_since(t0)) / 2);
     }
     return best;
   };
   double latency = round_trip(8, 50);
-  double large = round_trip(buffer.size(), 10);
-  double values[2] = {latency, large > latency ? static_cast<double>(buffer.size()) / (large - latency) : 0};
+  double large = round_trip(bytes, 10);
+  double values[2] = {latency, large > latency ? static_cast<double>(bytes) / (large - latency) : 0};
   comm.broadcast(values, sizeof(values), 0);
   return {values[0], values[1]};
 }

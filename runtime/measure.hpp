@@ -14,10 +14,11 @@
 
 namespace pipesim {
 
-// Ping-pong between ranks 0 and 1: latency (ns, half the best of 50 round trips of 8 bytes) and bandwidth
+// Ping-pong between ranks 0 and 1 from and into `buffer` (`bytes` of the memory the actions send: host, or
+// GPU memory that a comm stages): latency (ns, half the best of 50 round trips of 8 bytes) and bandwidth
 // (GB/s = bytes per ns, from the best of 10 round trips of `bytes`, latency taken off). Every rank gets
 // rank 0's figures; {0, 0} with one rank.
-std::pair<double, double> ping_pong(Comm& comm, std::size_t bytes);
+std::pair<double, double> ping_pong(Comm& comm, void* buffer, std::size_t bytes);
 
 // The expert-parallel all-to-all (ranks with the same rank % pipeline_ranks form a group) with `bytes` to
 // every peer: bytes each rank sends per ns, the best of 5, rank 0's figure on every rank.

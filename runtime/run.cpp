@@ -48,7 +48,10 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
   links.activation_bytes = static_cast<std::int64_t>(static_cast<std::size_t>(spec.micro_batch) * spec.seq * spec.hidden *
                                                      sizeof(T));
   auto bytes = static_cast<std::size_t>(links.activation_bytes);
-  std::tie(links.p2p_latency_ns, links.p2p_bandwidth_GBps) = ping_pong(comm, bytes);
+  {
+    auto probe = device.transfer_buffer(std::max<std::size_t>(bytes / sizeof(T), 8 / sizeof(T) + 1));
+    std::tie(links.p2p_latency_ns, links.p2p_bandwidth_GBps) = ping_pong(comm, probe.data(), probe.bytes());
+  }
   if (spec.ep > 1) links.all_to_all_GBps = all_to_all_rate(comm, lowered.ranks, bytes);
   auto origin = std::chrono::steady_clock::now();
   comm.barrier();

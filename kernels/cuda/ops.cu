@@ -27,35 +27,29 @@ __device__ inline T sigmoid(T x) {
 
 void launched(const char* what) { check(cudaGetLastError(), what); }
 
-// The sum of one value per thread of the block (blockDim.x == kBlock), by a fixed halving tree: the same
-// bits on every call, whatever the scheduling. Every thread gets the total.
-template <class T>
-__device__ T block_sum(T value) {
+// One value per thread of the block (blockDim.x == kBlock) combined by a fixed halving tree: the same bits on
+// every call, whatever the scheduling. Every thread gets the result.
+template <class T, class Combine>
+__device__ T block_reduce(T value, Combine combine) {
   __shared__ T part[kBlock];
   int t = threadIdx.x;
   part[t] = value;
   __syncthreads();
   for (int width = kBlock / 2; width > 0; width /= 2) {
-    if (t < width) part[t] += part[t + width];
+    if (t < width) part[t] = combine(part[t], part[t + width]);
     __syncthreads();
   }
-  T total = part[0];
+  T result = part[0];
   __syncthreads();
-  return total;
+  return result;
+}
+template <class T>
+__device__ T block_sum(T value) {
+  return block_reduce(value, [](T a, T b) { return a + b; });
 }
 template <class T>
 __device__ T block_max(T value) {
-  __shared__ T part[kBlock];
-  int t = threadIdx.x;
-  part[t] = value;
-  __syncthreads();
-  for (int width = kBlock / 2; width > 0; width /= 2) {
-    if (t < width && part[t + width] > part[t]) part[t] = part[t + width];
-    __syncthreads();
-  }
-  T top = part[0];
-  __syncthreads();
-  return top;
+  return block_reduce(value, [](T a, T b) { return b > a ? b : a; });
 }
 
 // Row kernels: one block per row, each thread taking columns t, t + kBlock, ... in order.

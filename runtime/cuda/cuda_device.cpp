@@ -439,6 +439,11 @@ class CudaDevice : public Device<T> {
     return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange),
                                           partition_ ? partition_->make_stream() : make_device_stream());
   }
+  Buffer<T> transfer_buffer(std::size_t count) override {
+    cuda::check(cudaSetDevice(index_), "cudaSetDevice");
+    if (partition_) partition_->make_current();
+    return to_buffer(DeviceBuffer<T>(count), nullptr);
+  }
   // CUPTI's records since the last call, moved onto the steady clock and made relative to `origin`.
   std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) override {
     if (!trace_) return {};

@@ -38,14 +38,14 @@ class StagedComm : public ForwardingComm {
 
   Request isend(int peer, int tag, const void* data, std::size_t bytes) override {
     if (!cuda::is_device_pointer(data)) return track(inner().isend(peer, tag, data, bytes), {});
-    auto host = std::make_unique<Pinned>(bytes);
+    auto host = take(bytes);
     cuda::check(cudaMemcpy(host->data(), data, bytes, cudaMemcpyDeviceToHost), "staging a send");
     auto request = inner().isend(peer, tag, host->data(), bytes);
     return track(request, {std::move(host), nullptr});
   }
   Request irecv(int peer, int tag, void* data, std::size_t bytes) override {
     if (!cuda::is_device_pointer(data)) return track(inner().irecv(peer, tag, data, bytes), {});
-    auto host = std::make_unique<Pinned>(bytes);
+    auto host = take(bytes);
     auto request = inner().irecv(peer, tag, host->data(), bytes);
     return track(request, {std::move(host), data});
   }
@@ -75,16 +75,29 @@ class StagedComm : public ForwardingComm {
     pending_[mine] = std::move(p);
     return mine;
   }
-  // A completed transfer: a staged receive is copied to the GPU before anyone reads it.
+  // A completed transfer: a staged receive is copied to the GPU before anyone reads it; the staging bytes
+  // go back to the pool.
   void finish(Request r) {
     auto node = pending_.extract(r);
     auto& p = node.mapped();
     if (p.device)
       cuda::check(cudaMemcpy(p.device, p.host->data(), p.host->bytes(), cudaMemcpyHostToDevice), "unstaging a receive");
+    if (p.host) spare_.emplace(p.host->bytes(), std::move(p.host));
+  }
+  // Pinned bytes from the pool, kept for the next transfer of that size: cudaMallocHost costs about a
+  // millisecond per few MB, and cudaFreeHost waits for the whole device (every rank sharing it), which
+  // would put both into every transfer.
+  std::unique_ptr<Pinned> take(std::size_t bytes) {
+    auto it = spare_.find(bytes);
+    if (it == spare_.end()) return std::make_unique<Pinned>(bytes);
+    auto host = std::move(it->second);
+    spare_.erase(it);
+    return host;
   }
 
   std::unique_ptr<Comm> owned_;  // a split's sub-group, which this Comm owns
   std::map<Request, Pending> pending_;
+  std::multimap<std::size_t, std::unique_ptr<Pinned>> spare_;  // by size
   Request next_ = 0;
 };
 
