@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/input_file.hpp"
 #include "cli/phase_table.hpp"
 #include "common/error.hpp"
 #include "sim/profile_fit.hpp"
@@ -40,11 +41,11 @@ void add_calibrate_command(CLI::App& app) {
               "      --selective-recompute -o h800.json      # prints each fitted figure's residual\n"
               "  pipesim simulate --phases --model deepseek-v3 --ep 64 --precision fp8 --hw-profile h800.json\n"
               "See docs/hardware-profiles.md.");
-  cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->check(CLI::ExistingFile);
+  cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->check(existing_file());
   cmd->add_option("--trace", args->traces,
                   "PyTorch profiler trace(s) of DeepSeek-style annotated phases: writes a hardware profile instead, "
                   "fitted from kernel times against --model under the plan flags")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   args->plan.add_options(*cmd);
   cmd->add_option("--output,-o", args->output, "Calibration file to write (default: standard output)");
   cmd->callback([args] {

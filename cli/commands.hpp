@@ -14,5 +14,6 @@ void add_calibrate_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_validate_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace pipesim::cli

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/input_file.hpp"
 #include "common/atomic_file.hpp"
 #include "traces/calibration.hpp"
 
@@ -15,8 +16,8 @@ void add_compare_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("compare", "Compare a measured run with a predicted one");
-  cmd->add_option("measured", args->measured, "Timeline of the run")->required()->check(CLI::ExistingFile);
-  cmd->add_option("predicted", args->predicted, "Timeline the simulator predicted")->required()->check(CLI::ExistingFile);
+  cmd->add_option("measured", args->measured, "Timeline of the run")->required()->check(existing_file());
+  cmd->add_option("predicted", args->predicted, "Timeline the simulator predicted")->required()->check(existing_file());
   cmd->add_option("--format,-f", args->format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   cmd->callback([args] {
     auto c = compare(parse_run_record(read_file(args->measured), args->measured),
@@ -41,7 +42,7 @@ void add_compare_command(CLI::App& app) {
                           {"median_busy_ratio", c.median_busy_ratio}};
       else
         j["straggler"] = nullptr;
-      fmt::print("{}\n", j.dump(1));
+      print_or_write(j.dump(1) + "\n", {});
       return;
     }
     fmt::print("makespan: measured {:.3f} ms, predicted {:.3f} ms, error {:+.1f}%\n\n", c.measured_makespan_ns / 1e6,

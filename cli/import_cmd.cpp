@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/input_file.hpp"
 #include "cli/phase_table.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
@@ -70,7 +71,7 @@ void add_import_command(CLI::App& app) {
   cmd->add_option("--ops", args->ops, "Operator table to write (CSV: rank,phase,class,kernels,time_us)");
   cmd->add_option("--action", args->actions, "REGEX=KIND: annotations matching REGEX are actions of KIND (F, I, W, B, FB)");
   cmd->add_option("--rules", args->rules, "Kernel classification rules (JSON, the schema of the built-in table)")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_flag("--report", args->report, "Print the report (the default when no output file is given)");
   args->plan.add_options(*cmd);
   cmd->add_option("--format,-f", args->format, "Report as table or json")

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   pipesim::cli::add_compare_command(app);   // measured run vs prediction
   pipesim::cli::add_import_command(app);    // PyTorch profiler traces -> timeline, operator table, report
   pipesim::cli::add_validate_command(app);  // public, cited numbers vs predictions
+  pipesim::cli::add_serve_command(app);     // the web UI and its JSON API
   // A first word that is no command and no option: name it and list the commands (CLI11 would only say that
   // a subcommand is required).
   std::vector<std::string> names;

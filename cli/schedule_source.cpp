@@ -1,6 +1,8 @@
 // Loading schedules for the CLI (see schedule_source.hpp).
 #include "cli/schedule_source.hpp"
 
+#include "cli/input_file.hpp"
+
 #include <fmt/format.h>
 
 #include "common/atomic_file.hpp"
@@ -17,7 +19,7 @@ void ScheduleSource::add_options(CLI::App& cmd, bool allow_list) {
                  allow_list ? "Schedule name, or several separated by commas to compare (see `pipesim schedule --list`)"
                             : "Schedule name (see --list)");
   cmd.add_option("--from-csv", from_csv, "A schedule in PyTorch's CSV layout (one row per rank) instead of --schedule")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   ScheduleSize::add_options(cmd);
 }
 

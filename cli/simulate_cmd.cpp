@@ -10,9 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/progress.hpp"
+#include "cli/input_file.hpp"
 #include "cli/phase_table.hpp"
 #include "cli/plan_options.hpp"
+#include "cli/progress.hpp"
 #include "cli/report_json.hpp"
 #include "cli/report_table.hpp"
 #include "cli/schedule_source.hpp"
@@ -230,7 +231,7 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_flag("--cost-per-rank", args->cost_per_rank,
                 "--cost is the cost of 1/pp of the model (a 1F1B stage); schedules with smaller chunks (ZB-V, "
                 "DualPipeV, interleaved) get their share");
-  cmd->add_option("--cost-file", args->cost_file, "JSON cost file (see below)")->check(CLI::ExistingFile);
+  cmd->add_option("--cost-file", args->cost_file, "JSON cost file (see below)")->check(existing_file());
   cmd->add_option("--p2p-latency", args->p2p_latency, "Point-to-point latency, e.g. 20us (default 0)");
   cmd->add_option("--p2p-bandwidth", args->p2p_bandwidth, "Point-to-point bandwidth, e.g. 50GB/s (default unlimited)");
   cmd->add_option("--activation-bytes", args->activation_bytes,
@@ -249,13 +250,13 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_option("--calibration", args->calibration,
                   "Costs from `pipesim calibrate`; replays the schedule the calibrated run executed (schedule and "
                   "size flags simulate another schedule over the same stages)")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--timeline", args->timeline, "Write the predicted timeline (one schedule) for `pipesim compare`");
   auto* phases_flag = cmd->add_flag("--phases", args->phases,
                 "Print one MoE layer as DeepSeek's phases (attn(F), mlp(B), dispatch(F), ...) and the overlapped "
                 "F&B pair played on a compute and a communication stream, at the hardware profile's rates");
   cmd->add_option("--against", args->against, "With --phases: profiler trace(s) of that pair; adds measured times and errors")
-      ->check(CLI::ExistingFile)
+      ->check(existing_file())
       ->needs(phases_flag);
   cmd->add_option("--pair-layers", args->pair_layers,
                   "With --phases: MoE layers per chunk in the pair (default: the trace's, else 4)")

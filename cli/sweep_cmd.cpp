@@ -17,6 +17,7 @@
 #include "cli/report_csv.hpp"
 #include "cli/report_table.hpp"
 #include "common/atomic_file.hpp"
+#include "common/capture.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
 #include "common/units.hpp"
@@ -185,9 +186,11 @@ void run(SweepArgs& args) {
   std::mutex progress;
   unsigned jobs = args.jobs > 0 ? static_cast<unsigned>(args.jobs) : std::max(1u, std::thread::hardware_concurrency());
   std::exception_ptr failure;  // an unexpected error in a worker ends the sweep on the main thread
+  auto* capture = Capture::current();  // the web server's request, which reports progress and may cancel
   auto worker = [&] {
     for (std::size_t k; (k = next++) < mine.size();) {
       try {
+        if (capture && capture->cancelled()) throw Error("sweep: cancelled");
         results[k] = run_point(args, model, axes, mine[k]).dump();
       } catch (...) {
         std::lock_guard lock(progress);
@@ -196,6 +199,10 @@ void run(SweepArgs& args) {
         return;
       }
       auto finished = ++done;
+      if (capture && capture->progress) {
+        std::lock_guard lock(progress);
+        capture->progress(finished, mine.size(), results[k]);
+      }
       if (rank == 0 && (finished % std::max<std::size_t>(1, mine.size() / 10) == 0 || finished == mine.size())) {
         std::lock_guard lock(progress);
         fmt::print(stderr, "sweep: {}/{} points{}\n", finished * static_cast<std::size_t>(size), points,

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "common/capture.hpp"
 #include "common/error.hpp"
 
 namespace pipesim {
@@ -61,6 +63,11 @@ void remove_stale_temporaries(const std::filesystem::path& target) {
 }  // namespace
 
 std::string read_file(const std::filesystem::path& path) {
+  if (auto* capture = Capture::current()) {
+    auto it = capture->inputs.find(path.string());
+    if (it == capture->inputs.end()) throw Error("no uploaded file named '" + path.string() + "'");
+    return it->second;
+  }
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw Error("'" + path.string() + "' is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
@@ -70,7 +77,28 @@ std::string read_file(const std::filesystem::path& path) {
   return text.str();
 }
 
+bool input_exists(const std::filesystem::path& path) {
+  if (auto* capture = Capture::current()) return capture->inputs.count(path.string()) > 0;
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
+
+void print_or_write(std::string_view text, const std::filesystem::path& path) {
+  if (path.empty()) {
+    if (auto* capture = Capture::current())
+      capture->standard_output += text;
+    else
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  write_file_atomically(path, text);
+}
+
 void write_file_atomically(const std::filesystem::path& path, std::string_view contents) {
+  if (auto* capture = Capture::current()) {
+    capture->outputs[path.string()] = std::string(contents);
+    return;
+  }
   std::error_code ec;
   auto target = path.has_parent_path() ? path : std::filesystem::path(".") / path;
   // Through a symbolic link: the file it names (relative to the link's folder), so the link survives.
@@ -126,6 +154,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
 }
 
 void check_output_folders(const std::vector<std::filesystem::path>& paths) {
+  if (Capture::current()) return;  // nothing goes to disk
   for (auto& path : paths) {
     if (path.empty()) continue;
     auto folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
@@ -156,7 +185,7 @@ void write_files_atomically(const std::vector<std::pair<std::filesystem::path, s
     written.push_back(path.string());
   }
   for (auto& [path, text] : outputs)
-    if (path.empty()) std::fwrite(text.data(), 1, text.size(), stdout);
+    if (path.empty()) print_or_write(text, path);
 }
 
 }  // namespace pipesim

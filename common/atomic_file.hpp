@@ -5,7 +5,6 @@
 // exists, and temporaries of the same file left by processes of this user that no longer run are removed.
 #pragma once
 
-#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -14,7 +13,11 @@
 
 namespace pipesim {
 
+// With a Capture installed on this thread (common/capture.hpp), reads come from its inputs and writes go to its
+// outputs instead of the disk.
 std::string read_file(const std::filesystem::path& path);
+// Whether read_file(path) would find a file.
+bool input_exists(const std::filesystem::path& path);
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view contents);
 
@@ -27,12 +30,6 @@ void write_files_atomically(const std::vector<std::pair<std::filesystem::path, s
 void check_output_folders(const std::vector<std::filesystem::path>& paths);
 
 // A command's report: to standard output, or atomically to `path` when one is given.
-inline void print_or_write(std::string_view text, const std::filesystem::path& path) {
-  if (path.empty()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return;
-  }
-  write_file_atomically(path, text);
-}
+void print_or_write(std::string_view text, const std::filesystem::path& path);
 
 }  // namespace pipesim

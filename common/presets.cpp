@@ -20,8 +20,7 @@ std::vector<std::string> preset_names(std::span<const PresetFile> files) {
 PresetText preset_or_file(std::span<const PresetFile> files, std::string_view name_or_path, std::string_view what) {
   for (auto& file : files)
     if (file.name == name_or_path) return {std::string(file.text), std::string(name_or_path) + ".json"};
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(std::filesystem::path(name_or_path), ec))
+  if (!input_exists(std::filesystem::path(name_or_path)))
     throw Error(fmt::format("unknown {} '{}': not a preset ({}) nor a file", what, name_or_path,
                             fmt::join(preset_names(files), ", ")));
   return {read_file(std::string(name_or_path)), std::string(name_or_path)};
