@@ -357,6 +357,12 @@ void run(const ServeArgs& args) {
   int workers = args.workers;
   server.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<std::size_t>(workers)); };
   server.set_payload_max_length(static_cast<std::size_t>(args.max_body_mib) << 20);
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second server on a port in use
+  // starts silently and shares the connections with the first.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
   add_routes(server, state);
   int port = args.port;
   if (port == 0) {

@@ -111,6 +111,16 @@ try {
     await page.screenshot({ path: path.join(artifacts, 'sweep.png'), fullPage: true });
   });
 
+  await step('a measured run is held against its prediction', async () => {
+    const run = path.join(work, 'run.json');
+    cli('run', '--threads', '2', '--device', 'cpu', '--schedule', '1f1b', '-m', '4', '--layers', '4', '--hidden', '32',
+      '--heads', '2', '--ffn', '64', '--seq', '16', '--steps', '2', '--timeline', run);
+    await page.setInputFiles('#run-file', run);
+    await page.waitForFunction(() => document.querySelector('#compare-summary').textContent.includes('predicted'));
+    assert.match(await page.textContent('#compare-summary'), /measured [\d.]+ ms, predicted [\d.]+ ms, error -?[\d.]+%/);
+    assert.ok((await page.$$('#deviations li')).length > 0, 'no deviating actions listed');
+  });
+
   await step('bad files are answered with a message naming them', async () => {
     const bad = path.join(work, 'broken-run.json');
     fs.writeFileSync(bad, '{"schedule": ');
