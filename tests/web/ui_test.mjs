@@ -69,6 +69,16 @@ try {
     });
   });
 
+  await step('the timeline redraws fast enough to stay smooth (16 ranks x 120 micro-batches)', async () => {
+    const ms = await page.evaluate(() => {
+      const t = window.pipesimTimeline, t0 = performance.now();
+      for (let i = 0; i < 20; ++i) t.draw();
+      return (performance.now() - t0) / 20;
+    });
+    console.log(`  whole-step redraw: ${ms.toFixed(1)} ms per frame`);
+    assert.ok(ms < 100, `a redraw takes ${ms} ms`);
+  });
+
   await step('zooming the timeline and hovering an action names it', async () => {
     const canvas = page.locator('#timeline');
     const box = await canvas.boundingBox();
