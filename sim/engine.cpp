@@ -13,6 +13,7 @@
 #include "schedules/dependencies.hpp"
 #include "schedules/lower.hpp"
 #include "schedules/validate.hpp"
+#include "traces/metrics.hpp"
 
 namespace pipesim {
 namespace {
@@ -54,23 +55,16 @@ class EventQueue {
   std::uint64_t next_ = 0;
 };
 
-class Engine {
+// Where the engine's spans and memory samples go. TimelineRecorder stores them: each rank writes its compute
+// spans, then its transfers, into its own slice, in time order, so the timeline comes out sorted by (rank,
+// stream, start) with no sort and no copy. MetricsRecorder only accumulates what compute_metrics() would
+// compute from them (traces/metrics.hpp), one code path, so both give the same numbers.
+class TimelineRecorder {
  public:
-  Engine(std::shared_ptr<const Schedule> lowered, const Costs& c)
-      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), index_(s_) {
-    auto& s = s_;
+  using Result = Timeline;
+  explicit TimelineRecorder(const std::shared_ptr<const Schedule>& schedule) {
+    auto& s = *schedule;
     auto n = static_cast<std::size_t>(s.ranks);
-    pc_.assign(n, 0);
-    busy_.assign(n, false);
-    reached_ns_.assign(n, -1);
-    units_.assign(n, 0);
-    bytes_.assign(n, 0);
-    auto nodes = static_cast<std::size_t>(index_.nodes());
-    transfers_.assign(nodes, Transfer{});
-    links_.resize(n);
-    started_ns_.assign(n, 0);
-    // Each rank writes its compute spans, then its transfers, into its own slice of the timeline, in time
-    // order: the timeline comes out sorted by (rank, stream, start) with no sort and no copy.
     compute_at_.assign(n, 0);
     p2p_at_.assign(n, 0);
     memory_at_.assign(n, 0);
@@ -87,12 +81,50 @@ class Engine {
       p2p_at_[r] = spans;
       spans += sends;
     }
+    out_.schedule = schedule;
     out_.spans.resize(spans);
     out_.memory.resize(samples);
   }
+  void compute(const Span& span) { out_.spans[compute_at_[static_cast<std::size_t>(span.rank)]++] = span; }
+  void transfer(const Span& span) { out_.spans[p2p_at_[static_cast<std::size_t>(span.rank)]++] = span; }
+  void memory(const MemorySample& sample) { out_.memory[memory_at_[static_cast<std::size_t>(sample.rank)]++] = sample; }
+  Timeline finish() { return std::move(out_); }
 
-  Timeline run() {
-    out_.schedule = schedule_;
+ private:
+  Timeline out_;
+  std::vector<std::size_t> compute_at_, p2p_at_, memory_at_;  // per rank: next slot in the timeline
+};
+
+class MetricsRecorder {
+ public:
+  using Result = Metrics;
+  explicit MetricsRecorder(const std::shared_ptr<const Schedule>& schedule) : metrics_(*schedule) {}
+  void compute(const Span& span) { metrics_.add(span); }
+  void transfer(const Span& span) { metrics_.add(span); }
+  void memory(const MemorySample& sample) { metrics_.add(sample); }
+  Metrics finish() { return std::move(metrics_).finish(); }
+
+ private:
+  MetricsAccumulator metrics_;
+};
+
+template <class Recorder>
+class Engine {
+ public:
+  Engine(std::shared_ptr<const Schedule> lowered, const Costs& c)
+      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), index_(s_), out_(schedule_) {
+    auto n = static_cast<std::size_t>(s_.ranks);
+    pc_.assign(n, 0);
+    busy_.assign(n, false);
+    reached_ns_.assign(n, -1);
+    units_.assign(n, 0);
+    bytes_.assign(n, 0);
+    transfers_.assign(static_cast<std::size_t>(index_.nodes()), Transfer{});
+    links_.resize(n);
+    started_ns_.assign(n, 0);
+  }
+
+  typename Recorder::Result run() {
     for (int r = 0; r < s_.ranks; ++r) {
       sample(r, 0);
       advance(r, 0);
@@ -115,7 +147,7 @@ class Engine {
                                 pc_[static_cast<std::size_t>(r)],
                                 to_string(s_.programs[static_cast<std::size_t>(r)][pc_[static_cast<std::size_t>(r)]])),
                     Error::Kind::Internal);
-    return std::move(out_);
+    return out_.finish();
   }
 
  private:
@@ -132,8 +164,7 @@ class Engine {
         if (transfer.arrival_ns < 0) return;  // woken by the Arrival event
         // The compute stream waited only for the part of the transfer after both ends were ready.
         auto from = std::max(reached_ns_[ri], transfer.posted_ns);
-        out_.spans[compute_at_[ri]++] = {r, Stream::Compute, action, std::min(from, t), t, 0, source_rank(action),
-                                         transfer.flow};
+        out_.compute({r, Stream::Compute, action, std::min(from, t), t, 0, source_rank(action), transfer.flow});
         reached_ns_[ri] = -1;
       } else if (action.op == Op::SendF || action.op == Op::SendB) {
         post_transfer(r, action, t);
@@ -152,7 +183,7 @@ class Engine {
   void finish_compute(int r, std::int64_t t) {
     auto ri = static_cast<std::size_t>(r);
     auto& action = s_.programs[ri][pc_[ri]];
-    out_.spans[compute_at_[ri]++] = {r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1};
+    out_.compute({r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1});
     for (auto& pass : action.passes()) {
       auto& stage = c_.stages[static_cast<std::size_t>(pass.stage)];
       auto memory = stage.activation_memory;
@@ -183,7 +214,7 @@ class Engine {
     auto flow = next_flow_++;
     transfers_[static_cast<std::size_t>(recv)].posted_ns = t;
     transfers_[static_cast<std::size_t>(recv)].flow = flow;
-    out_.spans[p2p_at_[static_cast<std::size_t>(r)]++] = {r, Stream::P2P, send, t, arrival, bytes, peer, flow};
+    out_.transfer({r, Stream::P2P, send, t, arrival, bytes, peer, flow});
     queue_.push(arrival, Event::Kind::Arrival, recv);
   }
 
@@ -212,9 +243,8 @@ class Engine {
   }
 
   void sample(int r, std::int64_t t) {
-    out_.memory[memory_at_[static_cast<std::size_t>(r)]++] = {
-        r, t, static_cast<double>(units_[static_cast<std::size_t>(r)]) / kUnit,
-        static_cast<double>(bytes_[static_cast<std::size_t>(r)])};
+    out_.memory({r, t, static_cast<double>(units_[static_cast<std::size_t>(r)]) / kUnit,
+                 static_cast<double>(bytes_[static_cast<std::size_t>(r)])});
   }
 
   std::shared_ptr<const Schedule> schedule_;
@@ -231,21 +261,29 @@ class Engine {
   std::vector<Transfer> transfers_;
   std::vector<std::vector<std::pair<int, std::int64_t>>> links_;  // per rank: (peer, link free from)
   std::int64_t next_flow_ = 0;
-  std::vector<std::size_t> compute_at_, p2p_at_, memory_at_;  // per rank: next slot in the timeline
-  Timeline out_;
+  Recorder out_;
 };
+
+template <class Recorder>
+typename Recorder::Result play(const Schedule& schedule, const CostSpec& spec, Validation validation) {
+  if (validation == Validation::Check) validate(schedule);
+  auto costs = resolve_costs(spec, schedule);
+  auto lowered = std::make_shared<const Schedule>(schedule.lowered() ? schedule : lower(schedule));
+  return Engine<Recorder>(std::move(lowered), costs).run();
+}
 
 }  // namespace
 
 Timeline simulate_lowered(std::shared_ptr<const Schedule> lowered, const Costs& costs) {
-  return Engine(std::move(lowered), costs).run();
+  return Engine<TimelineRecorder>(std::move(lowered), costs).run();
 }
 
-Timeline simulate(const Schedule& schedule, const CostSpec& spec) {
-  validate(schedule);
-  auto costs = resolve_costs(spec, schedule);
-  auto lowered = std::make_shared<const Schedule>(schedule.lowered() ? schedule : lower(schedule));
-  return Engine(std::move(lowered), costs).run();
+Timeline simulate(const Schedule& schedule, const CostSpec& spec, Validation validation) {
+  return play<TimelineRecorder>(schedule, spec, validation);
+}
+
+Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validation validation) {
+  return play<MetricsRecorder>(schedule, spec, validation);
 }
 
 }  // namespace pipesim

@@ -19,45 +19,50 @@ double Metrics::max_peak_activations() const {
   return most;
 }
 
-Metrics compute_metrics(const Timeline& t) {
-  Metrics m;
-  auto ranks = static_cast<std::size_t>(t.schedule->ranks);
-  m.ranks.resize(ranks);
-  std::vector<bool> seen(ranks);
-  auto copies = parameter_copies(*t.schedule);
+MetricsAccumulator::MetricsAccumulator(const Schedule& schedule) {
+  auto ranks = static_cast<std::size_t>(schedule.ranks);
+  m_.ranks.resize(ranks);
+  seen_.assign(ranks, false);
+  auto copies = parameter_copies(schedule);
   for (std::size_t r = 0; r < ranks; ++r) {
-    m.ranks[r].rank = static_cast<int>(r);
-    m.ranks[r].parameter_copies = copies[r];
+    m_.ranks[r].rank = static_cast<int>(r);
+    m_.ranks[r].parameter_copies = copies[r];
   }
-  for (auto& span : t.spans) {
-    auto& rm = m.ranks[static_cast<std::size_t>(span.rank)];
-    m.makespan_ns = std::max(m.makespan_ns, span.end_ns);
-    if (span.stream != Stream::Compute) {
-      if (span.stream == Stream::P2P) m.p2p_bytes += span.bytes;
-      continue;
-    }
-    if (!span.action.is_compute()) {
-      rm.exposed_comm_ns += span.end_ns - span.start_ns;
-      continue;
-    }
-    rm.busy_ns += span.end_ns - span.start_ns;
-    if (!seen[static_cast<std::size_t>(span.rank)] || span.start_ns < rm.first_start_ns) rm.first_start_ns = span.start_ns;
-    rm.last_end_ns = std::max(rm.last_end_ns, span.end_ns);
-    seen[static_cast<std::size_t>(span.rank)] = true;
+}
+
+void MetricsAccumulator::add(const Span& span) {
+  auto& rm = m_.ranks[static_cast<std::size_t>(span.rank)];
+  m_.makespan_ns = std::max(m_.makespan_ns, span.end_ns);
+  if (span.stream != Stream::Compute) {
+    if (span.stream == Stream::P2P) m_.p2p_bytes += span.bytes;
+    return;
   }
-  for (auto& sample : t.memory) {
-    auto& rm = m.ranks[static_cast<std::size_t>(sample.rank)];
-    rm.peak_activations = std::max(rm.peak_activations, sample.activations);
-    rm.peak_activation_bytes = std::max(rm.peak_activation_bytes, sample.bytes);
+  if (!span.action.is_compute()) {
+    rm.exposed_comm_ns += span.end_ns - span.start_ns;
+    return;
   }
+  rm.busy_ns += span.end_ns - span.start_ns;
+  if (!seen_[static_cast<std::size_t>(span.rank)] || span.start_ns < rm.first_start_ns) rm.first_start_ns = span.start_ns;
+  rm.last_end_ns = std::max(rm.last_end_ns, span.end_ns);
+  seen_[static_cast<std::size_t>(span.rank)] = true;
+}
+
+Metrics MetricsAccumulator::finish() && {
   std::int64_t cost = 0, ideal = 0;
-  for (auto& rm : m.ranks) {
-    rm.idle_ns = m.makespan_ns - rm.busy_ns;
+  for (auto& rm : m_.ranks) {
+    rm.idle_ns = m_.makespan_ns - rm.busy_ns;
     cost = std::max(cost, rm.last_end_ns - rm.first_start_ns);
     ideal = std::max(ideal, rm.busy_ns);
   }
-  m.bubble_rate = cost > 0 ? static_cast<double>(cost - ideal) / static_cast<double>(cost) : 0.0;
-  return m;
+  m_.bubble_rate = cost > 0 ? static_cast<double>(cost - ideal) / static_cast<double>(cost) : 0.0;
+  return std::move(m_);
+}
+
+Metrics compute_metrics(const Timeline& t) {
+  MetricsAccumulator metrics(*t.schedule);
+  for (auto& span : t.spans) metrics.add(span);
+  for (auto& sample : t.memory) metrics.add(sample);
+  return std::move(metrics).finish();
 }
 
 }  // namespace pipesim

@@ -5,6 +5,7 @@
 // (last end minus first start) and ideal the largest per-rank compute time, m(T_F+T_B+T_W) under uniform costs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -33,5 +34,24 @@ struct Metrics {
 };
 
 Metrics compute_metrics(const Timeline& timeline);
+
+// compute_metrics() one span and one memory sample at a time: the timeline's metrics without storing the
+// timeline (the simulator's metrics-only path, sim/engine.hpp). Spans and samples may come in any order.
+class MetricsAccumulator {
+ public:
+  explicit MetricsAccumulator(const Schedule& schedule);
+  void add(const Span& span);
+  void add(const MemorySample& sample) { add_memory(sample.rank, sample.activations, sample.bytes); }
+  void add_memory(int rank, double activations, double bytes) {
+    auto& rm = m_.ranks[static_cast<std::size_t>(rank)];
+    rm.peak_activations = std::max(rm.peak_activations, activations);
+    rm.peak_activation_bytes = std::max(rm.peak_activation_bytes, bytes);
+  }
+  Metrics finish() &&;
+
+ private:
+  Metrics m_;
+  std::vector<bool> seen_;  // per rank: a compute span has come
+};
 
 }  // namespace pipesim
