@@ -2,11 +2,14 @@
 // a million-event trace fast and its bytes stable.
 #include "traces/chrome_trace.hpp"
 
+#include <iterator>
 #include <map>
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace pipesim {
@@ -14,7 +17,23 @@ namespace {
 
 constexpr std::int64_t kGpuLane = 1000;  // GPU stream lanes' thread ids: 1000 + CUPTI's stream id
 
-std::string us(std::int64_t ns) { return fmt::format("{}.{:03}", ns / 1000, ns % 1000); }
+// Nanoseconds as the trace's microseconds with three decimals, written in place (no temporary string).
+struct Us {
+  std::int64_t ns;
+};
+
+// Events appended straight into one buffer with compiled formats, separated by ",\n": no string per event
+// and no format string parsed at run time.
+struct Writer {
+  fmt::memory_buffer& out;
+  bool first = true;
+  template <class Format, class... Args>
+  void operator()(const Format& format, const Args&... args) {
+    if (!first) out.append(std::string_view(",\n"));
+    first = false;
+    fmt::format_to(fmt::appender(out), format, args...);
+  }
+};
 
 std::string pass_args(const Action& a) {
   if (a.op == Op::OverlapFB)
@@ -31,18 +50,25 @@ std::string number(double v) {
 }
 
 }  // namespace
+}  // namespace pipesim
+
+template <>
+struct fmt::formatter<pipesim::Us> : fmt::formatter<std::int64_t> {
+  auto format(pipesim::Us v, format_context& ctx) const {
+    return fmt::format_to(ctx.out(), "{}.{:03}", v.ns / 1000, v.ns % 1000);
+  }
+};
+
+namespace pipesim {
 
 std::string to_chrome_trace(const Timeline& t) {
-  std::string out = fmt::format(
+  fmt::memory_buffer out;
+  fmt::format_to(fmt::appender(out),
       R"({{"displayTimeUnit":"ns","otherData":{{"generator":"pipesim","schedule":"{}","ranks":{},"stages":{},"microbatches":{}}},)"
       "\n\"traceEvents\":[\n",
       t.schedule->name, t.schedule->ranks, t.schedule->stages, t.schedule->microbatches);
-  bool first = true;
-  auto emit = [&](const std::string& event) {
-    if (!first) out += ",\n";
-    first = false;
-    out += event;
-  };
+  out.reserve(out.size() + 150 * (t.spans.size() + t.memory.size()) + 200 * t.kernels.size());
+  Writer emit{out};
   // Transfers that overlap in time go to separate lanes so every thread's slices nest.
   std::vector<std::vector<std::int64_t>> lane_end(static_cast<std::size_t>(t.schedule->ranks));
   std::vector<int> lane_of(t.spans.size(), 0);
@@ -66,72 +92,72 @@ std::string to_chrome_trace(const Timeline& t) {
     has_dp = has_dp || span.stream == Stream::DP;
   }
   for (int r = 0; r < t.schedule->ranks; ++r) {
-    emit(fmt::format(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"rank {}"}}}})", r, r));
-    emit(fmt::format(R"({{"name":"process_sort_index","ph":"M","pid":{},"args":{{"sort_index":{}}}}})", r, r));
-    emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":0,"args":{{"name":"compute"}}}})", r));
+    emit(FMT_COMPILE(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"rank {}"}}}})"), r, r);
+    emit(FMT_COMPILE(R"({{"name":"process_sort_index","ph":"M","pid":{},"args":{{"sort_index":{}}}}})"), r, r);
+    emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":0,"args":{{"name":"compute"}}}})"), r);
     if (has_ep)
-      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":100,"args":{{"name":"EP all-to-all"}}}})", r));
+      emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":100,"args":{{"name":"EP all-to-all"}}}})"), r);
     if (has_dp)
-      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":101,"args":{{"name":"DP and optimizer"}}}})", r));
+      emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":101,"args":{{"name":"DP and optimizer"}}}})"), r);
     for (auto stream : gpu_streams[static_cast<std::size_t>(r)])
-      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"GPU stream {}"}}}})", r,
-                       kGpuLane + stream, stream));
+      emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"GPU stream {}"}}}})"), r,
+                       kGpuLane + stream, stream);
     auto lanes = lane_end[static_cast<std::size_t>(r)].size();
     for (std::size_t lane = 0; lane < lanes; ++lane)
-      emit(fmt::format(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})", r,
-                       lane + 1, lane ? fmt::format(" {}", lane + 1) : std::string()));
+      emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})"), r,
+                       lane + 1, lane ? fmt::format(" {}", lane + 1) : std::string());
   }
   std::map<std::int64_t, std::string> flow_ends;  // flow id -> its "f" event, emitted after its "s"
   for (std::size_t i = 0; i < t.spans.size(); ++i) {
     auto& span = t.spans[i];
     auto name = to_string(span.action);
-    auto ts = us(span.start_ns), dur = us(span.end_ns - span.start_ns);
+    Us ts{span.start_ns}, dur{span.end_ns - span.start_ns};
     if (span.stream == Stream::EP) {  // inside the compute action it names
-      emit(fmt::format(R"({{"name":"{}","cat":"ep","ph":"X","ts":{},"dur":{},"pid":{},"tid":100,"args":{{"during":"{}"}}}})",
-                       span.label ? span.label : "comm", ts, dur, span.rank, name));
+      emit(FMT_COMPILE(R"({{"name":"{}","cat":"ep","ph":"X","ts":{},"dur":{},"pid":{},"tid":100,"args":{{"during":"{}"}}}})"),
+                       span.label ? span.label : "comm", ts, dur, span.rank, name);
       continue;
     }
     if (span.stream == Stream::DP) {  // after the pipeline: belongs to no action
-      emit(fmt::format(R"({{"name":"{}","cat":"dp","ph":"X","ts":{},"dur":{},"pid":{},"tid":101,"args":{{}}}})",
-                       span.label ? span.label : "comm", ts, dur, span.rank));
+      emit(FMT_COMPILE(R"({{"name":"{}","cat":"dp","ph":"X","ts":{},"dur":{},"pid":{},"tid":101,"args":{{}}}})"),
+                       span.label ? span.label : "comm", ts, dur, span.rank);
       continue;
     }
     if (span.stream == Stream::P2P) {
       int tid = lane_of[i] + 1;
-      emit(fmt::format(
-          R"({{"name":"{}","cat":"p2p","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{{"to_rank":{},"bytes":{},"stage":{},"microbatch":{},"op":"{}"}}}})",
+      emit(
+          FMT_COMPILE(R"({{"name":"{}","cat":"p2p","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{{"to_rank":{},"bytes":{},"stage":{},"microbatch":{},"op":"{}"}}}})"),
           name, ts, dur, span.rank, tid, span.peer, span.bytes, span.action.stage(), span.action.microbatch(),
-          op_name(span.action.op)));
-      emit(fmt::format(R"({{"name":"transfer","cat":"p2p","ph":"s","id":{},"ts":{},"pid":{},"tid":{}}})", span.flow, ts,
-                       span.rank, tid));
+          op_name(span.action.op));
+      emit(FMT_COMPILE(R"({{"name":"transfer","cat":"p2p","ph":"s","id":{},"ts":{},"pid":{},"tid":{}}})"), span.flow, ts,
+                       span.rank, tid);
       continue;
     }
     if (!span.action.is_compute()) {
-      emit(fmt::format(
-          R"({{"name":"{}","cat":"wait","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{{"from_rank":{},"stage":{},"microbatch":{},"op":"{}"}}}})",
-          name, ts, dur, span.rank, span.peer, span.action.stage(), span.action.microbatch(), op_name(span.action.op)));
+      emit(
+          FMT_COMPILE(R"({{"name":"{}","cat":"wait","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{{"from_rank":{},"stage":{},"microbatch":{},"op":"{}"}}}})"),
+          name, ts, dur, span.rank, span.peer, span.action.stage(), span.action.microbatch(), op_name(span.action.op));
       if (span.flow >= 0)
         flow_ends[span.flow] =
             fmt::format(R"({{"name":"transfer","cat":"p2p","ph":"f","bp":"e","id":{},"ts":{},"pid":{},"tid":0}})",
                         span.flow, ts, span.rank);
       continue;
     }
-    emit(fmt::format(R"({{"name":"{}","cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{}}})", name,
-                     op_name(span.action.op), ts, dur, span.rank, pass_args(span.action)));
+    emit(FMT_COMPILE(R"({{"name":"{}","cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{}}})"), name,
+                     op_name(span.action.op), ts, dur, span.rank, pass_args(span.action));
   }
-  for (auto& [id, event] : flow_ends) emit(event);
+  for (auto& [id, event] : flow_ends) emit(FMT_COMPILE("{}"), event);
   for (auto& k : t.kernels) {
     if (k.rank < 0 || k.rank >= t.schedule->ranks) continue;
     auto args = k.bytes > 0 ? fmt::format(R"({{"bytes":{}}})", k.bytes) : std::string("{}");
-    emit(fmt::format(R"({{"name":{},"cat":"gpu","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{}}})",
-                     nlohmann::json(k.name).dump(), us(k.start_ns), us(k.end_ns - k.start_ns), k.rank, kGpuLane + k.stream,
-                     args));
+    emit(FMT_COMPILE(R"({{"name":{},"cat":"gpu","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{}}})"),
+                     nlohmann::json(k.name).dump(), Us{k.start_ns}, Us{k.end_ns - k.start_ns}, k.rank, kGpuLane + k.stream,
+                     args);
   }
   for (auto& sample : t.memory)
-    emit(fmt::format(R"({{"name":"live activations","ph":"C","ts":{},"pid":{},"args":{{"stage micro-batches":{},"bytes":{}}}}})",
-                     us(sample.time_ns), sample.rank, number(sample.activations), number(sample.bytes)));
-  out += "\n]}\n";
-  return out;
+    emit(FMT_COMPILE(R"({{"name":"live activations","ph":"C","ts":{},"pid":{},"args":{{"stage micro-batches":{},"bytes":{}}}}})"),
+                     Us{sample.time_ns}, sample.rank, number(sample.activations), number(sample.bytes));
+  out.append(std::string_view("\n]}\n"));
+  return fmt::to_string(out);
 }
 
 }  // namespace pipesim
