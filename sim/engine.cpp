@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <queue>
 
 #include <fmt/format.h>
 
 #include "common/error.hpp"
-#include "schedules/dependencies.hpp"
 #include "schedules/lower.hpp"
 #include "schedules/validate.hpp"
 #include "traces/metrics.hpp"
@@ -34,7 +34,7 @@ struct Event {
   std::int64_t time_ns;
   std::uint64_t seq;
   Kind kind;
-  int target;  // ComputeDone: rank; Arrival: the RECV's node
+  int target;  // ComputeDone: rank; Arrival: the RECV's recv_key
   bool operator>(const Event& other) const {
     return time_ns != other.time_ns ? time_ns > other.time_ns : seq > other.seq;
   }
@@ -112,14 +112,17 @@ template <class Recorder>
 class Engine {
  public:
   Engine(std::shared_ptr<const Schedule> lowered, const Costs& c)
-      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), index_(s_), out_(schedule_) {
+      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), out_(schedule_) {
     auto n = static_cast<std::size_t>(s_.ranks);
     pc_.assign(n, 0);
     busy_.assign(n, false);
     reached_ns_.assign(n, -1);
     units_.assign(n, 0);
     bytes_.assign(n, 0);
-    transfers_.assign(static_cast<std::size_t>(index_.nodes()), Transfer{});
+    auto keys = 2 * static_cast<std::int64_t>(s_.stages) * s_.microbatches;
+    if (keys > std::numeric_limits<int>::max())
+      throw Error(fmt::format("simulation: {} stages x {} micro-batches is too large to simulate", s_.stages, s_.microbatches));
+    transfers_.assign(static_cast<std::size_t>(keys), Transfer{});
     links_.resize(n);
     started_ns_.assign(n, 0);
   }
@@ -136,9 +139,10 @@ class Engine {
         advance(e.target, e.time_ns);
       } else {
         transfers_[static_cast<std::size_t>(e.target)].arrival_ns = e.time_ns;
-        int r = index_.rank_of(e.target);
-        if (!busy_[static_cast<std::size_t>(r)] && index_.node_at(r, static_cast<int>(pc_[static_cast<std::size_t>(r)])) == e.target)
-          advance(r, e.time_ns);
+        int stage = e.target / s_.microbatches % s_.stages;
+        auto r = static_cast<std::size_t>(s_.stage_to_rank[static_cast<std::size_t>(stage)]);
+        if (!busy_[r] && pc_[r] < s_.programs[r].size() && recv_key(s_.programs[r][pc_[r]]) == e.target)
+          advance(static_cast<int>(r), e.time_ns);
       }
     }
     for (int r = 0; r < s_.ranks; ++r)
@@ -157,10 +161,9 @@ class Engine {
     auto& program = s_.programs[ri];
     while (!busy_[ri] && pc_[ri] < program.size()) {
       auto& action = program[pc_[ri]];
-      int node = index_.node_at(r, static_cast<int>(pc_[ri]));
       if (action.op == Op::RecvF || action.op == Op::RecvB) {
         if (reached_ns_[ri] < 0) reached_ns_[ri] = t;
-        auto& transfer = transfers_[static_cast<std::size_t>(node)];
+        auto& transfer = transfers_[static_cast<std::size_t>(recv_key(action))];
         if (transfer.arrival_ns < 0) return;  // woken by the Arrival event
         // The compute stream waited only for the part of the transfer after both ends were ready.
         auto from = std::max(reached_ns_[ri], transfer.posted_ns);
@@ -201,7 +204,7 @@ class Engine {
   void post_transfer(int r, const Action& send, std::int64_t t) {
     bool forward = send.op == Op::SendF;
     int peer_stage = forward ? s_.stage_after(send.stage(), send.microbatch()) : s_.stage_before(send.stage(), send.microbatch());
-    int recv = index_.node(forward ? Op::RecvF : Op::RecvB, peer_stage, send.microbatch());
+    int recv = recv_key(forward ? Op::RecvF : Op::RecvB, peer_stage, send.microbatch());
     int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
     auto bytes = c_.stages[static_cast<std::size_t>(send.stage())].activation_bytes;
     // FIFO on the link: serialisation waits for the link, latency overlaps the next message.
@@ -216,6 +219,15 @@ class Engine {
     transfers_[static_cast<std::size_t>(recv)].flow = flow;
     out_.transfer({r, Stream::P2P, send, t, arrival, bytes, peer, flow});
     queue_.push(arrival, Event::Kind::Arrival, recv);
+  }
+
+  // A RECV's slot among the transfers: one per (direction, stage, micro-batch), which a valid lowered schedule
+  // receives once; -1 for any other action.
+  int recv_key(Op op, int stage, int microbatch) const {
+    return ((op == Op::RecvB ? s_.stages : 0) + stage) * s_.microbatches + microbatch;
+  }
+  int recv_key(const Action& a) const {
+    return a.op == Op::RecvF || a.op == Op::RecvB ? recv_key(a.op, a.stage(), a.microbatch()) : -1;
   }
 
   // A chunk on a route of n stages holds 1/n of the model; units count activations of 1/ranks of it
@@ -250,12 +262,11 @@ class Engine {
   std::shared_ptr<const Schedule> schedule_;
   const Schedule& s_;
   const Costs& c_;
-  PassIndex index_;
   EventQueue queue_;
   std::vector<std::size_t> pc_;
   std::vector<bool> busy_;
   std::vector<std::int64_t> reached_ns_, started_ns_, units_, bytes_;
-  struct Transfer {  // per RECV node: the transfer it takes
+  struct Transfer {  // per RECV (recv_key): the transfer it takes
     std::int64_t arrival_ns = -1, posted_ns = -1, flow = -1;
   };
   std::vector<Transfer> transfers_;

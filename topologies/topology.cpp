@@ -53,6 +53,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/breadth_first_search.hpp>
@@ -115,6 +118,23 @@ struct Topology::Impl {
   std::vector<std::vector<int>> group_by_node(const std::vector<int>& group, double bytes, std::string_view op) const;
   double ring_phase_ns(const std::vector<std::vector<int>>& rings, double chunk_bytes, int passes) const;
   double collective_ns(const std::vector<int>& group, double bytes, Collective kind, std::string_view op) const;
+  // Collectives priced once per (kind, group, bytes): a --full step asks the same data-parallel group's
+  // reduce-scatter and all-gather once per replica, and routing 128 GPUs hop by hop is most of its time.
+  // Guarded: a Topology may be shared by threads.
+  double collective_ns_memo(const std::vector<int>& group, double bytes, Collective kind, std::string_view op) const {
+    auto key = std::make_tuple(static_cast<int>(kind), group, bytes);
+    {
+      std::lock_guard lock(memo_mutex);
+      auto it = memo.find(key);
+      if (it != memo.end()) return it->second;
+    }
+    double ns = collective_ns(group, bytes, kind, op);
+    std::lock_guard lock(memo_mutex);
+    memo.emplace(std::move(key), ns);
+    return ns;
+  }
+  mutable std::mutex memo_mutex;
+  mutable std::map<std::tuple<int, std::vector<int>, double>, double> memo;
 };
 
 Topology::Impl::Impl(const ClusterSpec& s) : spec(s) {
@@ -367,15 +387,15 @@ std::int64_t Topology::p2p_ns(int src_gpu, int dst_gpu, double bytes) const {
 }
 
 std::int64_t Topology::all_reduce_ns(const std::vector<int>& gpus, double bytes) const {
-  return round_up_ns(impl_->collective_ns(gpus, bytes, Collective::AllReduce, "all-reduce"));
+  return round_up_ns(impl_->collective_ns_memo(gpus, bytes, Collective::AllReduce, "all-reduce"));
 }
 
 std::int64_t Topology::reduce_scatter_ns(const std::vector<int>& gpus, double bytes) const {
-  return round_up_ns(impl_->collective_ns(gpus, bytes, Collective::ReduceScatter, "reduce-scatter"));
+  return round_up_ns(impl_->collective_ns_memo(gpus, bytes, Collective::ReduceScatter, "reduce-scatter"));
 }
 
 std::int64_t Topology::all_gather_ns(const std::vector<int>& gpus, double bytes) const {
-  return round_up_ns(impl_->collective_ns(gpus, bytes, Collective::AllGather, "all-gather"));
+  return round_up_ns(impl_->collective_ns_memo(gpus, bytes, Collective::AllGather, "all-gather"));
 }
 
 std::vector<Flow> Topology::all_to_all_flows(const std::vector<int>& gpus, double bytes_per_gpu, int max_nodes,
