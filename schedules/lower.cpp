@@ -7,7 +7,7 @@ namespace pipesim {
 
 Schedule lower(const Schedule& schedule) {
   if (schedule.lowered()) throw Error("lower: the schedule already holds SEND/RECV actions", Error::Kind::Internal);
-  Schedule out = schedule;
+  Schedule out = schedule.without_programs();
   auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
   // The stage a pass receives from (direction -1 for F) or sends to, along its micro-batch's route.
   auto neighbour = [&](const Pass& pass, int direction) {
@@ -16,7 +16,6 @@ Schedule lower(const Schedule& schedule) {
   };
   for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
     auto& program = out.programs[r];
-    program.clear();
     for (auto& action : schedule.programs[r]) {
       for (auto& pass : action.passes()) {
         if (pass.op == Op::W) continue;

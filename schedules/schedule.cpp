@@ -20,6 +20,21 @@ bool Schedule::lowered() const {
   return false;
 }
 
+Schedule Schedule::without_programs() const {
+  Schedule out;
+  out.name = name;
+  out.ranks = ranks;
+  out.stages = stages;
+  out.microbatches = microbatches;
+  out.stage_to_rank = stage_to_rank;
+  out.routes = routes;
+  out.route_of = route_of;
+  out.stage_position_ = stage_position_;
+  out.stage_route_length_ = stage_route_length_;
+  out.programs.resize(programs.size());
+  return out;
+}
+
 std::size_t Schedule::action_count() const {
   std::size_t n = 0;
   for (auto& program : programs) n += program.size();

@@ -38,6 +38,9 @@ struct Schedule {
   double chunk_share(int stage) const { return static_cast<double>(ranks) / static_cast<double>(route_length(stage)); }
   bool lowered() const;  // holds SEND/RECV actions
   std::size_t action_count() const;
+  // Everything but the actions: the same shape, placement and routes, with `ranks` empty programs (lowering
+  // builds new programs; copying the old ones first would copy every action for nothing).
+  Schedule without_programs() const;
 
  private:
   friend void set_routes(Schedule&, std::vector<std::vector<int>>, std::vector<int>);
