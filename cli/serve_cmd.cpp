@@ -3,7 +3,6 @@
 // `--format json` prints for the same options. Bounded: request bodies over --max-body are refused (413),
 // a fixed pool of --workers threads answers, a sweep over --max-sweep-points is refused, and a sweep stops
 // when its client goes away. Nothing is written to disk. docs/web-ui.md describes the API.
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -131,18 +130,16 @@ std::string schedule_list() {
   return out.dump(1) + "\n";
 }
 
-// Points of a sweep: the product of its --vary lists' lengths.
-long long sweep_points(const nlohmann::json& options) {
-  long long points = 1;
-  if (!options.contains("vary")) return 1;
-  auto vary = options["vary"].is_array() ? options["vary"] : nlohmann::json::array({options["vary"]});
-  for (auto& v : vary) {
-    if (!v.is_string()) continue;
-    auto text = v.get<std::string>();
-    points *= 1 + static_cast<long long>(std::count(text.begin(), text.end(), ','));
-    if (points > (1LL << 40)) break;
+// The request's --vary values, as the sweep command would read them.
+std::vector<std::string> vary_of(const nlohmann::json& options) {
+  std::vector<std::string> vary;
+  if (!options.contains("vary")) return vary;
+  auto& v = options["vary"];
+  for (auto& item : v.is_array() ? v : nlohmann::json::array({v})) {
+    if (!item.is_string()) throw Error(fmt::format("option 'vary': {} is not a string FIELD=V1,V2,...", item.dump()));
+    vary.push_back(item.get<std::string>());
   }
-  return points;
+  return vary;
 }
 
 // One sweep streamed as server-sent events: "progress" {done, total}, "row" (a point as it completes),
@@ -168,7 +165,7 @@ void start_sweep(ServerState& state, const httplib::Request& req, httplib::Respo
   Request request;
   try {
     request = parse_request(req.body, {"format", "output", "o"});
-    auto points = sweep_points(request.options);
+    auto points = static_cast<long long>(sweep_points(vary_of(request.options)));
     if (points > state.max_sweep_points)
       throw Error(fmt::format("sweep: {} points; this server computes at most {} (--max-sweep-points)", points,
                               state.max_sweep_points));
@@ -330,23 +327,19 @@ void add_routes(httplib::Server& server, ServerState& state) {
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    std::string message = res.status == 404   ? fmt::format("no such route: {} {}", req.method, req.path)
-                          : res.status == 413 ? "the request body is too large"
-                                              : fmt::format("HTTP {}", res.status);
-    reply_json(res, res.status, nlohmann::json{{"error", message}}.dump() + "\n");
+    reply_error(res, res.status,
+                res.status == 404   ? fmt::format("no such route: {} {}", req.method, req.path)
+                : res.status == 413 ? std::string("the request body is too large")
+                                    : fmt::format("HTTP {}", res.status));
   });
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string message = "internal error";
     try {
       std::rethrow_exception(ep);
     } catch (const Error& e) {
-      res.status = e.exit_code() == 2 ? 400 : 500;
-      message = e.what();
+      reply_error(res, e.exit_code() == 2 ? 400 : 500, e.what());
     } catch (const std::exception& e) {
-      res.status = 500;
-      message = fmt::format("internal error: {}", e.what());
+      reply_error(res, 500, fmt::format("internal error: {}", e.what()));
     }
-    reply_json(res, res.status, nlohmann::json{{"error", message}}.dump() + "\n");
   });
 }
 

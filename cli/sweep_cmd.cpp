@@ -76,6 +76,15 @@ void set_field(Plan& p, std::string& cluster, const std::string& field, const st
   }
 }
 
+std::vector<Axis> parse_axes(const std::vector<std::string>& vary);
+
+// The product of the axes' lengths, held at 2^40 (far past any limit) so it cannot overflow.
+std::size_t point_count(const std::vector<Axis>& axes) {
+  std::size_t points = 1;
+  for (auto& a : axes) points = std::min<std::size_t>(points * a.values.size(), std::size_t(1) << 40);
+  return points;
+}
+
 std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
   std::vector<Axis> axes;
   for (auto& v : vary) {
@@ -170,8 +179,7 @@ void run(SweepArgs& args) {
   if (!args.base.hw_profile.empty()) args.profile = load_hw_profile(args.base.hw_profile);
   auto axes = parse_axes(args.vary);
   auto model = load_model(args.base.model);
-  std::size_t points = 1;
-  for (auto& a : axes) points *= a.values.size();
+  auto points = point_count(axes);
   if (points > 1'000'000) throw Error(fmt::format("sweep: {} points is too many (at most 1000000)", points));
 
   // Under mpirun the points are dealt round-robin over the ranks and gathered on rank 0 through the
@@ -252,6 +260,8 @@ void run(SweepArgs& args) {
 }
 
 }  // namespace
+
+std::size_t sweep_points(const std::vector<std::string>& vary) { return point_count(parse_axes(vary)); }
 
 void add_sweep_command(CLI::App& app) {
   auto args = std::make_shared<SweepArgs>();

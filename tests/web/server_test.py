@@ -145,6 +145,9 @@ class ServeTest(unittest.TestCase):
                                                                                      "microbatches=" + ",".join(["60"] * 80)]))
         self.assertEqual(status, 400)
         self.assertIn("6400 points", json.loads(text)["error"])
+        status, text = self.server.request("POST", "/api/sweep", dict(PLAN, vary=["nosuch=1,2"]))
+        self.assertEqual(status, 400)
+        self.assertIn("unknown field 'nosuch'", json.loads(text)["error"])
 
     def test_a_sweep_streams_rows_and_its_result(self):
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=120)
