@@ -269,20 +269,17 @@ void add_routes(httplib::Server& server, ServerState& state) {
            });
   });
   server.Post("/api/schedule", [output](const httplib::Request& req, httplib::Response& res) {
-    std::string format = "json";
-    try {
-      auto j = nlohmann::json::parse(req.body.empty() ? std::string("{}") : req.body);
-      if (j.is_object() && j.contains("format") && j["format"].is_string()) format = j["format"].get<std::string>();
-    } catch (const nlohmann::json::exception&) {
+    // "format" picks the output here and travels as the server's own option; the rest are the command's.
+    std::string format = "json", body = req.body;
+    if (auto parsed = nlohmann::json::parse(body.empty() ? std::string("{}") : body, nullptr, false);
+        parsed.is_object() && parsed.contains("format")) {
+      if (!parsed["format"].is_string()) return reply_error(res, 400, "option 'format': give json, csv, text or grid");
+      format = parsed["format"].get<std::string>();
+      parsed.erase("format");
+      body = parsed.dump();
     }
     if (format != "json" && format != "csv" && format != "text" && format != "grid")
       return reply_error(res, 400, fmt::format("format '{}': use json, csv, text or grid", format));
-    std::string body = req.body;
-    if (format != "json") {  // the format travels as the server's own option, not the user's
-      auto j = nlohmann::json::parse(body);
-      j.erase("format");
-      body = j.dump();
-    }
     answer(res, body, {"schedule"}, {"--format", format}, {"format", "output", "o"}, output,
            format == "json" ? kJson : format == "csv" ? "text/csv" : "text/plain; charset=utf-8");
   });

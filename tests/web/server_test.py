@@ -80,6 +80,17 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertIn(name, [entry["name"] for entry in json.loads(text)])
 
+    def test_schedule_answers_what_the_cli_prints_in_each_format(self):
+        for fmt in ["json", "csv", "text", "grid"]:
+            cli = subprocess.run([PIPESIM, "schedule", "--schedule", "zb-v", "--pp", "4", "-m", "8", "--format", fmt],
+                                 check=True, capture_output=True, text=True).stdout
+            status, text = self.server.request("POST", "/api/schedule",
+                                               {"schedule": "zb-v", "pp": 4, "microbatches": 8, "format": fmt})
+            self.assertEqual((status, text), (200, cli), fmt)
+        status, text = self.server.request("POST", "/api/schedule", {"schedule": "zb-v", "format": "xml"})
+        self.assertEqual(status, 400)
+        self.assertIn("format 'xml'", json.loads(text)["error"])
+
     def test_oversized_body_is_413(self):
         status, text = self.server.request("POST", "/api/simulate", b"x" * (17 << 20))
         self.assertEqual(status, 413, text)
