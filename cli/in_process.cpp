@@ -12,7 +12,9 @@
 namespace pipesim::cli {
 
 CommandResult run_in_process(const std::vector<std::string>& argv, Capture& capture) {
-  (void)capture;  // installed on this thread by its constructor; named to say the call needs one
+  // The capture must be this thread's (its constructor installs it): else the command would touch the disk.
+  if (Capture::current() != &capture)
+    throw Error("run_in_process: the capture is not installed on this thread", Error::Kind::Internal);
   CLI::App app{"pipesim (in the web server)"};
   app.require_subcommand(1);
   add_schedule_command(app);
