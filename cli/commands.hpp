@@ -20,6 +20,11 @@ void add_import_command(CLI::App& app);
 void add_validate_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 
+// `pipesim run` on a GPU: in the program built without CUDA, replaces this process with `pipesim-cuda`
+// (the same commands with the CUDA device, built beside it) unless `--device cpu` was given or, for
+// `--device auto`, no NVIDIA driver is loaded. Returns when there is nothing to exec (run_cmd.cpp).
+void exec_cuda_program_for_run(int argc, char** argv);
+
 // The points `pipesim sweep --vary V...` would compute, for a caller that must refuse a sweep before it
 // starts (the web server); throws the sweep's Error for a malformed --vary (sweep_cmd.cpp).
 std::size_t sweep_points(const std::vector<std::string>& vary);

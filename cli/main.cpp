@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "pipesim: error: unknown command '{}'; the commands are: {}\n", argv[1], fmt::join(names, ", "));
     return 2;
   }
+  // Before anything starts (MPI, threads): a GPU run goes to the program that links CUDA.
+  if (argc > 1 && std::string_view(argv[1]) == "run") pipesim::cli::exec_cuda_program_for_run(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,7 +9,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
 #include <unistd.h>
 
 #include "cli/commands.hpp"
@@ -122,6 +126,7 @@ void check_arguments(const RunArgs& args, Comm& comm) {
   }
 }
 
+#if PIPESIM_HAVE_CUDA
 // The rank's place on its node (OpenMPI, then Slurm and MPICH spellings), to pick its GPU.
 int local_rank(const Comm& comm) {
   for (auto name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
@@ -133,6 +138,7 @@ int local_size(const Comm& comm) {
     if (auto* value = std::getenv(name)) return std::atoi(value);
   return comm.size();
 }
+#endif
 
 // --device auto: CUDA when this build has it and a GPU is visible, else the CPU.
 std::string resolve_device(const std::string& device) {
@@ -224,8 +230,8 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
 #else
   (void)comm;
   (void)lowered;
-  throw Error("--device cuda: this pipesim was built without CUDA (configure with -DPIPESIM_CUDA=ON where the CUDA "
-              "toolkit is installed)");
+  throw Error("--device cuda: this pipesim was built without CUDA and found no pipesim-cuda beside it (configure "
+              "with -DPIPESIM_CUDA=ON where the CUDA toolkit is installed)");
 #endif
 }
 
@@ -410,6 +416,31 @@ void add_run_command(CLI::App& app) {
     args->config = cmd->config_to_str(true, false);
     run(*args);
   });
+}
+
+void exec_cuda_program_for_run(int argc, char** argv) {
+#if PIPESIM_HAVE_CUDA
+  (void)argc;
+  (void)argv;
+#else
+  std::string_view device = "auto";
+  for (int i = 2; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--device" && i + 1 < argc) device = argv[i + 1];
+    if (arg.starts_with("--device=")) device = arg.substr(9);
+  }
+  if (device != "cuda" && device != "auto") return;
+  // auto: without a loaded NVIDIA driver pipesim-cuda would find no GPU and run on the CPU anyway.
+  std::error_code ec;
+  if (device == "auto" && !std::filesystem::exists("/proc/driver/nvidia/version", ec)) return;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return;
+  auto sibling = self.parent_path() / "pipesim-cuda";
+  if (!std::filesystem::exists(sibling, ec)) return;  // --device cuda then says this build has no CUDA
+  execv(sibling.c_str(), argv);
+  fmt::print(stderr, "pipesim: warning: could not start {} ({}); running without CUDA\n", sibling.string(),
+             std::strerror(errno));
+#endif
 }
 
 }  // namespace pipesim::cli
