@@ -1,6 +1,5 @@
-// Event kernel and rank interpreter of the simulator (see engine.hpp). Memory is tracked in integer
-// units so frees return exactly what was allocated: F allocates one stage's worth (and the stage's
-// activation memory), I frees the part only it needs, W the rest (w_memory_fraction), B all of it.
+// Event kernel and rank interpreter of the simulator (see engine.hpp); memory and link rules in
+// engine_rules.hpp.
 #include "sim/engine.hpp"
 
 #include <algorithm>
@@ -13,21 +12,15 @@
 #include "common/error.hpp"
 #include "schedules/lower.hpp"
 #include "schedules/validate.hpp"
+#include "sim/engine_rules.hpp"
+#include "sim/metrics_pass.hpp"
 #include "traces/metrics.hpp"
 
 namespace pipesim {
 namespace {
 
-constexpr std::int64_t kUnit = 3'603'600;  // units per stage's activations; divisible by 1..16 route lengths
-
-// t + d, or an input error once simulated time would leave 64-bit nanoseconds (292 years): each action is
-// bounded at the boundary (kMaxActionNs), but enough of them in a row could still get there.
-std::int64_t later(std::int64_t t, std::int64_t d) {
-  std::int64_t out = 0;
-  if (__builtin_add_overflow(t, d, &out))
-    throw Error("simulation: the timeline runs past 2^63 ns (292 years); the costs are too large for this schedule");
-  return out;
-}
+using engine::kUnit;
+using engine::later;
 
 struct Event {
   enum class Kind : std::uint8_t { ComputeDone, Arrival };
@@ -112,7 +105,7 @@ template <class Recorder>
 class Engine {
  public:
   Engine(std::shared_ptr<const Schedule> lowered, const Costs& c)
-      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), out_(schedule_) {
+      : schedule_(std::move(lowered)), s_(*schedule_), c_(c), memory_(s_, c), out_(schedule_) {
     auto n = static_cast<std::size_t>(s_.ranks);
     pc_.assign(n, 0);
     busy_.assign(n, false);
@@ -175,7 +168,7 @@ class Engine {
         busy_[ri] = true;
         started_ns_[ri] = t;
         for (auto& pass : action.passes())
-          if (pass.op == Op::F) change_memory(r, t, units_of(pass), c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory);
+          if (pass.op == Op::F) change_memory(r, t, memory_.at_start(pass));
         queue_.push(later(t, c_.compute_ns(action, r)), Event::Kind::ComputeDone, r);
         return;
       }
@@ -187,16 +180,8 @@ class Engine {
     auto ri = static_cast<std::size_t>(r);
     auto& action = s_.programs[ri][pc_[ri]];
     out_.compute({r, Stream::Compute, action, started_ns_[ri], t, 0, -1, -1});
-    for (auto& pass : action.passes()) {
-      auto& stage = c_.stages[static_cast<std::size_t>(pass.stage)];
-      auto memory = stage.activation_memory;
-      auto units = units_of(pass);
-      auto i_units = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(units)));
-      auto i_bytes = memory - std::min(memory, stage.activation_memory_w);
-      if (pass.op == Op::B) change_memory(r, t, -units, -memory);
-      if (pass.op == Op::I) change_memory(r, t, -i_units, -i_bytes);
-      if (pass.op == Op::W) change_memory(r, t, i_units - units, i_bytes - memory);
-    }
+    for (auto& pass : action.passes())
+      if (pass.op != Op::F) change_memory(r, t, memory_.at_end(pass));
     busy_[ri] = false;
     ++pc_[ri];
   }
@@ -207,13 +192,7 @@ class Engine {
     int recv = recv_key(forward ? Op::RecvF : Op::RecvB, peer_stage, send.microbatch());
     int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
     auto bytes = c_.stages[static_cast<std::size_t>(send.stage())].activation_bytes;
-    // FIFO on the link: serialisation waits for the link, latency overlaps the next message.
-    auto& link_free = link_free_ns(r, peer);
-    auto start = std::max(t, link_free);
-    auto latency = c_.link(r, peer).latency_ns;
-    auto serialise = c_.transfer_ns(r, peer, bytes) - latency;
-    link_free = later(start, serialise);
-    auto arrival = later(link_free, latency);
+    auto arrival = engine::send_on_link(link_free_ns(r, peer), t, c_.link(r, peer), c_.transfer_ns(r, peer, bytes));
     auto flow = next_flow_++;
     transfers_[static_cast<std::size_t>(recv)].posted_ns = t;
     transfers_[static_cast<std::size_t>(recv)].flow = flow;
@@ -230,10 +209,6 @@ class Engine {
     return a.op == Op::RecvF || a.op == Op::RecvB ? recv_key(a.op, a.stage(), a.microbatch()) : -1;
   }
 
-  // A chunk on a route of n stages holds 1/n of the model; units count activations of 1/ranks of it
-  // (one 1F1B stage), so schedules that cut the model finer compare fairly.
-  std::int64_t units_of(const Pass& pass) const { return kUnit * s_.ranks / s_.route_length(pass.stage); }
-
   // A rank talks to a handful of peers: a short list beats a hash map.
   std::int64_t& link_free_ns(int r, int peer) {
     auto& links = links_[static_cast<std::size_t>(r)];
@@ -248,9 +223,9 @@ class Engine {
     return s_.stage_to_rank[static_cast<std::size_t>(from)];
   }
 
-  void change_memory(int r, std::int64_t t, std::int64_t units, std::int64_t bytes) {
-    units_[static_cast<std::size_t>(r)] += units;
-    bytes_[static_cast<std::size_t>(r)] += bytes;
+  void change_memory(int r, std::int64_t t, engine::MemoryChange change) {
+    units_[static_cast<std::size_t>(r)] += change.units;
+    bytes_[static_cast<std::size_t>(r)] += change.bytes;
     sample(r, t);
   }
 
@@ -262,6 +237,7 @@ class Engine {
   std::shared_ptr<const Schedule> schedule_;
   const Schedule& s_;
   const Costs& c_;
+  engine::PassMemory memory_;
   EventQueue queue_;
   std::vector<std::size_t> pc_;
   std::vector<bool> busy_;
@@ -294,6 +270,12 @@ Timeline simulate(const Schedule& schedule, const CostSpec& spec, Validation val
 }
 
 Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validation validation) {
+  // A compute-only schedule takes the one-pass path; a deadlock, or SEND/RECV placed by hand, the engine.
+  if (!schedule.lowered()) {
+    if (validation == Validation::Check) validate(schedule);
+    if (auto metrics = metrics_pass(schedule, resolve_costs(spec, schedule))) return *std::move(metrics);
+    validation = Validation::AlreadyDone;
+  }
   return play<MetricsRecorder>(schedule, spec, validation);
 }
 

@@ -22,7 +22,7 @@ double Metrics::max_peak_activations() const {
 MetricsAccumulator::MetricsAccumulator(const Schedule& schedule) {
   auto ranks = static_cast<std::size_t>(schedule.ranks);
   m_.ranks.resize(ranks);
-  seen_.assign(ranks, false);
+  seen_.assign(ranks, 0);
   auto copies = parameter_copies(schedule);
   for (std::size_t r = 0; r < ranks; ++r) {
     m_.ranks[r].rank = static_cast<int>(r);
@@ -31,20 +31,13 @@ MetricsAccumulator::MetricsAccumulator(const Schedule& schedule) {
 }
 
 void MetricsAccumulator::add(const Span& span) {
-  auto& rm = m_.ranks[static_cast<std::size_t>(span.rank)];
-  m_.makespan_ns = std::max(m_.makespan_ns, span.end_ns);
   if (span.stream != Stream::Compute) {
-    if (span.stream == Stream::P2P) m_.p2p_bytes += span.bytes;
+    if (span.stream == Stream::P2P) add_transfer(span.end_ns, span.bytes);
+    else m_.makespan_ns = std::max(m_.makespan_ns, span.end_ns);
     return;
   }
-  if (!span.action.is_compute()) {
-    rm.exposed_comm_ns += span.end_ns - span.start_ns;
-    return;
-  }
-  rm.busy_ns += span.end_ns - span.start_ns;
-  if (!seen_[static_cast<std::size_t>(span.rank)] || span.start_ns < rm.first_start_ns) rm.first_start_ns = span.start_ns;
-  rm.last_end_ns = std::max(rm.last_end_ns, span.end_ns);
-  seen_[static_cast<std::size_t>(span.rank)] = true;
+  if (span.action.is_compute()) add_compute(span.rank, span.start_ns, span.end_ns);
+  else add_wait(span.rank, span.start_ns, span.end_ns);
 }
 
 Metrics MetricsAccumulator::finish() && {

@@ -42,6 +42,24 @@ class MetricsAccumulator {
   explicit MetricsAccumulator(const Schedule& schedule);
   void add(const Span& span);
   void add(const MemorySample& sample) { add_memory(sample.rank, sample.activations, sample.bytes); }
+  // What add(span) does for each kind of span, for a caller that has no Span (sim/metrics_pass.hpp).
+  void add_compute(int rank, std::int64_t start_ns, std::int64_t end_ns) {
+    auto& rm = m_.ranks[static_cast<std::size_t>(rank)];
+    m_.makespan_ns = std::max(m_.makespan_ns, end_ns);
+    rm.busy_ns += end_ns - start_ns;
+    if (!seen_[static_cast<std::size_t>(rank)] || start_ns < rm.first_start_ns) rm.first_start_ns = start_ns;
+    rm.last_end_ns = std::max(rm.last_end_ns, end_ns);
+    seen_[static_cast<std::size_t>(rank)] = true;
+  }
+  // The compute stream waiting for a transfer (a RECV's span).
+  void add_wait(int rank, std::int64_t start_ns, std::int64_t end_ns) {
+    m_.makespan_ns = std::max(m_.makespan_ns, end_ns);
+    m_.ranks[static_cast<std::size_t>(rank)].exposed_comm_ns += end_ns - start_ns;
+  }
+  void add_transfer(std::int64_t end_ns, std::int64_t bytes) {
+    m_.makespan_ns = std::max(m_.makespan_ns, end_ns);
+    m_.p2p_bytes += bytes;
+  }
   void add_memory(int rank, double activations, double bytes) {
     auto& rm = m_.ranks[static_cast<std::size_t>(rank)];
     rm.peak_activations = std::max(rm.peak_activations, activations);
@@ -51,7 +69,7 @@ class MetricsAccumulator {
 
  private:
   Metrics m_;
-  std::vector<bool> seen_;  // per rank: a compute span has come
+  std::vector<char> seen_;  // per rank: a compute span has come
 };
 
 }  // namespace pipesim
