@@ -8,22 +8,12 @@
 #include "common/error.hpp"
 
 namespace pipesim {
-namespace {
-
-constexpr int kKinds = 8;  // F I W B SEND_F RECV_F SEND_B RECV_B
-
-int kind_of(Op op) {
-  auto k = static_cast<int>(op);
-  return op < Op::OverlapFB ? k : k - 1;
-}
-
-}  // namespace
-
-PassIndex::PassIndex(const Schedule& schedule) : schedule_(schedule), lowered_(schedule.lowered()) {
+PassIndex::PassIndex(const Schedule& schedule)
+    : stages_(schedule.stages), microbatches_(schedule.microbatches), lowered_(schedule.lowered()) {
   offsets_.push_back(0);
   for (auto& program : schedule.programs) offsets_.push_back(offsets_.back() + static_cast<int>(program.size()));
   rank_of_node_.resize(static_cast<std::size_t>(offsets_.back()));
-  slots_.assign(static_cast<std::size_t>(kKinds) * static_cast<std::size_t>(schedule.stages) *
+  slots_.assign(static_cast<std::size_t>(lowered_ ? 8 : 4) * static_cast<std::size_t>(schedule.stages) *
                     static_cast<std::size_t>(schedule.microbatches),
                 -1);
   for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
@@ -42,25 +32,13 @@ PassIndex::PassIndex(const Schedule& schedule) : schedule_(schedule), lowered_(s
   }
 }
 
-std::size_t PassIndex::slot(Op op, int stage, int microbatch) const {
-  return (static_cast<std::size_t>(kind_of(op)) * static_cast<std::size_t>(schedule_.stages) +
-          static_cast<std::size_t>(stage)) *
-             static_cast<std::size_t>(schedule_.microbatches) +
-         static_cast<std::size_t>(microbatch);
-}
-
-int PassIndex::node(Op op, int stage, int microbatch) const { return slots_[slot(op, stage, microbatch)]; }
-
 int PassIndex::backward_node(int stage, int microbatch) const {
   int i = node(Op::I, stage, microbatch);
   return i >= 0 ? i : node(Op::B, stage, microbatch);
 }
 
-int PassIndex::rank_of(int node) const { return rank_of_node_[static_cast<std::size_t>(node)]; }
-
 int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]) {
   int mb = pass.microbatch;
-  int before = schedule.stage_before(pass.stage, mb), after = schedule.stage_after(pass.stage, mb);
   auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
   bool lowered = index.lowered();
   int n = 0;
@@ -73,21 +51,21 @@ int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass
   };
   switch (pass.op) {
     case Op::F:
-      if (before >= 0) input_from(Op::RecvF, before, Pass{Op::F, before, mb});
+      if (int before = schedule.stage_before(pass.stage, mb); before >= 0) input_from(Op::RecvF, before, Pass{Op::F, before, mb});
       break;
     case Op::I:
     case Op::B:
       out[n++] = Pass{Op::F, pass.stage, mb};
-      if (after >= 0) input_from(Op::RecvB, after, backward_of(after));
+      if (int after = schedule.stage_after(pass.stage, mb); after >= 0) input_from(Op::RecvB, after, backward_of(after));
       break;
     case Op::W: out[n++] = Pass{Op::I, pass.stage, mb}; break;
     case Op::SendF: out[n++] = Pass{Op::F, pass.stage, mb}; break;
     case Op::SendB: out[n++] = backward_of(pass.stage); break;
     case Op::RecvF:
-      if (before >= 0) out[n++] = Pass{Op::SendF, before, mb};
+      if (int before = schedule.stage_before(pass.stage, mb); before >= 0) out[n++] = Pass{Op::SendF, before, mb};
       break;
     case Op::RecvB:
-      if (after >= 0) out[n++] = Pass{Op::SendB, after, mb};
+      if (int after = schedule.stage_after(pass.stage, mb); after >= 0) out[n++] = Pass{Op::SendB, after, mb};
       break;
     case Op::OverlapFB: break;
   }

@@ -19,22 +19,28 @@ class PassIndex {
   // pass that appears twice.
   explicit PassIndex(const Schedule& schedule);
 
-  int node(Op op, int stage, int microbatch) const;  // -1 when absent
+  int node(Op op, int stage, int microbatch) const {  // -1 when absent
+    return op > Op::B && !lowered_ ? -1 : slots_[slot(op, stage, microbatch)];
+  }
   int node(const Pass& pass) const { return node(pass.op, pass.stage, pass.microbatch); }
   int backward_node(int stage, int microbatch) const;  // the I, else the B, else -1
   int nodes() const { return offsets_.back(); }
   bool lowered() const { return lowered_; }
-  int rank_of(int node) const;
+  int rank_of(int node) const { return rank_of_node_[static_cast<std::size_t>(node)]; }
   int step_of(int node) const { return node - offsets_[static_cast<std::size_t>(rank_of(node))]; }
   int node_at(int rank, int step) const { return offsets_[static_cast<std::size_t>(rank)] + step; }
 
  private:
-  const Schedule& schedule_;
+  int stages_, microbatches_;
   bool lowered_;
   std::vector<int> offsets_;          // [rank] -> first node id; back() = total
   std::vector<int> rank_of_node_;
-  std::vector<int> slots_;            // [kind][stage][microbatch] -> node id or -1
-  std::size_t slot(Op op, int stage, int microbatch) const;
+  std::vector<int> slots_;  // [kind][stage][microbatch] -> node id or -1; SEND/RECV kinds only when lowered
+  std::size_t slot(Op op, int stage, int microbatch) const {
+    auto k = static_cast<std::size_t>(op) - (op > Op::OverlapFB);  // F I W B SEND_F RECV_F SEND_B RECV_B
+    return (k * static_cast<std::size_t>(stages_) + static_cast<std::size_t>(stage)) * static_cast<std::size_t>(microbatches_) +
+           static_cast<std::size_t>(microbatch);
+  }
 };
 
 // The passes `pass` needs, written to `out`; returns how many (0..2). A needed pass that the schedule

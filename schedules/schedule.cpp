@@ -67,12 +67,6 @@ std::vector<int> pair_partners(const std::vector<int>& stage_to_rank, int ranks)
   return partner;
 }
 
-int Schedule::neighbour(int stage, int microbatch, int step) const {
-  auto& path = route(microbatch);
-  long k = static_cast<long>(position(stage)) + step;
-  return k < 0 || k >= static_cast<long>(path.size()) ? -1 : path[static_cast<std::size_t>(k)];
-}
-
 void set_routes(Schedule& schedule, std::vector<std::vector<int>> routes, std::vector<int> route_of) {
   schedule.routes = std::move(routes);
   schedule.route_of = std::move(route_of);

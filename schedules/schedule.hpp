@@ -44,7 +44,11 @@ struct Schedule {
 
  private:
   friend void set_routes(Schedule&, std::vector<std::vector<int>>, std::vector<int>);
-  int neighbour(int stage, int microbatch, int step) const;
+  int neighbour(int stage, int microbatch, int step) const {  // inline: validation asks for every pass
+    auto& path = route(microbatch);
+    long k = static_cast<long>(position(stage)) + step;
+    return k < 0 || k >= static_cast<long>(path.size()) ? -1 : path[static_cast<std::size_t>(k)];
+  }
   std::vector<int> stage_position_, stage_route_length_;  // [stage]
 };
 

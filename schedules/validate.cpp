@@ -283,8 +283,10 @@ std::vector<bool> runnable(const Graph& g) {
 // Whether every action can run: each rank advances through its program while the cross-rank passes its next
 // action needs are done, and a blocked rank waits on the first missing one (a list per node). The set it
 // completes is the one Kahn's algorithm plays on the graph below, found without building the graph; only
-// a deadlock builds the graph, to find a cycle to show.
-bool every_action_runs(const Schedule& s, const PassIndex& index) {
+// a deadlock builds the graph, to find a cycle to show. With `same_rank_order`, a pass that needs one of its
+// own rank's passes not yet run (what check_rank_order() reports) also answers false, so one pass over the
+// dependencies settles both checks for a valid schedule.
+bool every_action_runs(const Schedule& s, const PassIndex& index, bool same_rank_order) {
   auto ranks = static_cast<std::size_t>(s.ranks);
   std::vector<std::size_t> pc(ranks, 0);
   std::vector<char> done(static_cast<std::size_t>(index.nodes()), 0);
@@ -304,7 +306,9 @@ bool every_action_runs(const Schedule& s, const PassIndex& index) {
         int n = producers(s, index, pass, needs);
         for (int j = 0; j < n && blocked < 0; ++j) {
           int v = index.node(needs[j]);
-          if (v >= 0 && index.rank_of(v) != r && !done[static_cast<std::size_t>(v)]) blocked = v;
+          if (v < 0 || done[static_cast<std::size_t>(v)]) continue;
+          if (index.rank_of(v) != r) blocked = v;
+          else if (same_rank_order) return false;
         }
         if (blocked >= 0) break;
       }
@@ -326,7 +330,7 @@ bool every_action_runs(const Schedule& s, const PassIndex& index) {
 }
 
 void check_deadlock(const Schedule& s, const PassIndex& index) {
-  if (every_action_runs(s, index)) return;
+  if (every_action_runs(s, index, false)) return;
   // Edges: program order on each rank, and the cross-rank data dependencies (same-rank ones follow from
   // program order once check_rank_order has passed). A compressed sparse row graph keeps the DFS in cache.
   std::vector<std::pair<Vertex, Vertex>> edges;
@@ -371,6 +375,8 @@ void validate(const Schedule& schedule) {
   check_placement(schedule);
   PassIndex index(schedule);
   check_complete(schedule, index);
+  if (every_action_runs(schedule, index, true)) return;
+  // Something is wrong: the checks one at a time, for their messages.
   check_rank_order(schedule, index);
   check_deadlock(schedule, index);
 }

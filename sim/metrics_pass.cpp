@@ -39,11 +39,11 @@ class MetricsPass {
     std::size_t pc = 0;  // next action
     std::int64_t t = 0;  // when the compute stream is free
     std::int64_t units = 0, bytes = 0, peak_units = 0, peak_bytes = 0;
+    int waiting_for = -1;  // the transfer key it stopped at; only the receiving rank ever waits for a key
     std::vector<std::pair<int, std::int64_t>> links;  // (peer, link free from): a rank talks to a handful
   };
   struct Transfer {  // per RECV key (direction, stage, micro-batch), as the engine keys them
     std::int64_t arrival_ns = -1, posted_ns = -1;
-    int waiter = -1;  // the rank stopped until this transfer is posted
   };
 
   // Runs rank r's program until it needs a transfer that has not been posted.
@@ -59,7 +59,7 @@ class MetricsPass {
         if (key < 0) continue;
         auto& transfer = transfers_[static_cast<std::size_t>(key)];
         if (transfer.posted_ns < 0) {
-          transfer.waiter = r;
+          rank.waiting_for = key;
           return;
         }
         recvs[count++] = key;
@@ -110,8 +110,11 @@ class MetricsPass {
     transfer.arrival_ns = arrival;
     transfer.posted_ns = rank.t;
     out_.add_transfer(arrival, bytes);
-    if (transfer.waiter >= 0) ready_.push_back(transfer.waiter);
-    transfer.waiter = -1;
+    auto& receiver = ranks_[static_cast<std::size_t>(peer)];
+    if (receiver.waiting_for == key) {
+      receiver.waiting_for = -1;
+      ready_.push_back(peer);
+    }
   }
 
   static std::int64_t& link_free_ns(Rank& rank, int peer) {
