@@ -8,19 +8,24 @@
 #include "common/error.hpp"
 
 namespace pipesim {
-PassIndex::PassIndex(const Schedule& schedule)
-    : stages_(schedule.stages), microbatches_(schedule.microbatches), lowered_(schedule.lowered()) {
+PassIndex::PassIndex(const Schedule& schedule) : stages_(schedule.stages) {
   offsets_.push_back(0);
   for (auto& program : schedule.programs) offsets_.push_back(offsets_.back() + static_cast<int>(program.size()));
-  rank_of_node_.resize(static_cast<std::size_t>(offsets_.back()));
-  slots_.assign(static_cast<std::size_t>(lowered_ ? 8 : 4) * static_cast<std::size_t>(schedule.stages) *
-                    static_cast<std::size_t>(schedule.microbatches),
-                -1);
+  // Most schedules reaching here are compute-only: index 4 kinds, and start again with 8 at the first
+  // SEND/RECV rather than scan the schedule for one first.
+  if (fill(schedule)) return;
+  lowered_ = true;
+  kinds_ = 8;
+  fill(schedule);
+}
+
+bool PassIndex::fill(const Schedule& schedule) {
+  slots_.assign(kinds_ * static_cast<std::size_t>(schedule.stages) * static_cast<std::size_t>(schedule.microbatches), -1);
   for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
     auto& program = schedule.programs[r];
     for (std::size_t step = 0; step < program.size(); ++step) {
+      if (!lowered_ && !program[step].is_compute()) return false;
       int id = offsets_[r] + static_cast<int>(step);
-      rank_of_node_[static_cast<std::size_t>(id)] = static_cast<int>(r);
       for (auto& pass : program[step].passes()) {
         auto& at = slots_[slot(pass.op, pass.stage, pass.microbatch)];
         if (at >= 0)
@@ -30,6 +35,7 @@ PassIndex::PassIndex(const Schedule& schedule)
       }
     }
   }
+  return true;
 }
 
 int PassIndex::backward_node(int stage, int microbatch) const {

@@ -7,6 +7,7 @@
 // which needs the producing pass.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "schedules/schedule.hpp"
@@ -26,21 +27,25 @@ class PassIndex {
   int backward_node(int stage, int microbatch) const;  // the I, else the B, else -1
   int nodes() const { return offsets_.back(); }
   bool lowered() const { return lowered_; }
-  int rank_of(int node) const { return rank_of_node_[static_cast<std::size_t>(node)]; }
+  int rank_of(int node) const {  // ranks are few: a binary search over their first nodes beats a table per node
+    return static_cast<int>(std::upper_bound(offsets_.begin(), offsets_.end(), node) - offsets_.begin()) - 1;
+  }
   int step_of(int node) const { return node - offsets_[static_cast<std::size_t>(rank_of(node))]; }
   int node_at(int rank, int step) const { return offsets_[static_cast<std::size_t>(rank)] + step; }
 
  private:
-  int stages_, microbatches_;
-  bool lowered_;
-  std::vector<int> offsets_;          // [rank] -> first node id; back() = total
-  std::vector<int> rank_of_node_;
-  std::vector<int> slots_;  // [kind][stage][microbatch] -> node id or -1; SEND/RECV kinds only when lowered
+  int stages_;
+  bool lowered_ = false;
+  std::size_t kinds_ = 4;      // F I W B, and SEND_F RECV_F SEND_B RECV_B when lowered
+  std::vector<int> offsets_;  // [rank] -> first node id; back() = total
+  // [microbatch][stage][kind] -> node id or -1: a micro-batch's passes on neighbouring stages, which
+  // validation looks up together, sit together.
+  std::vector<int> slots_;
   std::size_t slot(Op op, int stage, int microbatch) const {
-    auto k = static_cast<std::size_t>(op) - (op > Op::OverlapFB);  // F I W B SEND_F RECV_F SEND_B RECV_B
-    return (k * static_cast<std::size_t>(stages_) + static_cast<std::size_t>(stage)) * static_cast<std::size_t>(microbatches_) +
-           static_cast<std::size_t>(microbatch);
+    auto k = static_cast<std::size_t>(op) - (op > Op::OverlapFB);
+    return (static_cast<std::size_t>(microbatch) * static_cast<std::size_t>(stages_) + static_cast<std::size_t>(stage)) * kinds_ + k;
   }
+  bool fill(const Schedule& schedule);  // false: met a SEND/RECV with kinds_ = 4
 };
 
 // The passes `pass` needs, written to `out`; returns how many (0..2). A needed pass that the schedule

@@ -289,8 +289,10 @@ std::vector<bool> runnable(const Graph& g) {
 bool every_action_runs(const Schedule& s, const PassIndex& index, bool same_rank_order) {
   auto ranks = static_cast<std::size_t>(s.ranks);
   std::vector<std::size_t> pc(ranks, 0);
-  std::vector<char> done(static_cast<std::size_t>(index.nodes()), 0);
-  std::vector<int> first_waiter(static_cast<std::size_t>(index.nodes()), -1), next_waiter(ranks, -1);
+  // A pass is done once its rank's program counter has passed it; the rank of a pass is its stage's.
+  auto done = [&](int node, int rank) { return node < index.node_at(rank, static_cast<int>(pc[static_cast<std::size_t>(rank)])); };
+  // A blocked rank waits for one node of another rank: kept in that rank's list, looked at when it stops.
+  std::vector<int> waiting_for(ranks, -1), first_waiter(ranks, -1), next_waiter(ranks, -1);
   std::vector<int> work;
   for (std::size_t r = ranks; r-- > 0;) work.push_back(static_cast<int>(r));
   Pass needs[2];
@@ -300,28 +302,40 @@ bool every_action_runs(const Schedule& s, const PassIndex& index, bool same_rank
     auto ri = static_cast<std::size_t>(r);
     auto& program = s.programs[ri];
     while (pc[ri] < program.size()) {
-      int u = index.node_at(r, static_cast<int>(pc[ri]));
-      int blocked = -1;
+      int blocked = -1, blocked_rank = -1;
       for (auto& pass : program[pc[ri]].passes()) {
         int n = producers(s, index, pass, needs);
         for (int j = 0; j < n && blocked < 0; ++j) {
           int v = index.node(needs[j]);
-          if (v < 0 || done[static_cast<std::size_t>(v)]) continue;
-          if (index.rank_of(v) != r) blocked = v;
-          else if (same_rank_order) return false;
+          int q = s.stage_to_rank[static_cast<std::size_t>(needs[j].stage)];
+          if (v < 0 || done(v, q)) continue;
+          if (q != r) {
+            blocked = v;
+            blocked_rank = q;
+          } else if (same_rank_order) {
+            return false;
+          }
         }
         if (blocked >= 0) break;
       }
       if (blocked >= 0) {
-        next_waiter[ri] = first_waiter[static_cast<std::size_t>(blocked)];
-        first_waiter[static_cast<std::size_t>(blocked)] = r;
+        waiting_for[ri] = blocked;
+        next_waiter[ri] = first_waiter[static_cast<std::size_t>(blocked_rank)];
+        first_waiter[static_cast<std::size_t>(blocked_rank)] = r;
         break;
       }
-      done[static_cast<std::size_t>(u)] = 1;
       ++pc[ri];
-      for (int w = first_waiter[static_cast<std::size_t>(u)]; w >= 0; w = next_waiter[static_cast<std::size_t>(w)])
-        work.push_back(w);
-      first_waiter[static_cast<std::size_t>(u)] = -1;
+    }
+    // Wake the ranks waiting for what this one has now done.
+    int* link = &first_waiter[ri];
+    while (*link >= 0) {
+      auto w = static_cast<std::size_t>(*link);
+      if (done(waiting_for[w], r)) {
+        work.push_back(*link);
+        *link = next_waiter[w];
+      } else {
+        link = &next_waiter[w];
+      }
     }
   }
   for (std::size_t r = 0; r < ranks; ++r)

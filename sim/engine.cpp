@@ -271,12 +271,9 @@ Timeline simulate(const Schedule& schedule, const CostSpec& spec, Validation val
 
 Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validation validation) {
   // A compute-only schedule takes the one-pass path; a deadlock, or SEND/RECV placed by hand, the engine.
-  if (!schedule.lowered()) {
-    if (validation == Validation::Check) validate(schedule);
-    if (auto metrics = metrics_pass(schedule, resolve_costs(spec, schedule))) return *std::move(metrics);
-    validation = Validation::AlreadyDone;
-  }
-  return play<MetricsRecorder>(schedule, spec, validation);
+  if (validation == Validation::Check) validate(schedule);
+  if (auto metrics = metrics_pass(schedule, resolve_costs(spec, schedule))) return *std::move(metrics);
+  return play<MetricsRecorder>(schedule, spec, Validation::AlreadyDone);
 }
 
 }  // namespace pipesim

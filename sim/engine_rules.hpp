@@ -4,8 +4,10 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "common/error.hpp"
 #include "schedules/schedule.hpp"
@@ -36,30 +38,27 @@ struct MemoryChange {
 // the model finer compare fairly.
 class PassMemory {
  public:
-  PassMemory(const Schedule& s, const Costs& c) : s_(s), c_(c) {}
-  // An F pass changes memory when it starts, every other pass when it ends ({0, 0} at the other moment).
-  MemoryChange at_start(const Pass& pass) const {
-    if (pass.op != Op::F) return {};
-    return {units_of(pass), c_.stages[static_cast<std::size_t>(pass.stage)].activation_memory};
-  }
-  MemoryChange at_end(const Pass& pass) const {
-    auto& stage = c_.stages[static_cast<std::size_t>(pass.stage)];
-    auto memory = stage.activation_memory;
-    auto units = units_of(pass);
-    auto i_units = static_cast<std::int64_t>(std::llround((1.0 - c_.w_memory_fraction) * static_cast<double>(units)));
-    auto i_bytes = memory - std::min(memory, stage.activation_memory_w);
-    switch (pass.op) {
-      case Op::B: return {-units, -memory};
-      case Op::I: return {-i_units, -i_bytes};
-      case Op::W: return {i_units - units, i_bytes - memory};
-      default: return {};
+  PassMemory(const Schedule& s, const Costs& c) {
+    changes_.reserve(static_cast<std::size_t>(s.stages));
+    for (int st = 0; st < s.stages; ++st) {
+      auto& stage = c.stages[static_cast<std::size_t>(st)];
+      auto memory = stage.activation_memory;
+      auto units = kUnit * s.ranks / s.route_length(st);
+      auto i_units = static_cast<std::int64_t>(std::llround((1.0 - c.w_memory_fraction) * static_cast<double>(units)));
+      auto i_bytes = memory - std::min(memory, stage.activation_memory_w);
+      // Indexed by Op: F, I, W, B.
+      changes_.push_back({MemoryChange{units, memory}, {-i_units, -i_bytes}, {i_units - units, i_bytes - memory}, {-units, -memory}});
     }
   }
+  // An F pass changes memory when it starts, every other pass when it ends ({0, 0} at the other moment).
+  MemoryChange at_start(const Pass& pass) const { return pass.op == Op::F ? change(pass) : MemoryChange{}; }
+  MemoryChange at_end(const Pass& pass) const { return pass.op == Op::F ? MemoryChange{} : change(pass); }
 
  private:
-  std::int64_t units_of(const Pass& pass) const { return kUnit * s_.ranks / s_.route_length(pass.stage); }
-  const Schedule& s_;
-  const Costs& c_;
+  MemoryChange change(const Pass& pass) const {
+    return changes_[static_cast<std::size_t>(pass.stage)][static_cast<std::size_t>(pass.op)];
+  }
+  std::vector<std::array<MemoryChange, 4>> changes_;  // [stage][F I W B]
 };
 
 // A transfer posted at t on a link that is free from `link_free_ns`: serialisation waits for the link

@@ -23,7 +23,7 @@ class MetricsPass {
     while (!ready_.empty()) {
       int r = ready_.back();
       ready_.pop_back();
-      advance(r);
+      if (!advance(r)) return std::nullopt;
     }
     for (std::size_t r = 0; r < ranks_.size(); ++r) {
       auto& rank = ranks_[r];
@@ -35,92 +35,109 @@ class MetricsPass {
   }
 
  private:
+  struct Link {
+    int peer;
+    std::int64_t free_ns = 0;
+    std::int64_t bytes = -1, transfer_ns = 0;  // the last message's size and time: stages send one size
+  };
   struct Rank {
     std::size_t pc = 0;  // next action
     std::int64_t t = 0;  // when the compute stream is free
     std::int64_t units = 0, bytes = 0, peak_units = 0, peak_bytes = 0;
-    int waiting_for = -1;  // the transfer key it stopped at; only the receiving rank ever waits for a key
-    std::vector<std::pair<int, std::int64_t>> links;  // (peer, link free from): a rank talks to a handful
+    int waiting_for = -1;     // the transfer key it stopped at; only the receiving rank ever waits for a key
+    std::vector<Link> links;  // a rank talks to a handful of peers: a short list beats a map
   };
   struct Transfer {  // per RECV key (direction, stage, micro-batch), as the engine keys them
     std::int64_t arrival_ns = -1, posted_ns = -1;
   };
+  // What a pass receives from and sends to other ranks: transfer keys (-1: none) and the peer it sends to.
+  // A forward receives from the stage before it on the micro-batch's route and sends to the one after; a
+  // backward the other way round; W neither.
+  struct HandOffs {
+    int recv_key = -1, send_key = -1, send_peer = -1;
+  };
 
-  // Runs rank r's program until it needs a transfer that has not been posted.
-  void advance(int r) {
+  HandOffs hand_offs(const Pass& pass, int r) const {
+    HandOffs h;
+    if (pass.op == Op::W) return h;
+    auto& path = s_.route(pass.microbatch);
+    auto k = static_cast<std::size_t>(s_.position(pass.stage));
+    int before = k > 0 ? path[k - 1] : -1, after = k + 1 < path.size() ? path[k + 1] : -1;
+    bool forward = pass.op == Op::F;
+    int from = forward ? before : after, to = forward ? after : before;
+    int direction = forward ? 0 : s_.stages;
+    if (from >= 0 && rank_of(from) != r) h.recv_key = (direction + pass.stage) * s_.microbatches + pass.microbatch;
+    if (to >= 0 && rank_of(to) != r) {
+      h.send_key = (direction + to) * s_.microbatches + pass.microbatch;
+      h.send_peer = rank_of(to);
+    }
+    return h;
+  }
+  int rank_of(int stage) const { return s_.stage_to_rank[static_cast<std::size_t>(stage)]; }
+
+  // Runs rank r's program until it needs a transfer that has not been posted, or meets a SEND/RECV (a
+  // lowered schedule, which is the engine's to play: false).
+  bool advance(int r) {
     auto& rank = ranks_[static_cast<std::size_t>(r)];
     auto& program = s_.programs[static_cast<std::size_t>(r)];
     for (; rank.pc < program.size(); ++rank.pc) {
       auto& action = program[rank.pc];
+      if (!action.is_compute()) return false;
       auto passes = action.passes();
-      int recvs[2], count = 0;
-      for (auto& pass : passes) {
-        int key = transfer_key(pass, r, -1);
-        if (key < 0) continue;
-        auto& transfer = transfers_[static_cast<std::size_t>(key)];
-        if (transfer.posted_ns < 0) {
-          rank.waiting_for = key;
-          return;
+      HandOffs hands[2];
+      for (std::size_t p = 0; p < passes.size(); ++p) {
+        hands[p] = hand_offs(passes[p], r);
+        if (hands[p].recv_key >= 0 && transfers_[static_cast<std::size_t>(hands[p].recv_key)].posted_ns < 0) {
+          rank.waiting_for = hands[p].recv_key;
+          return true;
         }
-        recvs[count++] = key;
       }
       // The RECVs lower() puts before the action, in pass order: the compute stream waits only for the part
       // of each transfer after both ends were ready.
       auto t = rank.t;
-      for (int k = 0; k < count; ++k) {
-        auto& transfer = transfers_[static_cast<std::size_t>(recvs[k])];
+      for (std::size_t p = 0; p < passes.size(); ++p) {
+        if (hands[p].recv_key < 0) continue;
+        auto& transfer = transfers_[static_cast<std::size_t>(hands[p].recv_key)];
         auto reached = t;
         t = std::max(t, transfer.arrival_ns);
         out_.add_wait(r, std::min(std::max(reached, transfer.posted_ns), t), t);
       }
-      for (auto& pass : passes)
-        if (pass.op == Op::F) change_memory(rank, memory_.at_start(pass));
+      for (auto& pass : passes) change_memory(rank, memory_.at_start(pass));
       auto end = engine::later(t, c_.compute_ns(action, r));
       out_.add_compute(r, t, end);
-      for (auto& pass : passes)
-        if (pass.op != Op::F) change_memory(rank, memory_.at_end(pass));
+      for (auto& pass : passes) change_memory(rank, memory_.at_end(pass));
       rank.t = end;
       // The SENDs after it.
-      for (auto& pass : passes) {
-        int key = transfer_key(pass, r, +1);
-        if (key >= 0) post(r, rank, pass, key);
-      }
+      for (std::size_t p = 0; p < passes.size(); ++p)
+        if (hands[p].send_key >= 0) post(r, rank, passes[p], hands[p]);
     }
+    return true;
   }
 
-  // The key of the transfer a pass receives (side -1) or sends (+1) across ranks, -1 when there is none.
-  // A forward receives from the stage before it on the micro-batch's route and sends to the one after; a
-  // backward the other way round; W neither.
-  int transfer_key(const Pass& pass, int r, int side) const {
-    if (pass.op == Op::W) return -1;
-    int step = pass.op == Op::F ? side : -side;
-    int other = step < 0 ? s_.stage_before(pass.stage, pass.microbatch) : s_.stage_after(pass.stage, pass.microbatch);
-    if (other < 0 || s_.stage_to_rank[static_cast<std::size_t>(other)] == r) return -1;
-    int receiver = side < 0 ? pass.stage : other;  // keyed by the receiving end
-    return ((pass.op == Op::F ? 0 : s_.stages) + receiver) * s_.microbatches + pass.microbatch;
-  }
-
-  void post(int r, Rank& rank, const Pass& pass, int key) {
-    int peer_stage = pass.op == Op::F ? s_.stage_after(pass.stage, pass.microbatch)
-                                      : s_.stage_before(pass.stage, pass.microbatch);
-    int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
+  void post(int r, Rank& rank, const Pass& pass, const HandOffs& hand) {
+    int peer = hand.send_peer;
     auto bytes = c_.stages[static_cast<std::size_t>(pass.stage)].activation_bytes;
-    auto arrival = engine::send_on_link(link_free_ns(rank, peer), rank.t, c_.link(r, peer), c_.transfer_ns(r, peer, bytes));
-    auto& transfer = transfers_[static_cast<std::size_t>(key)];
+    auto& link = link_to(rank, peer);
+    if (link.bytes != bytes) {
+      link.bytes = bytes;
+      link.transfer_ns = c_.transfer_ns(r, peer, bytes);
+    }
+    auto arrival = engine::send_on_link(link.free_ns, rank.t, c_.link(r, peer), link.transfer_ns);
+    auto& transfer = transfers_[static_cast<std::size_t>(hand.send_key)];
     transfer.arrival_ns = arrival;
     transfer.posted_ns = rank.t;
     out_.add_transfer(arrival, bytes);
     auto& receiver = ranks_[static_cast<std::size_t>(peer)];
-    if (receiver.waiting_for == key) {
+    if (receiver.waiting_for == hand.send_key) {
       receiver.waiting_for = -1;
       ready_.push_back(peer);
     }
   }
 
-  static std::int64_t& link_free_ns(Rank& rank, int peer) {
-    for (auto& [to, free_ns] : rank.links)
-      if (to == peer) return free_ns;
-    return rank.links.emplace_back(peer, 0).second;
+  static Link& link_to(Rank& rank, int peer) {
+    for (auto& link : rank.links)
+      if (link.peer == peer) return link;
+    return rank.links.emplace_back(Link{peer});
   }
 
   static void change_memory(Rank& rank, engine::MemoryChange change) {

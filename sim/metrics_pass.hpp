@@ -14,8 +14,9 @@
 
 namespace pipesim {
 
-// `schedule` validated and not lowered, `costs` resolved for it. Empty when the ranks cannot all finish
-// (a deadlock, which validate() refuses): the caller runs the engine, which explains it.
+// `schedule` validated, `costs` resolved for it. Empty when the schedule holds SEND/RECV actions (placed by
+// hand, or lowered) or the ranks cannot all finish (a deadlock, which validate() refuses): the caller runs
+// the engine, which plays the first and explains the second.
 std::optional<Metrics> metrics_pass(const Schedule& schedule, const Costs& costs);
 
 }  // namespace pipesim
