@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -311,9 +312,16 @@ void run(const RunArgs& args) {
   int failed = first.empty() ? 0 : first_code;
   comm->broadcast(&failed, sizeof(failed), 0);
   if (failed) {
-    int rank = comm->rank();
+    // Rank 0 says why before any rank may exit: mpirun kills the job as soon as one process exits non-zero,
+    // which could otherwise take rank 0 down before its message (main() prints nothing for an empty one).
+    if (comm->rank() == 0) {
+      fmt::print(stderr, "pipesim: error: {}\n", first);
+      std::fflush(stderr);
+    }
+    int said = 1;
+    comm->broadcast(&said, sizeof(said), 0);
     comm.reset();
-    throw Error(rank == 0 ? first : "", failed == 2 ? Error::Kind::Input : Error::Kind::Internal);
+    throw Error("", failed == 2 ? Error::Kind::Input : Error::Kind::Internal);
   }
   // A failure while running may leave peers blocked: it stops every rank through MPI.
   std::optional<CheckResult> failed_check;  // rank 0

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "schedules/action_format.hpp"
 
 namespace pipesim {
 namespace {
@@ -66,20 +67,15 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 std::string_view op_name(Op op) {
-  for (auto& [o, name] : kNames)
-    if (o == op) return name;
-  return "?";
+  // In Op's order (the table above is in the parser's: longest names first).
+  constexpr std::string_view kByOp[] = {"F", "I", "W", "B", "OVERLAP_F_B", "SEND_F", "RECV_F", "SEND_B", "RECV_B"};
+  auto k = static_cast<std::size_t>(op);
+  return k < std::size(kByOp) ? kByOp[k] : "?";
 }
 
-std::string to_string(const Pass& pass) {
-  return fmt::format("{}{}{}", pass.stage, op_name(pass.op), pass.microbatch);
-}
+std::string to_string(const Pass& pass) { return fmt::format("{}", pass); }
 
-std::string to_string(const Action& action) {
-  if (action.op == Op::OverlapFB)
-    return fmt::format("({};{})OVERLAP_F_B", to_string(action.pass[0]), to_string(action.pass[1]));
-  return to_string(action.pass[0]);
-}
+std::string to_string(const Action& action) { return fmt::format("{}", action); }
 
 Action parse_action(std::string_view raw) {
   auto text = trim(raw);

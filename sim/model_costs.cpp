@@ -47,38 +47,32 @@ Shape plan_shape(const Plan& p) {
 
 std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topology, const ResolvedPlan& rp,
                                   int dp_rank) {
+  ReplicaView view(topology, model, rp, dp_rank, {});
+  return stage_work(model, view);
+}
+
+std::vector<StageWork> stage_work(const ModelSpec& model, ReplicaView& view) {
+  auto& rp = view.plan();
   auto& p = rp.plan;
-  auto& cluster = topology.spec();
+  auto& cluster = view.topology().spec();
   auto shape = plan_shape(rp);
   bool fp8 = p.precision == Precision::FP8;
   auto layers = model_layers(model, shape);
   std::vector<StageWork> out(static_cast<std::size_t>(rp.stages));
-  std::map<double, double> a2a_cache;
   // EP all-to-all: at the profile's measured bandwidth for the transfer and size when it has one, else over
-  // the topology (cached by size: every rank's EP group has the same shape).
+  // the topology.
   auto all_to_all = [&](const char* kind, int pp_rank, double bytes) -> std::int64_t {
-    auto over_topology = [&](const char* k, double b) {
-      auto it = a2a_cache.find(b);
-      if (it != a2a_cache.end()) return it->second;
-      return a2a_cache[b] = topology_all_to_all(topology, model, rp.ep_group(pp_rank, dp_rank))(k, b);
-    };
-    return ns(all_to_all_ns(cluster.profile, kind, p.ep, bytes, over_topology));
+    return ns(all_to_all_ns(cluster.profile, kind, p.ep, bytes, view.all_to_all(pp_rank)));
   };
   double activation = shape.tokens() * model.hidden * shape.bytes_per_element;
-  std::map<int, std::int64_t> tp_cache;
   auto tp_collective = [&](int pp_rank) {
-    auto it = tp_cache.find(pp_rank);
-    if (it != tp_cache.end()) return it->second;
-    std::vector<int> group;
-    for (int t = 0; t < p.tp; ++t) group.push_back(rp.gpu(pp_rank, dp_rank, t));
-    auto& hw = cluster.profile;
-    auto measured = [&](const char* kind, std::int64_t over_topology) {
-      return ns(collective_ns(hw, kind, p.tp, activation, static_cast<double>(over_topology)));
+    auto measured = [&](const char* kind, ReplicaView::Collective collective) {
+      auto over_topology = view.tp_collective_ns(collective, pp_rank, activation);
+      return ns(collective_ns(cluster.profile, kind, p.tp, activation, static_cast<double>(over_topology)));
     };
-    auto ns_ = p.sequence_parallel ? measured("reduce_scatter", topology.reduce_scatter_ns(group, activation)) +
-                                         measured("all_gather", topology.all_gather_ns(group, activation))
-                                   : measured("all_reduce", topology.all_reduce_ns(group, activation));
-    return tp_cache[pp_rank] = ns_;
+    return p.sequence_parallel ? measured("reduce_scatter", ReplicaView::Collective::ReduceScatter) +
+                                     measured("all_gather", ReplicaView::Collective::AllGather)
+                               : measured("all_reduce", ReplicaView::Collective::AllReduce);
   };
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out[static_cast<std::size_t>(s)];
@@ -121,23 +115,28 @@ std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topolo
 
 ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& rp, int dp_rank,
                        const std::vector<double>& gpu_slowdown) {
+  ReplicaView view(topology, model, rp, dp_rank, gpu_slowdown);
+  return model_costs(model, view);
+}
+
+ModelCosts model_costs(const ModelSpec& model, ReplicaView& view) {
+  auto& rp = view.plan();
   auto& p = rp.plan;
-  auto& cluster = topology.spec();
+  auto& cluster = view.topology().spec();
   ModelCosts out;
-  out.stages = stage_work(model, topology, rp, dp_rank);
+  out.stages = stage_work(model, view);
   auto& costs = out.spec;
   costs.stages.resize(static_cast<std::size_t>(rp.stages));
   costs.rank_slowdown.assign(static_cast<std::size_t>(p.pp), 1.0);
   // A slow GPU slows its own replica, and every GPU of its EP group on ranks with expert layers: each
   // all-to-all waits for the slowest member (docs/cost-model.md §7).
-  for (int r = 0; r < p.pp && !gpu_slowdown.empty(); ++r) {
+  for (int r = 0; r < p.pp && view.has_slowdowns(); ++r) {
     auto& slowdown = costs.rank_slowdown[static_cast<std::size_t>(r)];
-    slowdown = gpu_slowdown[static_cast<std::size_t>(rp.gpu(r, dp_rank))];
+    slowdown = view.gpu_slowdown(r);
     bool experts = false;
     for (int s = 0; s < rp.stages; ++s)
       experts |= rp.stage_to_rank[static_cast<std::size_t>(s)] == r && out.stages[static_cast<std::size_t>(s)].ep_ns[PassKind::F] > 0;
-    if (experts)
-      for (int g : rp.ep_group(r, dp_rank)) slowdown = std::max(slowdown, gpu_slowdown[static_cast<std::size_t>(g)]);
+    if (experts) slowdown = std::max(slowdown, view.ep_group_slowdown(r));
   }
   double boundary = static_cast<double>(p.micro_batch_size) * p.seq * model.hidden * plan_shape(rp).bytes_per_element / p.tp;
   auto partners = pair_partners(rp.stage_to_rank, p.pp);
@@ -153,7 +152,7 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
     auto it = phases_of.find(index);
     if (it != phases_of.end()) return it->second;
     return phases_of[index] = layer_phases(layers[static_cast<std::size_t>(index)], shape, cluster.profile, fp8,
-                                           topology_all_to_all(topology, model, rp.ep_group(pp_rank, dp_rank)));
+                                           view.all_to_all(pp_rank));
   };
   for (int s = 0; s < rp.stages; ++s) {
     auto& work = out.stages[static_cast<std::size_t>(s)];
@@ -187,7 +186,7 @@ ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const R
   for (int a = 0; a < p.pp; ++a)
     for (int b = 0; b < p.pp; ++b) {
       if (a == b) continue;
-      auto link = p2p_link(topology, cluster.profile, rp.gpu(a, dp_rank), rp.gpu(b, dp_rank), boundary);
+      auto link = view.link(a, b, boundary);
       costs.rank_links[static_cast<std::size_t>(a * p.pp + b)] = {static_cast<std::int64_t>(std::ceil(link.latency_ns)),
                                                                   link.bytes_per_ns};
     }

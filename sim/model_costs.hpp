@@ -13,6 +13,7 @@
 #include "schedules/schedule.hpp"
 #include "sim/costs.hpp"
 #include "sim/plan.hpp"
+#include "sim/replica_view.hpp"
 #include "topologies/topology.hpp"
 
 namespace pipesim {
@@ -43,9 +44,12 @@ Shape plan_shape(const Plan& plan);  // plan.seq already resolved (not 0)
 // every replica except for their EP groups and links.
 std::vector<StageWork> stage_work(const ModelSpec& model, const Topology& topology, const ResolvedPlan& plan,
                                   int dp_rank);
+// The same, asking the cluster through `view` (the replica's topology answers, logged).
+std::vector<StageWork> stage_work(const ModelSpec& model, ReplicaView& view);
 
 // Costs for the pipeline replica `dp_rank`; `gpu_slowdown` per GPU (empty: 1).
 ModelCosts model_costs(const ModelSpec& model, const Topology& topology, const ResolvedPlan& plan, int dp_rank,
                        const std::vector<double>& gpu_slowdown = {});
+ModelCosts model_costs(const ModelSpec& model, ReplicaView& view);
 
 }  // namespace pipesim

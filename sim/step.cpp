@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@
 #include "schedules/validate.hpp"
 #include "sim/engine.hpp"
 #include "sim/op_time.hpp"
+#include "sim/replica_view.hpp"
 
 namespace pipesim {
 namespace {
@@ -186,12 +188,35 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
   report.cluster = topology.spec().name;
   report.simulated_replicas = p.full ? p.dp : 1;
 
+  // Replicas that answer the cluster's questions alike have the same costs and timeline: each class is
+  // priced and simulated once (sim/replica_view.hpp). Only the data-parallel tail is per replica.
+  struct Priced {
+    ReplicaView view;
+    ModelCosts costs;
+    Timeline timeline;
+    Metrics metrics;
+  };
+  std::vector<std::unique_ptr<Priced>> classes;
   for (int d = 0; d < report.simulated_replicas; ++d) {
-    auto mc = model_costs(model, topology, rp, d, gpu_slowdown);
-    auto timeline = simulate_lowered(lowered, resolve_costs(mc.spec, *lowered));
-    auto metrics = compute_metrics(timeline);
+    ReplicaView view(topology, model, rp, d, gpu_slowdown);
+    Priced* priced = nullptr;
+    for (auto& c : classes)
+      if (c->view.answers_like_me(view)) {
+        priced = c.get();
+        break;
+      }
+    if (!priced) {
+      auto mc = model_costs(model, view);
+      auto timeline = simulate_lowered(lowered, resolve_costs(mc.spec, *lowered));
+      auto metrics = compute_metrics(timeline);
+      classes.push_back(std::make_unique<Priced>(Priced{std::move(view), std::move(mc), std::move(timeline), std::move(metrics)}));
+      priced = classes.back().get();
+    }
+    auto& mc = priced->costs;
+    auto& metrics = priced->metrics;
     // Each GPU starts its data-parallel work when its own pipeline work ends.
     std::vector<GpuMemory> memory;
+    std::vector<Span> dp_spans;
     std::int64_t step = 0, last_pipeline_end = 0;
     for (int r = 0; r < p.pp; ++r) {
       auto t0 = metrics.ranks[static_cast<std::size_t>(r)].last_end_ns;
@@ -199,18 +224,18 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
       auto rs = t0 + tail.reduce_scatter_ns;
       if (p.overlap_grad_reduce) {  // bucket by bucket on the DP stream as the backward frees them (§8)
         rs = 0;
-        for (auto& b : gradient_buckets(topology, rp, mc.stages, timeline, r, d)) {
+        for (auto& b : gradient_buckets(topology, rp, mc.stages, priced->timeline, r, d)) {
           auto start = std::max(rs, b.ready_ns);
           rs = start + b.duration_ns;
-          timeline.spans.push_back({r, Stream::DP, Action{}, start, rs, 0, -1, -1, "reduce-scatter gradients"});
+          dp_spans.push_back({r, Stream::DP, Action{}, start, rs, 0, -1, -1, "reduce-scatter gradients"});
         }
         rs = std::max(rs, t0);
       } else {
-        timeline.spans.push_back({r, Stream::DP, Action{}, t0, rs, 0, -1, -1, "reduce-scatter gradients"});
+        dp_spans.push_back({r, Stream::DP, Action{}, t0, rs, 0, -1, -1, "reduce-scatter gradients"});
       }
       auto opt = rs + tail.optimizer_ns, end = opt + tail.all_gather_ns;
-      timeline.spans.push_back({r, Stream::DP, Action{}, rs, opt, 0, -1, -1, "optimizer step"});
-      timeline.spans.push_back({r, Stream::DP, Action{}, opt, end, 0, -1, -1, "all-gather parameters"});
+      dp_spans.push_back({r, Stream::DP, Action{}, rs, opt, 0, -1, -1, "optimizer step"});
+      dp_spans.push_back({r, Stream::DP, Action{}, opt, end, 0, -1, -1, "all-gather parameters"});
       if (end > step) {
         step = end;
         last_pipeline_end = t0;
@@ -219,6 +244,8 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
     }
     if (d > 0 && step <= report.step_ns) continue;  // report the slowest replica
 
+    auto timeline = priced->timeline;
+    timeline.spans.insert(timeline.spans.end(), dp_spans.begin(), dp_spans.end());
     auto exposed_ep = overlay_ep(timeline, mc.stages);
     report.step_ns = step;
     report.pipeline_ns = metrics.makespan_ns;

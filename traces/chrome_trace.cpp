@@ -3,7 +3,7 @@
 #include "traces/chrome_trace.hpp"
 
 #include <iterator>
-#include <map>
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -11,6 +11,8 @@
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
+
+#include "schedules/action_format.hpp"
 
 namespace pipesim {
 namespace {
@@ -35,19 +37,15 @@ struct Writer {
   }
 };
 
-std::string pass_args(const Action& a) {
-  if (a.op == Op::OverlapFB)
-    return fmt::format(R"({{"forward":"{}","backward":"{}","stage":{},"microbatch":{},"op":"OVERLAP_F_B"}})",
-                       to_string(a.pass[0]), to_string(a.pass[1]), a.stage(), a.microbatch());
-  return fmt::format(R"({{"stage":{},"microbatch":{},"op":"{}"}})", a.stage(), a.microbatch(), op_name(a.op));
-}
+// A compute action's "args" object.
+struct PassArgs {
+  const Action& action;
+};
 
-std::string number(double v) {
-  auto text = fmt::format("{:.6f}", v);
-  while (text.back() == '0') text.pop_back();
-  if (text.back() == '.') text.pop_back();
-  return text;
-}
+// A number with six decimals, trailing zeros dropped ("2.5", "3").
+struct Number {
+  double value;
+};
 
 }  // namespace
 }  // namespace pipesim
@@ -56,6 +54,32 @@ template <>
 struct fmt::formatter<pipesim::Us> : fmt::formatter<std::int64_t> {
   auto format(pipesim::Us v, format_context& ctx) const {
     return fmt::format_to(ctx.out(), "{}.{:03}", v.ns / 1000, v.ns % 1000);
+  }
+};
+
+template <>
+struct fmt::formatter<pipesim::PassArgs> {
+  constexpr auto parse(format_parse_context& ctx) { return ctx.begin(); }
+  auto format(const pipesim::PassArgs& p, format_context& ctx) const {
+    auto& a = p.action;
+    if (a.op == pipesim::Op::OverlapFB)
+      return fmt::format_to(ctx.out(), R"({{"forward":"{}","backward":"{}","stage":{},"microbatch":{},"op":"OVERLAP_F_B"}})",
+                            a.pass[0], a.pass[1], a.stage(), a.microbatch());
+    return fmt::format_to(ctx.out(), R"({{"stage":{},"microbatch":{},"op":"{}"}})", a.stage(), a.microbatch(),
+                          pipesim::op_name(a.op));
+  }
+};
+
+template <>
+struct fmt::formatter<pipesim::Number> {
+  constexpr auto parse(format_parse_context& ctx) { return ctx.begin(); }
+  auto format(pipesim::Number n, format_context& ctx) const {
+    char text[512];
+    auto end = fmt::format_to_n(text, sizeof text, FMT_COMPILE("{:.6f}"), n.value).out;
+    if (end > text + sizeof text) end = text + sizeof text;  // cannot happen below 1e500
+    while (end > text && end[-1] == '0') --end;
+    if (end > text && end[-1] == '.') --end;
+    return std::copy(text, end, ctx.out());
   }
 };
 
@@ -107,10 +131,15 @@ std::string to_chrome_trace(const Timeline& t) {
       emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})"), r,
                        lane + 1, lane ? fmt::format(" {}", lane + 1) : std::string());
   }
-  std::map<std::int64_t, std::string> flow_ends;  // flow id -> its "f" event, emitted after its "s"
+  // Flow id -> its "f" event (at the receiving wait), emitted after every "s", in id order.
+  struct FlowEnd {
+    std::int64_t id = -1, ts_ns = 0;
+    int rank = 0;
+  };
+  std::vector<FlowEnd> flow_ends;
   for (std::size_t i = 0; i < t.spans.size(); ++i) {
     auto& span = t.spans[i];
-    auto name = to_string(span.action);
+    auto& name = span.action;
     Us ts{span.start_ns}, dur{span.end_ns - span.start_ns};
     if (span.stream == Stream::EP) {  // inside the compute action it names
       emit(FMT_COMPILE(R"({{"name":"{}","cat":"ep","ph":"X","ts":{},"dur":{},"pid":{},"tid":100,"args":{{"during":"{}"}}}})"),
@@ -136,16 +165,20 @@ std::string to_chrome_trace(const Timeline& t) {
       emit(
           FMT_COMPILE(R"({{"name":"{}","cat":"wait","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{{"from_rank":{},"stage":{},"microbatch":{},"op":"{}"}}}})"),
           name, ts, dur, span.rank, span.peer, span.action.stage(), span.action.microbatch(), op_name(span.action.op));
-      if (span.flow >= 0)
-        flow_ends[span.flow] =
-            fmt::format(R"({{"name":"transfer","cat":"p2p","ph":"f","bp":"e","id":{},"ts":{},"pid":{},"tid":0}})",
-                        span.flow, ts, span.rank);
+      if (span.flow >= 0) flow_ends.push_back({span.flow, span.start_ns, span.rank});
       continue;
     }
     emit(FMT_COMPILE(R"({{"name":"{}","cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":0,"args":{}}})"), name,
-                     op_name(span.action.op), ts, dur, span.rank, pass_args(span.action));
+                     op_name(span.action.op), ts, dur, span.rank, PassArgs{span.action});
   }
-  for (auto& [id, event] : flow_ends) emit(FMT_COMPILE("{}"), event);
+  // Sorted by id, the last one for an id kept (as a map assigned in span order would).
+  std::stable_sort(flow_ends.begin(), flow_ends.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  for (std::size_t i = 0; i < flow_ends.size(); ++i) {
+    auto& f = flow_ends[i];
+    if (i + 1 < flow_ends.size() && flow_ends[i + 1].id == f.id) continue;
+    emit(FMT_COMPILE(R"({{"name":"transfer","cat":"p2p","ph":"f","bp":"e","id":{},"ts":{},"pid":{},"tid":0}})"), f.id,
+         Us{f.ts_ns}, f.rank);
+  }
   for (auto& k : t.kernels) {
     if (k.rank < 0 || k.rank >= t.schedule->ranks) continue;
     auto args = k.bytes > 0 ? fmt::format(R"({{"bytes":{}}})", k.bytes) : std::string("{}");
@@ -155,7 +188,7 @@ std::string to_chrome_trace(const Timeline& t) {
   }
   for (auto& sample : t.memory)
     emit(FMT_COMPILE(R"({{"name":"live activations","ph":"C","ts":{},"pid":{},"args":{{"stage micro-batches":{},"bytes":{}}}}})"),
-                     Us{sample.time_ns}, sample.rank, number(sample.activations), number(sample.bytes));
+                     Us{sample.time_ns}, sample.rank, Number{sample.activations}, Number{sample.bytes});
   out.append(std::string_view("\n]}\n"));
   return fmt::to_string(out);
 }

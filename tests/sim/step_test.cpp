@@ -3,10 +3,14 @@
 // communication, and --full agrees with the representative run on a symmetric plan and sees a straggler.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
+
 #include "common/error.hpp"
 #include "models/accounting.hpp"
 #include "schedules/registry.hpp"
 #include "sim/model_costs.hpp"
+#include "sim/replica_view.hpp"
 #include "sim/step.hpp"
 
 namespace pipesim {
@@ -166,6 +170,60 @@ TEST(Step, FullRunMatchesRepresentativeAndSeesStragglers) {
   slow[static_cast<std::size_t>(all.plan.gpu(3, 9))] = 1.5;
   auto straggler = simulate_step(model, topology, p, slow);
   EXPECT_GT(straggler.step_ns, one.step_ns);
+}
+
+void expect_same_costs(const ModelCosts& a, const ModelCosts& b, const std::string& what) {
+  ASSERT_EQ(a.spec.stages.size(), b.spec.stages.size()) << what;
+  for (std::size_t s = 0; s < a.spec.stages.size(); ++s) {
+    auto &x = a.spec.stages[s], &y = b.spec.stages[s];
+    EXPECT_EQ(x.F_ns, y.F_ns) << what << " stage " << s;
+    EXPECT_EQ(x.I_ns, y.I_ns) << what << " stage " << s;
+    EXPECT_EQ(x.W_ns, y.W_ns) << what << " stage " << s;
+    EXPECT_EQ(x.FB_ns, y.FB_ns) << what << " stage " << s;
+    EXPECT_EQ(x.activation_bytes, y.activation_bytes) << what << " stage " << s;
+    EXPECT_EQ(x.activation_memory, y.activation_memory) << what << " stage " << s;
+    EXPECT_EQ(a.stages[s].ep_ns.sum(), b.stages[s].ep_ns.sum()) << what << " stage " << s;
+    EXPECT_EQ(a.stages[s].pair_exposed_ns, b.stages[s].pair_exposed_ns) << what << " stage " << s;
+  }
+  EXPECT_EQ(a.spec.rank_slowdown, b.spec.rank_slowdown) << what;
+  ASSERT_EQ(a.spec.rank_links.size(), b.spec.rank_links.size()) << what;
+  for (std::size_t l = 0; l < a.spec.rank_links.size(); ++l) {
+    EXPECT_EQ(a.spec.rank_links[l].latency_ns, b.spec.rank_links[l].latency_ns) << what << " link " << l;
+    EXPECT_EQ(a.spec.rank_links[l].bandwidth_bytes_per_ns, b.spec.rank_links[l].bandwidth_bytes_per_ns) << what;
+  }
+}
+
+// --full prices one replica per class of replicas that answer the cluster's questions alike
+// (sim/replica_view.hpp). Checked on every replica of the 2048-GPU DeepSeek-V3 plan with stragglers: a
+// replica that answers like an earlier one has exactly the costs model_costs() gives it on its own, and
+// the stragglers' replicas (and their EP groups') form classes of their own.
+TEST(Step, ReplicasThatAnswerAlikeCostAlike) {
+  auto model = load_model("deepseek-v3");
+  Topology topology(load_cluster("deepseek-h800"));
+  auto rp = resolve(deepseek_plan("dualpipe"), model, topology.spec());
+  std::vector<double> slowdown(static_cast<std::size_t>(rp.gpus), 1.0);
+  slowdown[static_cast<std::size_t>(rp.gpu(3, 70))] = 1.5;
+  slowdown[static_cast<std::size_t>(rp.gpu(12, 5))] = 1.2;
+  std::vector<std::unique_ptr<ReplicaView>> classes;
+  std::vector<ModelCosts> class_costs;
+  for (int d = 0; d < rp.plan.dp; ++d) {
+    auto view = std::make_unique<ReplicaView>(topology, model, rp, d, slowdown);
+    auto alone = model_costs(model, topology, rp, d, slowdown);  // a fresh view: nothing shared
+    std::size_t c = 0;
+    while (c < classes.size() && !classes[c]->answers_like_me(*view)) ++c;
+    if (c < classes.size()) {
+      expect_same_costs(class_costs[c], alone, "replica " + std::to_string(d) + " in class " + std::to_string(c));
+      continue;
+    }
+    class_costs.push_back(model_costs(model, *view));
+    expect_same_costs(class_costs.back(), alone, "replica " + std::to_string(d));
+    classes.push_back(std::move(view));
+  }
+  // Replicas 5 and 70 hold a straggler; so does every replica sharing their EP groups (ep 64: d mod 64 is the
+  // member, d / 64 the group), on the ranks with expert layers.
+  EXPECT_GE(classes.size(), 3u);
+  EXPECT_LT(classes.size(), 10u);
+  EXPECT_EQ(rp.plan.dp, 128);
 }
 
 }  // namespace
