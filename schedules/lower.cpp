@@ -16,6 +16,11 @@ Schedule lower(const Schedule& schedule) {
   };
   for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
     auto& program = out.programs[r];
+    // At most a RECV before and a SEND after each F/I/B pass: reserved (untouched pages cost no memory),
+    // so the program is never copied as it grows.
+    std::size_t most = 0;
+    for (auto& action : schedule.programs[r]) most += 1 + 2 * action.passes().size();
+    program.reserve(most);
     for (auto& action : schedule.programs[r]) {
       for (auto& pass : action.passes()) {
         if (pass.op == Op::W) continue;

@@ -11,7 +11,8 @@ namespace {
 class MetricsPass {
  public:
   MetricsPass(const Schedule& s, const Costs& c) : s_(s), c_(c), memory_(s, c), out_(s) {
-    auto keys = 2 * static_cast<std::int64_t>(s.stages) * s.microbatches;
+    for (auto& route : s.routes) route_length_ = std::max(route_length_, static_cast<int>(route.size()));
+    auto keys = 2 * static_cast<std::int64_t>(route_length_) * s.microbatches;
     if (keys > std::numeric_limits<int>::max())
       throw Error(fmt::format("simulation: {} stages x {} micro-batches is too large to simulate", s.stages, s.microbatches));
     transfers_.resize(static_cast<std::size_t>(keys));
@@ -47,7 +48,10 @@ class MetricsPass {
     int waiting_for = -1;     // the transfer key it stopped at; only the receiving rank ever waits for a key
     std::vector<Link> links;  // a rank talks to a handful of peers: a short list beats a map
   };
-  struct Transfer {  // per RECV key (direction, stage, micro-batch), as the engine keys them
+  // Per transfer, keyed by (direction, the receiving stage's position on the micro-batch's route,
+  // micro-batch): DualPipe's micro-batches each visit half the stages, so positions need half the keys
+  // stages would.
+  struct Transfer {
     std::int64_t arrival_ns = -1, posted_ns = -1;
   };
   // What a pass receives from and sends to other ranks: transfer keys (-1: none) and the peer it sends to.
@@ -65,10 +69,10 @@ class MetricsPass {
     int before = k > 0 ? path[k - 1] : -1, after = k + 1 < path.size() ? path[k + 1] : -1;
     bool forward = pass.op == Op::F;
     int from = forward ? before : after, to = forward ? after : before;
-    int direction = forward ? 0 : s_.stages;
-    if (from >= 0 && rank_of(from) != r) h.recv_key = (direction + pass.stage) * s_.microbatches + pass.microbatch;
+    int direction = forward ? 0 : route_length_, at = static_cast<int>(k), to_at = forward ? at + 1 : at - 1;
+    if (from >= 0 && rank_of(from) != r) h.recv_key = (direction + at) * s_.microbatches + pass.microbatch;
     if (to >= 0 && rank_of(to) != r) {
-      h.send_key = (direction + to) * s_.microbatches + pass.microbatch;
+      h.send_key = (direction + to_at) * s_.microbatches + pass.microbatch;
       h.send_peer = rank_of(to);
     }
     return h;
@@ -152,6 +156,7 @@ class MetricsPass {
   engine::PassMemory memory_;
   MetricsAccumulator out_;
   std::vector<Rank> ranks_;
+  int route_length_ = 0;  // the longest route's
   std::vector<Transfer> transfers_;
   std::vector<int> ready_;  // ranks to resume
 };
