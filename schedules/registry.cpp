@@ -1,6 +1,7 @@
 // The registry of schedule generators and the helpers every generator uses.
 #include "schedules/registry.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include <fmt/format.h>
@@ -89,6 +90,13 @@ Schedule start_schedule(std::string_view name, const GeneratorOptions& options, 
   s.microbatches = options.microbatches;
   s.stage_to_rank = layout.stage_to_rank;
   s.programs.resize(static_cast<std::size_t>(options.ranks));
+  // Room for an F, I and W of every stage a rank holds and every micro-batch, so no program is copied as it
+  // grows (generators that fuse B or pairs use less; pages never written cost no memory).
+  std::vector<std::size_t> stages_on(static_cast<std::size_t>(options.ranks));
+  for (int rank : layout.stage_to_rank)
+    if (rank >= 0 && rank < options.ranks) ++stages_on[static_cast<std::size_t>(rank)];
+  for (std::size_t r = 0; r < stages_on.size(); ++r)
+    s.programs[r].reserve(3 * stages_on[r] * static_cast<std::size_t>(std::max(options.microbatches, 0)));
   set_routes(s, layout.routes, std::vector<int>(static_cast<std::size_t>(options.microbatches), 0));
   return s;
 }

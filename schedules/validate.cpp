@@ -382,13 +382,21 @@ void check_deadlock(const Schedule& s, const PassIndex& index) {
   report_deadlock(s, index, done, std::move(cycle));
 }
 
-}  // namespace
-
-void validate(const Schedule& schedule) {
+// The checks before the order of passes; the index they built.
+PassIndex checked_structure(const Schedule& schedule) {
   check_shape(schedule);
   check_placement(schedule);
   PassIndex index(schedule);
   check_complete(schedule, index);
+  return index;
+}
+
+}  // namespace
+
+void validate_structure(const Schedule& schedule) { checked_structure(schedule); }
+
+void validate(const Schedule& schedule) {
+  auto index = checked_structure(schedule);
   if (every_action_runs(schedule, index, true)) return;
   // Something is wrong: the checks one at a time, for their messages.
   check_rank_order(schedule, index);

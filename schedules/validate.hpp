@@ -16,4 +16,9 @@ namespace pipesim {
 
 void validate(const Schedule& schedule);
 
+// Everything validate() checks except the order of the passes (each after the passes of its own rank it
+// needs, and no deadlock): for a caller that plays the schedule at once and checks the order as it goes
+// (the metrics pass, sim/metrics_pass.hpp), calling validate() for the message when it is wrong.
+void validate_structure(const Schedule& schedule);
+
 }  // namespace pipesim

@@ -253,7 +253,7 @@ class Engine {
 
 template <class Recorder>
 typename Recorder::Result play(const Schedule& schedule, const CostSpec& spec, Validation validation) {
-  if (validation == Validation::Check) validate(schedule);
+  if (validation != Validation::AlreadyDone) validate(schedule);
   auto costs = resolve_costs(spec, schedule);
   auto lowered = std::make_shared<const Schedule>(schedule.lowered() ? schedule : lower(schedule));
   return Engine<Recorder>(std::move(lowered), costs).run();
@@ -270,9 +270,12 @@ Timeline simulate(const Schedule& schedule, const CostSpec& spec, Validation val
 }
 
 Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validation validation) {
-  // A compute-only schedule takes the one-pass path; a deadlock, or SEND/RECV placed by hand, the engine.
-  if (validation == Validation::Check) validate(schedule);
+  // A compute-only schedule takes the one-pass path, which checks the order of the passes as it plays; a
+  // schedule it declines (SEND/RECV placed by hand, passes out of order, a deadlock) is validated in full,
+  // which names what is wrong, and what is sound goes to the engine.
+  if (validation == Validation::Check) validate_structure(schedule);
   if (auto metrics = metrics_pass(schedule, resolve_costs(spec, schedule))) return *std::move(metrics);
+  if (validation != Validation::AlreadyDone) validate(schedule);
   return play<MetricsRecorder>(schedule, spec, Validation::AlreadyDone);
 }
 

@@ -1,6 +1,8 @@
 // The metrics pass (see metrics_pass.hpp).
 #include "sim/metrics_pass.hpp"
 
+#include <span>
+
 #include <fmt/format.h>
 
 #include "sim/engine_rules.hpp"
@@ -16,6 +18,8 @@ class MetricsPass {
     if (keys > std::numeric_limits<int>::max())
       throw Error(fmt::format("simulation: {} stages x {} micro-batches is too large to simulate", s.stages, s.microbatches));
     transfers_.resize(static_cast<std::size_t>(keys));
+    done_.assign(static_cast<std::size_t>(s.stages) * static_cast<std::size_t>(s.microbatches), 0);
+    build_hops();
     ranks_.resize(static_cast<std::size_t>(s.ranks));
     for (int r = s.ranks - 1; r >= 0; --r) ready_.push_back(r);
   }
@@ -61,26 +65,74 @@ class MetricsPass {
     int recv_key = -1, send_key = -1, send_peer = -1;
   };
 
-  HandOffs hand_offs(const Pass& pass, int r) const {
-    HandOffs h;
-    if (pass.op == Op::W) return h;
-    auto& path = s_.route(pass.microbatch);
-    auto k = static_cast<std::size_t>(s_.position(pass.stage));
-    int before = k > 0 ? path[k - 1] : -1, after = k + 1 < path.size() ? path[k + 1] : -1;
+  HandOffs hand_offs(const Pass& pass) const {
+    if (pass.op == Op::W) return {};
     bool forward = pass.op == Op::F;
-    int from = forward ? before : after, to = forward ? after : before;
-    int direction = forward ? 0 : route_length_, at = static_cast<int>(k), to_at = forward ? at + 1 : at - 1;
-    if (from >= 0 && rank_of(from) != r) h.recv_key = (direction + at) * s_.microbatches + pass.microbatch;
-    if (to >= 0 && rank_of(to) != r) {
-      h.send_key = (direction + to_at) * s_.microbatches + pass.microbatch;
-      h.send_peer = rank_of(to);
+    auto route = static_cast<std::size_t>(s_.route_of[static_cast<std::size_t>(pass.microbatch)]);
+    auto& hop = hops_[(route * static_cast<std::size_t>(s_.stages) + static_cast<std::size_t>(pass.stage)) * 2 + !forward];
+    int base = forward ? 0 : route_length_;
+    HandOffs h;
+    if (hop.recv_at >= 0) h.recv_key = (base + hop.recv_at) * s_.microbatches + pass.microbatch;
+    if (hop.send_at >= 0) {
+      h.send_key = (base + hop.send_at) * s_.microbatches + pass.microbatch;
+      h.send_peer = hop.send_peer;
     }
     return h;
   }
+  // Per (route, stage, direction): the route positions of the receiving ends of what a pass of that stage
+  // receives from and sends to another rank (-1: none, or the same rank), and the rank it sends to. A stage
+  // sits on its own rank (validated), so whether a neighbour is another rank is a property of the stage.
+  struct Hop {
+    int recv_at = -1, send_at = -1, send_peer = -1;
+  };
+  void build_hops() {
+    hops_.resize(s_.routes.size() * static_cast<std::size_t>(s_.stages) * 2);
+    for (std::size_t route = 0; route < s_.routes.size(); ++route) {
+      auto& path = s_.routes[route];
+      for (std::size_t k = 0; k < path.size(); ++k) {
+        int stage = path[k], at = static_cast<int>(k);
+        int before = k > 0 ? path[k - 1] : -1, after = k + 1 < path.size() ? path[k + 1] : -1;
+        for (int backward = 0; backward < 2; ++backward) {
+          int from = backward ? after : before, to = backward ? before : after;
+          auto& hop = hops_[(route * static_cast<std::size_t>(s_.stages) + static_cast<std::size_t>(stage)) * 2 +
+                            static_cast<std::size_t>(backward)];
+          if (from >= 0 && rank_of(from) != rank_of(stage)) hop.recv_at = at;
+          if (to >= 0 && rank_of(to) != rank_of(stage)) {
+            hop.send_at = backward ? at - 1 : at + 1;
+            hop.send_peer = rank_of(to);
+          }
+        }
+      }
+    }
+  }
   int rank_of(int stage) const { return s_.stage_to_rank[static_cast<std::size_t>(stage)]; }
 
+  // Whether each pass's producers on its own rank have run (validate()'s rank order; the producers on other
+  // ranks are waited for as transfers): an F needs the F before it on the route when that is on this rank,
+  // an I or B its stage's F and the backward after it when on this rank, a W its I.
+  bool in_order(std::span<const Pass> passes, int r) {
+    for (auto& pass : passes) {
+      auto& path = s_.route(pass.microbatch);
+      auto k = static_cast<std::size_t>(s_.position(pass.stage));
+      auto needs = [&](std::size_t at, std::uint8_t bit) {
+        auto stage = path[at];
+        return rank_of(stage) != r || (done(Pass{Op::F, stage, pass.microbatch}) & bit);
+      };
+      bool ok = pass.op == Op::F   ? k == 0 || needs(k - 1, kForwardDone)
+                : pass.op == Op::W ? (done(pass) & kBackwardDone) != 0
+                                   : (done(pass) & kForwardDone) && (k + 1 == path.size() || needs(k + 1, kBackwardDone));
+      if (!ok) return false;
+    }
+    return true;
+  }
+  static constexpr std::uint8_t kForwardDone = 1, kBackwardDone = 2;  // an I or a B
+  std::uint8_t& done(const Pass& pass) {
+    return done_[static_cast<std::size_t>(pass.stage) * static_cast<std::size_t>(s_.microbatches) +
+                 static_cast<std::size_t>(pass.microbatch)];
+  }
+
   // Runs rank r's program until it needs a transfer that has not been posted, or meets a SEND/RECV (a
-  // lowered schedule, which is the engine's to play: false).
+  // lowered schedule, which is the engine's to play) or a pass before one it needs (false for both).
   bool advance(int r) {
     auto& rank = ranks_[static_cast<std::size_t>(r)];
     auto& program = s_.programs[static_cast<std::size_t>(r)];
@@ -88,9 +140,10 @@ class MetricsPass {
       auto& action = program[rank.pc];
       if (!action.is_compute()) return false;
       auto passes = action.passes();
+      if (!in_order(passes, r)) return false;
       HandOffs hands[2];
       for (std::size_t p = 0; p < passes.size(); ++p) {
-        hands[p] = hand_offs(passes[p], r);
+        hands[p] = hand_offs(passes[p]);
         if (hands[p].recv_key >= 0 && transfers_[static_cast<std::size_t>(hands[p].recv_key)].posted_ns < 0) {
           rank.waiting_for = hands[p].recv_key;
           return true;
@@ -111,6 +164,7 @@ class MetricsPass {
       out_.add_compute(r, t, end);
       for (auto& pass : passes) change_memory(rank, memory_.at_end(pass));
       rank.t = end;
+      for (auto& pass : passes) done(pass) |= pass.op == Op::F ? kForwardDone : kBackwardDone;
       // The SENDs after it.
       for (std::size_t p = 0; p < passes.size(); ++p)
         if (hands[p].send_key >= 0) post(r, rank, passes[p], hands[p]);
@@ -157,6 +211,8 @@ class MetricsPass {
   MetricsAccumulator out_;
   std::vector<Rank> ranks_;
   int route_length_ = 0;  // the longest route's
+  std::vector<Hop> hops_;
+  std::vector<std::uint8_t> done_;  // [stage][micro-batch]: kForwardDone | kBackwardDone
   std::vector<Transfer> transfers_;
   std::vector<int> ready_;  // ranks to resume
 };

@@ -14,9 +14,11 @@
 
 namespace pipesim {
 
-// `schedule` validated, `costs` resolved for it. Empty when the schedule holds SEND/RECV actions (placed by
-// hand, or lowered) or the ranks cannot all finish (a deadlock, which validate() refuses): the caller runs
-// the engine, which plays the first and explains the second.
+// `schedule` through validate_structure() at least, `costs` resolved for it. It checks the order of the
+// passes as it plays (each after the passes it needs on its rank; every rank finishes). Empty when the
+// schedule holds SEND/RECV actions (placed by hand, or lowered), or its passes are out of order or would
+// deadlock: the caller then validates it in full (which names the problem) and runs the engine on what is
+// sound.
 std::optional<Metrics> metrics_pass(const Schedule& schedule, const Costs& costs);
 
 }  // namespace pipesim

@@ -202,5 +202,57 @@ TEST(EngineMetrics, ADeadlockFallsBackToTheEnginesMessage) {
   }
 }
 
+// With only the structure validated (StructureDone, simulate's metrics path), the pass checks the order of
+// the passes as it plays: a schedule out of order or deadlocked gets validate()'s own message.
+TEST(EngineMetrics, TheOrderOfPassesIsCheckedAsThePassPlays) {
+  auto message = [](const Schedule& s) {
+    try {
+      validate(s);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("valid");
+  };
+  auto costs = [](const Schedule& s) { return uniform_costs("F=1ms,I=1ms,W=1ms", s.stages, s.ranks); };
+  auto base = find_schedule("zb-h1").generate({4, 8, 2});
+  std::vector<Schedule> broken;
+  {
+    auto s = base;  // a W before its I
+    auto& p = s.programs[2];
+    auto w = std::find_if(p.begin(), p.end(), [](const Action& a) { return a.op == Op::W; });
+    auto i = std::find_if(p.begin(), p.end(), [&](const Action& a) { return a.op == Op::I && a.microbatch() == w->microbatch(); });
+    std::iter_swap(w, i);
+    broken.push_back(s);
+  }
+  {
+    auto s = base;  // a B before its F on the last stage (same rank)
+    auto& p = s.programs[3];
+    std::iter_swap(p.begin(), p.begin() + 1);
+    broken.push_back(s);
+  }
+  {
+    auto s = base;  // rank 1 waits for a gradient before sending the activation it comes from
+    auto& p = s.programs[1];
+    auto i = std::find_if(p.begin(), p.end(), [](const Action& a) { return a.op == Op::I; });
+    std::rotate(p.begin(), i, i + 1);
+    broken.push_back(s);
+  }
+  for (auto& s : broken) {
+    auto expected = message(s);
+    ASSERT_NE(expected, "valid") << to_text(s);
+    ASSERT_NO_THROW(validate_structure(s));
+    EXPECT_FALSE(metrics_pass(s, resolve_costs(costs(s), s)).has_value()) << expected;
+    for (auto how : {Validation::Check, Validation::StructureDone}) {
+      try {
+        simulate_metrics(s, costs(s), how);
+        ADD_FAILURE() << "accepted: " << expected;
+      } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), expected);
+      }
+    }
+  }
+  EXPECT_TRUE(metrics_pass(base, resolve_costs(costs(base), base)).has_value());
+}
+
 }  // namespace
 }  // namespace pipesim
