@@ -8,7 +8,9 @@
 #include "common/error.hpp"
 
 namespace pipesim {
-PassIndex::PassIndex(const Schedule& schedule) : stages_(schedule.stages) {
+PassIndex::PassIndex(const Schedule& schedule) {
+  for (int st = 0; st < schedule.stages; ++st) position_.push_back(schedule.position(st));
+  for (auto& route : schedule.routes) positions_ = std::max(positions_, route.size());
   offsets_.push_back(0);
   for (auto& program : schedule.programs) offsets_.push_back(offsets_.back() + static_cast<int>(program.size()));
   // Most schedules reaching here are compute-only: index 4 kinds, and start again with 8 at the first
@@ -20,7 +22,7 @@ PassIndex::PassIndex(const Schedule& schedule) : stages_(schedule.stages) {
 }
 
 bool PassIndex::fill(const Schedule& schedule) {
-  slots_.assign(kinds_ * static_cast<std::size_t>(schedule.stages) * static_cast<std::size_t>(schedule.microbatches), -1);
+  slots_.assign(kinds_ * positions_ * static_cast<std::size_t>(schedule.microbatches), -1);
   for (std::size_t r = 0; r < schedule.programs.size(); ++r) {
     auto& program = schedule.programs[r];
     for (std::size_t step = 0; step < program.size(); ++step) {

@@ -16,8 +16,8 @@ namespace pipesim {
 
 class PassIndex {
  public:
-  // Requires a schedule whose shape is valid (stage/micro-batch numbers in range); throws Error on a
-  // pass that appears twice.
+  // Requires a schedule whose shape and placement are valid (stage and micro-batch numbers in range, each
+  // pass on its micro-batch's route); throws Error on a pass that appears twice.
   explicit PassIndex(const Schedule& schedule);
 
   int node(Op op, int stage, int microbatch) const {  // -1 when absent
@@ -34,16 +34,19 @@ class PassIndex {
   int node_at(int rank, int step) const { return offsets_[static_cast<std::size_t>(rank)] + step; }
 
  private:
-  int stages_;
+  std::vector<int> position_;  // [stage] -> its position on the routes that visit it
+  std::size_t positions_ = 0;  // the longest route's length
   bool lowered_ = false;
   std::size_t kinds_ = 4;      // F I W B, and SEND_F RECV_F SEND_B RECV_B when lowered
   std::vector<int> offsets_;  // [rank] -> first node id; back() = total
-  // [microbatch][stage][kind] -> node id or -1: a micro-batch's passes on neighbouring stages, which
-  // validation looks up together, sit together.
+  // [microbatch][position of the stage on its route][kind] -> node id or -1: a micro-batch's passes on
+  // neighbouring stages, which validation looks up together, sit together, and a micro-batch takes room only
+  // for the stages it visits (half of them under DualPipe).
   std::vector<int> slots_;
   std::size_t slot(Op op, int stage, int microbatch) const {
     auto k = static_cast<std::size_t>(op) - (op > Op::OverlapFB);
-    return (static_cast<std::size_t>(microbatch) * static_cast<std::size_t>(stages_) + static_cast<std::size_t>(stage)) * kinds_ + k;
+    auto at = static_cast<std::size_t>(position_[static_cast<std::size_t>(stage)]);
+    return (static_cast<std::size_t>(microbatch) * positions_ + at) * kinds_ + k;
   }
   bool fill(const Schedule& schedule);  // false: met a SEND/RECV with kinds_ = 4
 };
