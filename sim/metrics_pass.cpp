@@ -58,32 +58,13 @@ class MetricsPass {
   struct Transfer {
     std::int64_t arrival_ns = -1, posted_ns = -1;
   };
-  // What a pass receives from and sends to other ranks: transfer keys (-1: none) and the peer it sends to.
-  // A forward receives from the stage before it on the micro-batch's route and sends to the one after; a
-  // backward the other way round; W neither.
-  struct HandOffs {
-    int recv_key = -1, send_key = -1, send_peer = -1;
-  };
-
-  HandOffs hand_offs(const Pass& pass) const {
-    if (pass.op == Op::W) return {};
-    bool forward = pass.op == Op::F;
-    auto route = static_cast<std::size_t>(s_.route_of[static_cast<std::size_t>(pass.microbatch)]);
-    auto& hop = hops_[(route * static_cast<std::size_t>(s_.stages) + static_cast<std::size_t>(pass.stage)) * 2 + !forward];
-    int base = forward ? 0 : route_length_;
-    HandOffs h;
-    if (hop.recv_at >= 0) h.recv_key = (base + hop.recv_at) * s_.microbatches + pass.microbatch;
-    if (hop.send_at >= 0) {
-      h.send_key = (base + hop.send_at) * s_.microbatches + pass.microbatch;
-      h.send_peer = hop.send_peer;
-    }
-    return h;
-  }
   // Per (route, stage, direction): the route positions of the receiving ends of what a pass of that stage
-  // receives from and sends to another rank (-1: none, or the same rank), and the rank it sends to. A stage
-  // sits on its own rank (validated), so whether a neighbour is another rank is a property of the stage.
+  // receives from and sends to another rank (-1: none, or the same rank), the rank it sends to, and the stage
+  // on its own rank it takes its input from (-1: none, or another rank's). A forward receives from the stage
+  // before it on the micro-batch's route and sends to the one after; a backward the other way round; W
+  // neither. A stage sits on its own rank (validated), so all of this is a property of the stage.
   struct Hop {
-    int recv_at = -1, send_at = -1, send_peer = -1;
+    int recv_at = -1, send_at = -1, send_peer = -1, local_from = -1;
   };
   void build_hops() {
     hops_.resize(s_.routes.size() * static_cast<std::size_t>(s_.stages) * 2);
@@ -97,6 +78,7 @@ class MetricsPass {
           auto& hop = hops_[(route * static_cast<std::size_t>(s_.stages) + static_cast<std::size_t>(stage)) * 2 +
                             static_cast<std::size_t>(backward)];
           if (from >= 0 && rank_of(from) != rank_of(stage)) hop.recv_at = at;
+          if (from >= 0 && rank_of(from) == rank_of(stage)) hop.local_from = from;
           if (to >= 0 && rank_of(to) != rank_of(stage)) {
             hop.send_at = backward ? at - 1 : at + 1;
             hop.send_peer = rank_of(to);
@@ -105,30 +87,30 @@ class MetricsPass {
       }
     }
   }
+  const Hop& hop_of(const Pass& pass) const {
+    auto route = static_cast<std::size_t>(s_.route_of[static_cast<std::size_t>(pass.microbatch)]);
+    return hops_[(route * static_cast<std::size_t>(s_.stages) + static_cast<std::size_t>(pass.stage)) * 2 +
+                 (pass.op != Op::F)];
+  }
   int rank_of(int stage) const { return s_.stage_to_rank[static_cast<std::size_t>(stage)]; }
+  // The transfer key of a hop's end at route position `at` for this pass's direction and micro-batch.
+  int key(const Pass& pass, int at) const {
+    return ((pass.op == Op::F ? 0 : route_length_) + at) * s_.microbatches + pass.microbatch;
+  }
 
-  // Whether each pass's producers on its own rank have run (validate()'s rank order; the producers on other
-  // ranks are waited for as transfers): an F needs the F before it on the route when that is on this rank,
-  // an I or B its stage's F and the backward after it when on this rank, a W its I.
-  bool in_order(std::span<const Pass> passes, int r) {
-    for (auto& pass : passes) {
-      auto& path = s_.route(pass.microbatch);
-      auto k = static_cast<std::size_t>(s_.position(pass.stage));
-      auto needs = [&](std::size_t at, std::uint8_t bit) {
-        auto stage = path[at];
-        return rank_of(stage) != r || (done(Pass{Op::F, stage, pass.microbatch}) & bit);
-      };
-      bool ok = pass.op == Op::F   ? k == 0 || needs(k - 1, kForwardDone)
-                : pass.op == Op::W ? (done(pass) & kBackwardDone) != 0
-                                   : (done(pass) & kForwardDone) && (k + 1 == path.size() || needs(k + 1, kBackwardDone));
-      if (!ok) return false;
-    }
-    return true;
+  // Whether a pass's producers on its own rank have run (validate()'s rank order; the producers on other
+  // ranks are waited for as transfers): an F needs the F it takes its input from when that is on this rank,
+  // an I or B its stage's F and the backward it takes its gradient from when on this rank, a W its I.
+  bool in_order(const Pass& pass, const Hop& hop) {
+    if (pass.op == Op::W) return (done(pass.stage, pass.microbatch) & kBackwardDone) != 0;
+    bool forward = pass.op == Op::F;
+    if (!forward && !(done(pass.stage, pass.microbatch) & kForwardDone)) return false;
+    return hop.local_from < 0 || (done(hop.local_from, pass.microbatch) & (forward ? kForwardDone : kBackwardDone));
   }
   static constexpr std::uint8_t kForwardDone = 1, kBackwardDone = 2;  // an I or a B
-  std::uint8_t& done(const Pass& pass) {
-    return done_[static_cast<std::size_t>(pass.stage) * static_cast<std::size_t>(s_.microbatches) +
-                 static_cast<std::size_t>(pass.microbatch)];
+  std::uint8_t& done(int stage, int microbatch) {
+    return done_[static_cast<std::size_t>(stage) * static_cast<std::size_t>(s_.microbatches) +
+                 static_cast<std::size_t>(microbatch)];
   }
 
   // Runs rank r's program until it needs a transfer that has not been posted, or meets a SEND/RECV (a
@@ -140,12 +122,16 @@ class MetricsPass {
       auto& action = program[rank.pc];
       if (!action.is_compute()) return false;
       auto passes = action.passes();
-      if (!in_order(passes, r)) return false;
-      HandOffs hands[2];
+      const Hop* hops[2];
       for (std::size_t p = 0; p < passes.size(); ++p) {
-        hands[p] = hand_offs(passes[p]);
-        if (hands[p].recv_key >= 0 && transfers_[static_cast<std::size_t>(hands[p].recv_key)].posted_ns < 0) {
-          rank.waiting_for = hands[p].recv_key;
+        hops[p] = &hop_of(passes[p]);
+        if (!in_order(passes[p], *hops[p])) return false;
+      }
+      for (std::size_t p = 0; p < passes.size(); ++p) {
+        if (passes[p].op == Op::W || hops[p]->recv_at < 0) continue;
+        int recv = key(passes[p], hops[p]->recv_at);
+        if (transfers_[static_cast<std::size_t>(recv)].posted_ns < 0) {
+          rank.waiting_for = recv;
           return true;
         }
       }
@@ -153,8 +139,8 @@ class MetricsPass {
       // of each transfer after both ends were ready.
       auto t = rank.t;
       for (std::size_t p = 0; p < passes.size(); ++p) {
-        if (hands[p].recv_key < 0) continue;
-        auto& transfer = transfers_[static_cast<std::size_t>(hands[p].recv_key)];
+        if (passes[p].op == Op::W || hops[p]->recv_at < 0) continue;
+        auto& transfer = transfers_[static_cast<std::size_t>(key(passes[p], hops[p]->recv_at))];
         auto reached = t;
         t = std::max(t, transfer.arrival_ns);
         out_.add_wait(r, std::min(std::max(reached, transfer.posted_ns), t), t);
@@ -164,16 +150,16 @@ class MetricsPass {
       out_.add_compute(r, t, end);
       for (auto& pass : passes) change_memory(rank, memory_.at_end(pass));
       rank.t = end;
-      for (auto& pass : passes) done(pass) |= pass.op == Op::F ? kForwardDone : kBackwardDone;
+      for (auto& pass : passes) done(pass.stage, pass.microbatch) |= pass.op == Op::F ? kForwardDone : kBackwardDone;
       // The SENDs after it.
       for (std::size_t p = 0; p < passes.size(); ++p)
-        if (hands[p].send_key >= 0) post(r, rank, passes[p], hands[p]);
+        if (passes[p].op != Op::W && hops[p]->send_at >= 0) post(r, rank, passes[p], *hops[p]);
     }
     return true;
   }
 
-  void post(int r, Rank& rank, const Pass& pass, const HandOffs& hand) {
-    int peer = hand.send_peer;
+  void post(int r, Rank& rank, const Pass& pass, const Hop& hop) {
+    int peer = hop.send_peer, send_key = key(pass, hop.send_at);
     auto bytes = c_.stages[static_cast<std::size_t>(pass.stage)].activation_bytes;
     auto& link = link_to(rank, peer);
     if (link.bytes != bytes) {
@@ -181,12 +167,12 @@ class MetricsPass {
       link.transfer_ns = c_.transfer_ns(r, peer, bytes);
     }
     auto arrival = engine::send_on_link(link.free_ns, rank.t, c_.link(r, peer), link.transfer_ns);
-    auto& transfer = transfers_[static_cast<std::size_t>(hand.send_key)];
+    auto& transfer = transfers_[static_cast<std::size_t>(send_key)];
     transfer.arrival_ns = arrival;
     transfer.posted_ns = rank.t;
     out_.add_transfer(arrival, bytes);
     auto& receiver = ranks_[static_cast<std::size_t>(peer)];
-    if (receiver.waiting_for == hand.send_key) {
+    if (receiver.waiting_for == send_key) {
       receiver.waiting_for = -1;
       ready_.push_back(peer);
     }

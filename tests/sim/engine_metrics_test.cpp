@@ -237,6 +237,17 @@ TEST(EngineMetrics, TheOrderOfPassesIsCheckedAsThePassPlays) {
     std::rotate(p.begin(), i, i + 1);
     broken.push_back(s);
   }
+  // ZB-V at 4 ranks: rank 3 holds stages 3 and 4, the V's turn, so each feeds the other on the same rank.
+  auto v = find_schedule("zb-v").generate({4, 8, 2});
+  auto swap_first = [&](Op op, int first_stage, int then_stage) {
+    auto s = v;
+    auto& p = s.programs[3];
+    auto is = [&](int stage) { return [=](const Action& a) { return a.op == op && a.stage() == stage && a.microbatch() == 0; }; };
+    std::iter_swap(std::find_if(p.begin(), p.end(), is(first_stage)), std::find_if(p.begin(), p.end(), is(then_stage)));
+    return s;
+  };
+  broken.push_back(swap_first(Op::F, 3, 4));  // 4F0 before 3F0, which feeds it
+  broken.push_back(swap_first(Op::I, 4, 3));  // 3I0 before 4I0, which it takes its gradient from
   for (auto& s : broken) {
     auto expected = message(s);
     ASSERT_NE(expected, "valid") << to_text(s);
