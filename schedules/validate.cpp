@@ -393,7 +393,10 @@ PassIndex checked_structure(const Schedule& schedule) {
 
 }  // namespace
 
-void validate_structure(const Schedule& schedule) { checked_structure(schedule); }
+void validate_structure(const Schedule& schedule) {
+  check_shape(schedule);
+  check_placement(schedule);
+}
 
 void validate(const Schedule& schedule) {
   auto index = checked_structure(schedule);

@@ -16,9 +16,10 @@ namespace pipesim {
 
 void validate(const Schedule& schedule);
 
-// Everything validate() checks except the order of the passes (each after the passes of its own rank it
-// needs, and no deadlock): for a caller that plays the schedule at once and checks the order as it goes
-// (the metrics pass, sim/metrics_pass.hpp), calling validate() for the message when it is wrong.
+// The shape and the placement only (numbers in range, each pass on its stage's rank and its micro-batch's
+// route): what a caller needs to index passes by stage and micro-batch safely. For a caller that plays
+// the schedule at once and checks the rest as it goes (each pass once, every pass present, their order, no
+// deadlock: the metrics pass, sim/metrics_pass.hpp), calling validate() for the message when it is wrong.
 void validate_structure(const Schedule& schedule);
 
 }  // namespace pipesim

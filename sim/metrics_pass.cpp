@@ -30,6 +30,7 @@ class MetricsPass {
       ready_.pop_back();
       if (!advance(r)) return std::nullopt;
     }
+    if (!complete()) return std::nullopt;
     for (std::size_t r = 0; r < ranks_.size(); ++r) {
       auto& rank = ranks_[r];
       if (rank.pc < s_.programs[r].size()) return std::nullopt;
@@ -98,16 +99,28 @@ class MetricsPass {
     return ((pass.op == Op::F ? 0 : route_length_) + at) * s_.microbatches + pass.microbatch;
   }
 
-  // Whether a pass's producers on its own rank have run (validate()'s rank order; the producers on other
-  // ranks are waited for as transfers): an F needs the F it takes its input from when that is on this rank,
-  // an I or B its stage's F and the backward it takes its gradient from when on this rank, a W its I.
+  // Whether a pass may run now: it has not run before, and its producers on its own rank have (validate()'s
+  // rank order; the producers on other ranks are waited for as transfers): an F needs the F it takes its
+  // input from when that is on this rank, an I or B its stage's F and the backward it takes its gradient
+  // from when on this rank, a W its I.
   bool in_order(const Pass& pass, const Hop& hop) {
-    if (pass.op == Op::W) return (done(pass.stage, pass.microbatch) & kBackwardDone) != 0;
+    auto here = done(pass.stage, pass.microbatch);
+    if (here & bit(pass.op)) return false;  // a second time
+    if (pass.op == Op::W) return (here & bit(Op::I)) != 0;
     bool forward = pass.op == Op::F;
-    if (!forward && !(done(pass.stage, pass.microbatch) & kForwardDone)) return false;
-    return hop.local_from < 0 || (done(hop.local_from, pass.microbatch) & (forward ? kForwardDone : kBackwardDone));
+    if (!forward && !(here & bit(Op::F))) return false;
+    auto needed = forward ? bit(Op::F) : bit(Op::I) | bit(Op::B);
+    return hop.local_from < 0 || (done(hop.local_from, pass.microbatch) & needed);
   }
-  static constexpr std::uint8_t kForwardDone = 1, kBackwardDone = 2;  // an I or a B
+  static std::uint8_t bit(Op op) { return static_cast<std::uint8_t>(1u << static_cast<unsigned>(op)); }
+  // After the last action: each stage of each micro-batch's route ran F and either B or I and W.
+  bool complete() {
+    auto full = bit(Op::F) | bit(Op::B), split = bit(Op::F) | bit(Op::I) | bit(Op::W);
+    for (int mb = 0; mb < s_.microbatches; ++mb)
+      for (int stage : s_.route(mb))
+        if (auto d = done(stage, mb); d != full && d != split) return false;
+    return true;
+  }
   std::uint8_t& done(int stage, int microbatch) {
     return done_[static_cast<std::size_t>(stage) * static_cast<std::size_t>(s_.microbatches) +
                  static_cast<std::size_t>(microbatch)];
@@ -150,7 +163,7 @@ class MetricsPass {
       out_.add_compute(r, t, end);
       for (auto& pass : passes) change_memory(rank, memory_.at_end(pass));
       rank.t = end;
-      for (auto& pass : passes) done(pass.stage, pass.microbatch) |= pass.op == Op::F ? kForwardDone : kBackwardDone;
+      for (auto& pass : passes) done(pass.stage, pass.microbatch) |= bit(pass.op);
       // The SENDs after it.
       for (std::size_t p = 0; p < passes.size(); ++p)
         if (passes[p].op != Op::W && hops[p]->send_at >= 0) post(r, rank, passes[p], *hops[p]);
@@ -198,7 +211,7 @@ class MetricsPass {
   std::vector<Rank> ranks_;
   int route_length_ = 0;  // the longest route's
   std::vector<Hop> hops_;
-  std::vector<std::uint8_t> done_;  // [stage][micro-batch]: kForwardDone | kBackwardDone
+  std::vector<std::uint8_t> done_;  // [stage][micro-batch]: bit(op) for each F, I, W, B that has run
   std::vector<Transfer> transfers_;
   std::vector<int> ready_;  // ranks to resume
 };

@@ -202,9 +202,9 @@ TEST(EngineMetrics, ADeadlockFallsBackToTheEnginesMessage) {
   }
 }
 
-// With only the structure validated (StructureDone, simulate's metrics path), the pass checks the order of
-// the passes as it plays: a schedule out of order or deadlocked gets validate()'s own message.
-TEST(EngineMetrics, TheOrderOfPassesIsCheckedAsThePassPlays) {
+// With only the shape and placement validated (StructureDone, simulate's metrics path), the pass checks the
+// rest as it plays: a schedule with a pass twice or missing, or out of order, gets validate()'s own message.
+TEST(EngineMetrics, WhatValidateChecksIsCheckedAsThePassPlays) {
   auto message = [](const Schedule& s) {
     try {
       validate(s);
@@ -246,6 +246,25 @@ TEST(EngineMetrics, TheOrderOfPassesIsCheckedAsThePassPlays) {
     std::iter_swap(std::find_if(p.begin(), p.end(), is(first_stage)), std::find_if(p.begin(), p.end(), is(then_stage)));
     return s;
   };
+  // What validate_structure() leaves to the pass besides the order: each pass once, every pass present.
+  {
+    auto s = base;  // a pass twice
+    s.programs[1].push_back(s.programs[1].front());
+    broken.push_back(s);
+  }
+  {
+    auto s = base;  // a W missing
+    auto& p = s.programs[0];
+    p.erase(std::find_if(p.begin(), p.end(), [](const Action& a) { return a.op == Op::W; }));
+    broken.push_back(s);
+  }
+  {
+    auto s = base;  // a B beside the I and W of the same stage and micro-batch
+    auto& p = s.programs[2];
+    auto w = std::find_if(p.begin(), p.end(), [](const Action& a) { return a.op == Op::W; });
+    p.push_back(Action::single(Op::B, w->stage(), w->microbatch()));
+    broken.push_back(s);
+  }
   broken.push_back(swap_first(Op::F, 3, 4));  // 4F0 before 3F0, which feeds it
   broken.push_back(swap_first(Op::I, 4, 3));  // 3I0 before 4I0, which it takes its gradient from
   for (auto& s : broken) {
