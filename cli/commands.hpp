@@ -20,6 +20,10 @@ void add_import_command(CLI::App& app);
 void add_validate_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 
+// `pipesim serve`: in the program without the web server, replaces this process with `pipesim-serve`
+// (serve_stub.cpp); in `pipesim-serve` itself, does nothing (serve_cmd.cpp).
+void exec_serve_program(char** argv);
+
 // `pipesim run` on a GPU: in the program built without CUDA, replaces this process with `pipesim-cuda`
 // (the same commands with the CUDA device, built beside it) unless `--device cpu` was given or, for
 // `--device auto`, no NVIDIA driver is loaded. Returns when there is nothing to exec (run_cmd.cpp).

@@ -36,8 +36,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "pipesim: error: unknown command '{}'; the commands are: {}\n", argv[1], fmt::join(names, ", "));
     return 2;
   }
-  // Before anything starts (MPI, threads): a GPU run goes to the program that links CUDA.
+  // Before anything starts (MPI, threads): a GPU run goes to the program that links CUDA, the web server to
+  // the one that links cpp-httplib (cli/sibling.hpp).
   if (argc > 1 && std::string_view(argv[1]) == "run") pipesim::cli::exec_cuda_program_for_run(argc, argv);
+  if (argc > 1 && std::string_view(argv[1]) == "serve") pipesim::cli::exec_serve_program(argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,16 +9,15 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <string_view>
 #include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/schedule_source.hpp"
+#include "cli/sibling.hpp"
 #include "common/atomic_file.hpp"
 #include "common/error.hpp"
 #include "common/text.hpp"
@@ -441,13 +440,7 @@ void exec_cuda_program_for_run(int argc, char** argv) {
   // auto: without a loaded NVIDIA driver pipesim-cuda would find no GPU and run on the CPU anyway.
   std::error_code ec;
   if (device == "auto" && !std::filesystem::exists("/proc/driver/nvidia/version", ec)) return;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return;
-  auto sibling = self.parent_path() / "pipesim-cuda";
-  if (!std::filesystem::exists(sibling, ec)) return;  // --device cuda then says this build has no CUDA
-  execv(sibling.c_str(), argv);
-  fmt::print(stderr, "pipesim: warning: could not start {} ({}); running without CUDA\n", sibling.string(),
-             std::strerror(errno));
+  exec_sibling("pipesim-cuda", argv);  // back here without it: --device cuda then says this build has no CUDA
 #endif
 }
 

@@ -372,6 +372,8 @@ void run(const ServeArgs& args) {
 
 }  // namespace
 
+void exec_serve_program(char**) {}  // this is pipesim-serve
+
 void add_serve_command(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   auto* cmd = app.add_subcommand("serve", "Web UI: a page where a plan becomes a timeline, a table and a Pareto plot");
