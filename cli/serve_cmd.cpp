@@ -349,9 +349,11 @@ void run(const ServeArgs& args) {
   server.set_payload_max_length(static_cast<std::size_t>(args.max_body_mib) << 20);
   // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second server on a port in use
   // starts silently and shares the connections with the first.
-  server.set_socket_options([](socket_t sock) {
+  socket_t listening = INVALID_SOCKET;
+  server.set_socket_options([&listening](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+    listening = sock;
   });
   add_routes(server, state);
   int port = args.port;
@@ -362,6 +364,9 @@ void run(const ServeArgs& args) {
     throw Error(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine); try --port", args.host,
                             port));
   }
+  // cpp-httplib listens with a backlog of 5: fifty clients connecting at once while the workers keep the
+  // machine busy overflow it, and some connections were reset. Listening again only raises the backlog.
+  if (listening != INVALID_SOCKET) ::listen(listening, SOMAXCONN);
   if (args.host != "127.0.0.1" && args.host != "localhost" && args.host != "::1")
     fmt::print(stderr, "pipesim serve: warning: listening on {}, not only this machine: anyone who can reach it can "
                        "run simulations here\n", args.host);

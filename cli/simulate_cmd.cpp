@@ -162,7 +162,7 @@ void run(const SimulateArgs& args) {
   // of the passes as it plays them (docs/performance.md §3).
   bool metrics_only = args.timeline.empty() && args.trace.empty();
   auto schedules = args.source.load(metrics_only);
-  progress.done("generated and validated");
+  progress.done(metrics_only ? "generated (the order of passes is checked as they are simulated)" : "generated and validated");
   std::vector<Metrics> metrics;
   std::vector<std::pair<std::string, std::string>> traces;
   if (!args.timeline.empty() && schedules.size() > 1)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <queue>
 
 #include <fmt/format.h>
@@ -274,7 +275,14 @@ Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validat
   // schedule it declines (SEND/RECV placed by hand, passes out of order, a deadlock) is validated in full,
   // which names what is wrong, and what is sound goes to the engine.
   if (validation == Validation::Check) validate_structure(schedule);
-  if (auto metrics = metrics_pass(schedule, resolve_costs(spec, schedule))) return *std::move(metrics);
+  std::optional<Metrics> metrics;
+  try {
+    metrics = metrics_pass(schedule, resolve_costs(spec, schedule));
+  } catch (const Error&) {  // costs refused, or time past 2^63 ns: a broken schedule still says so first
+    if (validation != Validation::AlreadyDone) validate(schedule);
+    throw;
+  }
+  if (metrics) return *std::move(metrics);
   if (validation != Validation::AlreadyDone) validate(schedule);
   return play<MetricsRecorder>(schedule, spec, Validation::AlreadyDone);
 }

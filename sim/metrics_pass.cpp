@@ -1,7 +1,9 @@
 // The metrics pass (see metrics_pass.hpp).
 #include "sim/metrics_pass.hpp"
 
-#include <span>
+#include <algorithm>
+#include <limits>
+#include <vector>
 
 #include <fmt/format.h>
 
