@@ -97,17 +97,20 @@ void check_shape(const Schedule& s) {
 // micro-batch's route. Must pass before PassIndex may index by stage and micro-batch.
 void check_placement(const Schedule& s) {
   Problems problems("actions out of place");
-  std::vector<std::vector<bool>> visits(s.routes.size(), std::vector<bool>(static_cast<std::size_t>(s.stages)));
-  for (std::size_t i = 0; i < s.routes.size(); ++i)
-    for (auto st : s.routes[i]) visits[i][static_cast<std::size_t>(st)] = true;
+  // A micro-batch visits a stage when its route holds the stage at the stage's position (check_shape():
+  // every stage has one position, the same on every route that visits it).
+  auto visits = [&](int microbatch, int stage) {
+    auto& route = s.route(microbatch);
+    auto at = static_cast<std::size_t>(s.position(stage));
+    return at < route.size() && route[at] == stage;
+  };
   for (std::size_t r = 0; r < s.programs.size(); ++r) {
     for (std::size_t step = 0; step < s.programs[r].size(); ++step) {
       for (auto& pass : s.programs[r][step].passes()) {
         bool fine = pass.stage >= 0 && pass.stage < s.stages && pass.microbatch >= 0 &&
                     pass.microbatch < s.microbatches &&
                     s.stage_to_rank[static_cast<std::size_t>(pass.stage)] == static_cast<int>(r) &&
-                    visits[static_cast<std::size_t>(s.route_of[static_cast<std::size_t>(pass.microbatch)])]
-                          [static_cast<std::size_t>(pass.stage)];
+                    visits(pass.microbatch, pass.stage);
         if (fine) continue;
         auto where = fmt::format("rank {} step {}: {}", r, step, to_string(pass));
         if (pass.stage < 0 || pass.stage >= s.stages) {
