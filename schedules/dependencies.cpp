@@ -40,11 +40,6 @@ bool PassIndex::fill(const Schedule& schedule) {
   return true;
 }
 
-int PassIndex::backward_node(int stage, int microbatch) const {
-  int i = node(Op::I, stage, microbatch);
-  return i >= 0 ? i : node(Op::B, stage, microbatch);
-}
-
 int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]) {
   int mb = pass.microbatch;
   auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };

@@ -24,7 +24,6 @@ class PassIndex {
     return op > Op::B && !lowered_ ? -1 : slots_[slot(op, stage, microbatch)];
   }
   int node(const Pass& pass) const { return node(pass.op, pass.stage, pass.microbatch); }
-  int backward_node(int stage, int microbatch) const;  // the I, else the B, else -1
   int nodes() const { return offsets_.back(); }
   bool lowered() const { return lowered_; }
   int rank_of(int node) const {  // ranks are few: a binary search over their first nodes beats a table per node

@@ -49,10 +49,9 @@ class EventQueue {
   std::uint64_t next_ = 0;
 };
 
-// Where the engine's spans and memory samples go. TimelineRecorder stores them: each rank writes its compute
-// spans, then its transfers, into its own slice, in time order, so the timeline comes out sorted by (rank,
-// stream, start) with no sort and no copy. MetricsRecorder only accumulates what compute_metrics() would
-// compute from them (traces/metrics.hpp), one code path, so both give the same numbers.
+// Where the engine's spans and memory samples go: each rank writes its compute spans, then its transfers,
+// into its own slice, in time order, so the timeline comes out sorted by (rank, stream, start) with no sort
+// and no copy.
 class TimelineRecorder {
  public:
   using Result = Timeline;
@@ -89,20 +88,6 @@ class TimelineRecorder {
   std::vector<std::size_t> compute_at_, p2p_at_, memory_at_;  // per rank: next slot in the timeline
 };
 
-class MetricsRecorder {
- public:
-  using Result = Metrics;
-  explicit MetricsRecorder(const std::shared_ptr<const Schedule>& schedule) : metrics_(*schedule) {}
-  void compute(const Span& span) { metrics_.add(span); }
-  void transfer(const Span& span) { metrics_.add(span); }
-  void memory(const MemorySample& sample) { metrics_.add(sample); }
-  Metrics finish() { return std::move(metrics_).finish(); }
-
- private:
-  MetricsAccumulator metrics_;
-};
-
-template <class Recorder>
 class Engine {
  public:
   Engine(std::shared_ptr<const Schedule> lowered, const Costs& c)
@@ -121,7 +106,7 @@ class Engine {
     started_ns_.assign(n, 0);
   }
 
-  typename Recorder::Result run() {
+  Timeline run() {
     for (int r = 0; r < s_.ranks; ++r) {
       sample(r, 0);
       advance(r, 0);
@@ -193,7 +178,7 @@ class Engine {
     int recv = recv_key(forward ? Op::RecvF : Op::RecvB, peer_stage, send.microbatch());
     int peer = s_.stage_to_rank[static_cast<std::size_t>(peer_stage)];
     auto bytes = c_.stages[static_cast<std::size_t>(send.stage())].activation_bytes;
-    auto arrival = engine::send_on_link(link_free_ns(r, peer), t, c_.link(r, peer), c_.transfer_ns(r, peer, bytes));
+    auto arrival = links_[static_cast<std::size_t>(r)].send(c_, r, peer, t, bytes);
     auto flow = next_flow_++;
     transfers_[static_cast<std::size_t>(recv)].posted_ns = t;
     transfers_[static_cast<std::size_t>(recv)].flow = flow;
@@ -208,14 +193,6 @@ class Engine {
   }
   int recv_key(const Action& a) const {
     return a.op == Op::RecvF || a.op == Op::RecvB ? recv_key(a.op, a.stage(), a.microbatch()) : -1;
-  }
-
-  // A rank talks to a handful of peers: a short list beats a hash map.
-  std::int64_t& link_free_ns(int r, int peer) {
-    auto& links = links_[static_cast<std::size_t>(r)];
-    for (auto& [to, free_ns] : links)
-      if (to == peer) return free_ns;
-    return links.emplace_back(peer, 0).second;
   }
 
   int source_rank(const Action& recv) const {
@@ -247,44 +224,44 @@ class Engine {
     std::int64_t arrival_ns = -1, posted_ns = -1, flow = -1;
   };
   std::vector<Transfer> transfers_;
-  std::vector<std::vector<std::pair<int, std::int64_t>>> links_;  // per rank: (peer, link free from)
+  std::vector<engine::RankLinks> links_;  // [rank]
   std::int64_t next_flow_ = 0;
-  Recorder out_;
+  TimelineRecorder out_;
 };
 
-template <class Recorder>
-typename Recorder::Result play(const Schedule& schedule, const CostSpec& spec, Validation validation) {
-  if (validation != Validation::AlreadyDone) validate(schedule);
-  auto costs = resolve_costs(spec, schedule);
-  auto lowered = std::make_shared<const Schedule>(schedule.lowered() ? schedule : lower(schedule));
-  return Engine<Recorder>(std::move(lowered), costs).run();
+std::shared_ptr<const Schedule> lowered_copy(const Schedule& schedule) {
+  return std::make_shared<const Schedule>(schedule.lowered() ? schedule : lower(schedule));
 }
 
 }  // namespace
 
 Timeline simulate_lowered(std::shared_ptr<const Schedule> lowered, const Costs& costs) {
-  return Engine<TimelineRecorder>(std::move(lowered), costs).run();
+  return Engine(std::move(lowered), costs).run();
 }
 
 Timeline simulate(const Schedule& schedule, const CostSpec& spec, Validation validation) {
-  return play<TimelineRecorder>(schedule, spec, validation);
+  if (validation != Validation::AlreadyDone) validate(schedule);
+  auto costs = resolve_costs(spec, schedule);
+  return simulate_lowered(lowered_copy(schedule), costs);
 }
 
 Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validation validation) {
-  // A compute-only schedule takes the one-pass path, which checks the order of the passes as it plays; a
-  // schedule it declines (SEND/RECV placed by hand, passes out of order, a deadlock) is validated in full,
-  // which names what is wrong, and what is sound goes to the engine.
+  // A compute-only schedule takes the one-pass path, which checks what validate_structure() leaves out as
+  // it plays; a schedule it declines (SEND/RECV placed by hand, a pass missing, twice or out of order, a
+  // deadlock) is validated in full, which names what is wrong, and what is sound goes to the engine.
   if (validation == Validation::Check) validate_structure(schedule);
+  std::optional<Costs> costs;
   std::optional<Metrics> metrics;
   try {
-    metrics = metrics_pass(schedule, resolve_costs(spec, schedule));
+    costs = resolve_costs(spec, schedule);
+    metrics = metrics_pass(schedule, *costs);
   } catch (const Error&) {  // costs refused, or time past 2^63 ns: a broken schedule still says so first
     if (validation != Validation::AlreadyDone) validate(schedule);
     throw;
   }
   if (metrics) return *std::move(metrics);
   if (validation != Validation::AlreadyDone) validate(schedule);
-  return play<MetricsRecorder>(schedule, spec, Validation::AlreadyDone);
+  return compute_metrics(simulate_lowered(lowered_copy(schedule), *costs));
 }
 
 }  // namespace pipesim

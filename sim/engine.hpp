@@ -26,8 +26,9 @@ enum class Validation { Check, AlreadyDone, StructureDone };
 // a hang.
 Timeline simulate(const Schedule& schedule, const CostSpec& costs, Validation validation = Validation::Check);
 
-// The same simulation, returning only compute_metrics() of its timeline, without storing the timeline:
-// the path for reports that need no trace (equal numbers; tests/sim/engine_metrics_test.cpp).
+// The same simulation, returning only compute_metrics() of its timeline: for a compute-only schedule by the
+// metrics pass, without events or a stored timeline (sim/metrics_pass.hpp; equal numbers,
+// tests/sim/engine_metrics_test.cpp); for a lowered one by the engine.
 Metrics simulate_metrics(const Schedule& schedule, const CostSpec& costs, Validation validation = Validation::Check);
 
 // The engine alone, for callers that simulate one schedule many times (sweeps, benchmarks): `lowered`

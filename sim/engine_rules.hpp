@@ -1,6 +1,6 @@
 // The rules both interpreters of a schedule in simulated time share (the event engine, sim/engine.cpp, and
 // the metrics pass, sim/metrics_pass.cpp): time arithmetic that refuses to overflow, the memory each pass
-// takes and gives back, and the FIFO point-to-point link. One copy, so the two cannot drift apart.
+// takes and gives back, and the FIFO point-to-point links. One copy, so the two cannot drift apart.
 #pragma once
 
 #include <algorithm>
@@ -61,13 +61,35 @@ class PassMemory {
   std::vector<std::array<MemoryChange, 4>> changes_;  // [stage][F I W B]
 };
 
-// A transfer posted at t on a link that is free from `link_free_ns`: serialisation waits for the link
-// (FIFO), latency overlaps the next message. Moves the link's free time on; returns the arrival.
-inline std::int64_t send_on_link(std::int64_t& link_free_ns, std::int64_t t, const LinkCost& link,
-                                 std::int64_t transfer_ns) {
-  auto start = std::max(t, link_free_ns);
-  link_free_ns = later(start, transfer_ns - link.latency_ns);
-  return later(link_free_ns, link.latency_ns);
-}
+// The links a rank sends on. Each serves its messages first in, first out: serialisation waits for the
+// link, latency overlaps the next message. A rank talks to a handful of peers, so a short list beats a map;
+// each link keeps its last message's size and time (a stage sends one size).
+class RankLinks {
+ public:
+  // A message of `bytes` from `rank` to `peer` posted at t: moves that link's free time on, returns the arrival.
+  std::int64_t send(const Costs& c, int rank, int peer, std::int64_t t, std::int64_t bytes) {
+    auto& l = to(peer);
+    if (l.bytes != bytes) {
+      l.bytes = bytes;
+      l.transfer_ns = c.transfer_ns(rank, peer, bytes);
+    }
+    auto latency = c.link(rank, peer).latency_ns;
+    l.free_ns = later(std::max(t, l.free_ns), l.transfer_ns - latency);
+    return later(l.free_ns, latency);
+  }
+
+ private:
+  struct Link {
+    int peer;
+    std::int64_t free_ns = 0;
+    std::int64_t bytes = -1, transfer_ns = 0;
+  };
+  Link& to(int peer) {
+    for (auto& l : links_)
+      if (l.peer == peer) return l;
+    return links_.emplace_back(Link{peer});
+  }
+  std::vector<Link> links_;
+};
 
 }  // namespace pipesim::engine

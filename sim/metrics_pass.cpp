@@ -43,17 +43,12 @@ class MetricsPass {
   }
 
  private:
-  struct Link {
-    int peer;
-    std::int64_t free_ns = 0;
-    std::int64_t bytes = -1, transfer_ns = 0;  // the last message's size and time: stages send one size
-  };
   struct Rank {
     std::size_t pc = 0;  // next action
     std::int64_t t = 0;  // when the compute stream is free
     std::int64_t units = 0, bytes = 0, peak_units = 0, peak_bytes = 0;
     int waiting_for = -1;     // the transfer key it stopped at; only the receiving rank ever waits for a key
-    std::vector<Link> links;  // a rank talks to a handful of peers: a short list beats a map
+    engine::RankLinks links;
   };
   // Per transfer, keyed by (direction, the receiving stage's position on the micro-batch's route,
   // micro-batch): DualPipe's micro-batches each visit half the stages, so positions need half the keys
@@ -176,12 +171,7 @@ class MetricsPass {
   void post(int r, Rank& rank, const Pass& pass, const Hop& hop) {
     int peer = hop.send_peer, send_key = key(pass, hop.send_at);
     auto bytes = c_.stages[static_cast<std::size_t>(pass.stage)].activation_bytes;
-    auto& link = link_to(rank, peer);
-    if (link.bytes != bytes) {
-      link.bytes = bytes;
-      link.transfer_ns = c_.transfer_ns(r, peer, bytes);
-    }
-    auto arrival = engine::send_on_link(link.free_ns, rank.t, c_.link(r, peer), link.transfer_ns);
+    auto arrival = rank.links.send(c_, r, peer, rank.t, bytes);
     auto& transfer = transfers_[static_cast<std::size_t>(send_key)];
     transfer.arrival_ns = arrival;
     transfer.posted_ns = rank.t;
@@ -191,12 +181,6 @@ class MetricsPass {
       receiver.waiting_for = -1;
       ready_.push_back(peer);
     }
-  }
-
-  static Link& link_to(Rank& rank, int peer) {
-    for (auto& link : rank.links)
-      if (link.peer == peer) return link;
-    return rank.links.emplace_back(Link{peer});
   }
 
   static void change_memory(Rank& rank, engine::MemoryChange change) {
