@@ -39,7 +39,7 @@ std::vector<Schedule> ScheduleSource::load(bool order_checked_later) const {
       out.push_back(info.generate(generator_options()));
     }
   }
-  for (auto& s : out) order_checked_later ? validate_structure(s) : validate(s);
+  for (auto& s : out) order_checked_later ? validate_shape(s) : validate(s);
   return out;
 }
 

@@ -18,8 +18,9 @@ struct ScheduleSource : ScheduleSize {
 
   void add_options(CLI::App& cmd, bool allow_list);
   // The named schedules (or the imported one), validated. Throws Error naming the bad flag. With
-  // `order_checked_later`, only validate_structure(): the caller simulates them at once with
-  // Validation::StructureDone, which checks the order of the passes as it plays (simulate's metrics path).
+  // `order_checked_later`, only validate_shape(): the caller simulates them at once with
+  // Validation::ShapeDone, which checks the passes' placement and order as it plays (simulate's metrics
+  // path).
   std::vector<Schedule> load(bool order_checked_later = false) const;
 };
 

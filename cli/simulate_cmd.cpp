@@ -169,7 +169,7 @@ void run(const SimulateArgs& args) {
     throw Error("--timeline writes one schedule's timeline; give one --schedule");
   for (auto& s : schedules) {
     if (metrics_only) {
-      metrics.push_back(simulate_metrics(s, build_costs(args, s), Validation::StructureDone));
+      metrics.push_back(simulate_metrics(s, build_costs(args, s), Validation::ShapeDone));
       progress.done(fmt::format("simulated {}", s.name));
       continue;
     }

@@ -16,10 +16,11 @@ namespace pipesim {
 
 void validate(const Schedule& schedule);
 
-// The shape and the placement only (numbers in range, each pass on its stage's rank and its micro-batch's
-// route): what a caller needs to index passes by stage and micro-batch safely. For a caller that plays
-// the schedule at once and checks the rest as it goes (each pass once, every pass present, their order, no
-// deadlock: the metrics pass, sim/metrics_pass.hpp), calling validate() for the message when it is wrong.
-void validate_structure(const Schedule& schedule);
+// The shape only (ranks, stages and micro-batches at least 1, the placement and routes consistent): what a
+// caller needs to build per-stage and per-route tables. For a caller that plays the schedule at once and
+// checks the rest as it goes (each pass in range, on its stage's rank and its micro-batch's route, once,
+// every pass present, their order, no deadlock: the metrics pass, sim/metrics_pass.hpp), calling
+// validate() for the message when it is wrong.
+void validate_shape(const Schedule& schedule);
 
 }  // namespace pipesim

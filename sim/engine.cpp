@@ -246,10 +246,10 @@ Timeline simulate(const Schedule& schedule, const CostSpec& spec, Validation val
 }
 
 Metrics simulate_metrics(const Schedule& schedule, const CostSpec& spec, Validation validation) {
-  // A compute-only schedule takes the one-pass path, which checks what validate_structure() leaves out as
-  // it plays; a schedule it declines (SEND/RECV placed by hand, a pass missing, twice or out of order, a
-  // deadlock) is validated in full, which names what is wrong, and what is sound goes to the engine.
-  if (validation == Validation::Check) validate_structure(schedule);
+  // A compute-only schedule takes the one-pass path, which checks what validate_shape() leaves out as it
+  // plays; a schedule it declines (SEND/RECV placed by hand, a pass out of place, missing, twice or out of
+  // order, a deadlock) is validated in full, which names what is wrong, and what is sound goes to the engine.
+  if (validation == Validation::Check) validate_shape(schedule);
   std::optional<Costs> costs;
   std::optional<Metrics> metrics;
   try {

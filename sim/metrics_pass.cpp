@@ -15,11 +15,13 @@ namespace {
 class MetricsPass {
  public:
   MetricsPass(const Schedule& s, const Costs& c) : s_(s), c_(c), memory_(s, c), out_(s) {
-    for (auto& route : s.routes) route_length_ = std::max(route_length_, static_cast<int>(route.size()));
-    auto keys = 2 * static_cast<std::int64_t>(route_length_) * s.microbatches;
-    if (keys > std::numeric_limits<int>::max())
+    streams_ = 2 * s.stages;
+    if (static_cast<std::int64_t>(streams_) * s.microbatches > std::numeric_limits<int>::max())
       throw Error(fmt::format("simulation: {} stages x {} micro-batches is too large to simulate", s.stages, s.microbatches));
-    transfers_.resize(static_cast<std::size_t>(keys));
+    // A rank runs ahead of the next by at most a pipeline's depth of micro-batches under most schedules
+    // (more under GPipe-like warm-ups, and then the ring grows), and never by more than all of them.
+    while ((1 << window_bits_) < std::min(s.microbatches, s.ranks)) ++window_bits_;
+    transfers_.resize(static_cast<std::size_t>(streams_) << window_bits_);
     done_.assign(static_cast<std::size_t>(s.stages) * static_cast<std::size_t>(s.microbatches), 0);
     build_hops();
     ranks_.resize(static_cast<std::size_t>(s.ranks));
@@ -50,35 +52,41 @@ class MetricsPass {
     int waiting_for = -1;     // the transfer key it stopped at; only the receiving rank ever waits for a key
     engine::RankLinks links;
   };
-  // Per transfer, keyed by (direction, the receiving stage's position on the micro-batch's route,
-  // micro-batch): DualPipe's micro-batches each visit half the stages, so positions need half the keys
-  // stages would.
+  // Per transfer, keyed by (direction, receiving stage, micro-batch). Only posted, not yet received
+  // transfers are held: each (direction, stage) stream is a ring of 2^window_bits_ slots indexed by
+  // micro-batch, doubled when a post finds its slot taken. A stream holds about a pipeline's depth of
+  // transfers at a time and the table stays in cache, where one entry per micro-batch would miss it at every
+  // receive.
   struct Transfer {
     std::int64_t arrival_ns = -1, posted_ns = -1;
+    int microbatch = -1;  // -1: free
   };
-  // Per (route, stage, direction): the route positions of the receiving ends of what a pass of that stage
-  // receives from and sends to another rank (-1: none, or the same rank), the rank it sends to, and the stage
-  // on its own rank it takes its input from (-1: none, or another rank's). A forward receives from the stage
-  // before it on the micro-batch's route and sends to the one after; a backward the other way round; W
-  // neither. A stage sits on its own rank (validated), so all of this is a property of the stage.
+  // Per (route, stage, direction): whether a pass of that stage receives its input from another rank, the
+  // stage it sends to on another rank and that rank (-1: none), and the stage on its own rank it takes its
+  // input from (-1: none, or another rank's). A forward receives from the stage before it on the
+  // micro-batch's route and sends to the one after; a backward the other way round; W neither. A stage sits
+  // on its own rank (validated), so all of this is a property of the stage.
   struct Hop {
-    int recv_at = -1, send_at = -1, send_peer = -1, local_from = -1;
+    bool on_route = false;  // the route visits the stage
+    bool recv = false;
+    int send_to = -1, send_peer = -1, local_from = -1;
   };
   void build_hops() {
     hops_.resize(s_.routes.size() * static_cast<std::size_t>(s_.stages) * 2);
     for (std::size_t route = 0; route < s_.routes.size(); ++route) {
       auto& path = s_.routes[route];
       for (std::size_t k = 0; k < path.size(); ++k) {
-        int stage = path[k], at = static_cast<int>(k);
+        int stage = path[k];
         int before = k > 0 ? path[k - 1] : -1, after = k + 1 < path.size() ? path[k + 1] : -1;
         for (int backward = 0; backward < 2; ++backward) {
           int from = backward ? after : before, to = backward ? before : after;
           auto& hop = hops_[(route * static_cast<std::size_t>(s_.stages) + static_cast<std::size_t>(stage)) * 2 +
                             static_cast<std::size_t>(backward)];
-          if (from >= 0 && rank_of(from) != rank_of(stage)) hop.recv_at = at;
+          hop.on_route = true;
+          if (from >= 0 && rank_of(from) != rank_of(stage)) hop.recv = true;
           if (from >= 0 && rank_of(from) == rank_of(stage)) hop.local_from = from;
           if (to >= 0 && rank_of(to) != rank_of(stage)) {
-            hop.send_at = backward ? at - 1 : at + 1;
+            hop.send_to = to;
             hop.send_peer = rank_of(to);
           }
         }
@@ -91,11 +99,32 @@ class MetricsPass {
                  (pass.op != Op::F)];
   }
   int rank_of(int stage) const { return s_.stage_to_rank[static_cast<std::size_t>(stage)]; }
-  // The transfer key of a hop's end at route position `at` for this pass's direction and micro-batch.
-  int key(const Pass& pass, int at) const {
-    return ((pass.op == Op::F ? 0 : route_length_) + at) * s_.microbatches + pass.microbatch;
+  // The transfer stream into `stage` in this pass's direction; with the micro-batch, the transfer's key.
+  int stream(const Pass& pass, int stage) const { return (pass.op == Op::F ? 0 : s_.stages) + stage; }
+  int key(int stream, int microbatch) const { return stream * s_.microbatches + microbatch; }
+  Transfer& slot(int stream, int microbatch) {
+    return transfers_[(static_cast<std::size_t>(stream) << window_bits_) |
+                      (static_cast<std::size_t>(microbatch) & ((std::size_t{1} << window_bits_) - 1))];
+  }
+  // The posted transfer, or null.
+  Transfer* posted(int stream, int microbatch) {
+    auto& t = slot(stream, microbatch);
+    return t.microbatch == microbatch ? &t : nullptr;
+  }
+  void grow() {
+    std::vector<Transfer> old(static_cast<std::size_t>(streams_) << ++window_bits_);
+    old.swap(transfers_);
+    for (std::size_t i = 0; i < old.size(); ++i)
+      if (old[i].microbatch >= 0)
+        slot(static_cast<int>(i >> (window_bits_ - 1)), old[i].microbatch) = old[i];
   }
 
+  // validate()'s placement, but for the route: the pass names a stage and a micro-batch that exist, and
+  // the stage is this rank's.
+  bool in_place(const Pass& pass, int r) const {
+    return static_cast<unsigned>(pass.stage) < static_cast<unsigned>(s_.stages) &&
+           static_cast<unsigned>(pass.microbatch) < static_cast<unsigned>(s_.microbatches) && rank_of(pass.stage) == r;
+  }
   // Whether a pass may run now: it has not run before, and its producers on its own rank have (validate()'s
   // rank order; the producers on other ranks are waited for as transfers): an F needs the F it takes its
   // input from when that is on this rank, an I or B its stage's F and the backward it takes its gradient
@@ -105,17 +134,26 @@ class MetricsPass {
     if (here & bit(pass.op)) return false;  // a second time
     if (pass.op == Op::W) return (here & bit(Op::I)) != 0;
     bool forward = pass.op == Op::F;
-    if (!forward && !(here & bit(Op::F))) return false;
-    auto needed = forward ? bit(Op::F) : bit(Op::I) | bit(Op::B);
+    auto backwards = bit(Op::I) | bit(Op::B);
+    // A backward needs its F and no backward before it (an I beside a B would send the gradient twice).
+    if (!forward && ((here & backwards) || !(here & bit(Op::F)))) return false;
+    auto needed = forward ? bit(Op::F) : backwards;
     return hop.local_from < 0 || (done(hop.local_from, pass.microbatch) & needed);
   }
   static std::uint8_t bit(Op op) { return static_cast<std::uint8_t>(1u << static_cast<unsigned>(op)); }
-  // After the last action: each stage of each micro-batch's route ran F and either B or I and W.
+  // After the last action: each stage of each micro-batch's route ran F and either B or I and W. Stage by
+  // stage, in the order done_ is laid out; a route visits a stage at the stage's position or not at all.
   bool complete() {
     auto full = bit(Op::F) | bit(Op::B), split = bit(Op::F) | bit(Op::I) | bit(Op::W);
-    for (int mb = 0; mb < s_.microbatches; ++mb)
-      for (int stage : s_.route(mb))
-        if (auto d = done(stage, mb); d != full && d != split) return false;
+    for (int stage = 0; stage < s_.stages; ++stage) {
+      auto at = static_cast<std::size_t>(s_.position(stage));
+      if (s_.position(stage) < 0) continue;
+      for (int mb = 0; mb < s_.microbatches; ++mb) {
+        auto& path = s_.route(mb);
+        if (at < path.size() && path[at] == stage)
+          if (auto d = done(stage, mb); d != full && d != split) return false;
+      }
+    }
     return true;
   }
   std::uint8_t& done(int stage, int microbatch) {
@@ -134,14 +172,15 @@ class MetricsPass {
       auto passes = action.passes();
       const Hop* hops[2];
       for (std::size_t p = 0; p < passes.size(); ++p) {
+        if (!in_place(passes[p], r)) return false;
         hops[p] = &hop_of(passes[p]);
-        if (!in_order(passes[p], *hops[p])) return false;
+        if (!hops[p]->on_route || !in_order(passes[p], *hops[p])) return false;
       }
       for (std::size_t p = 0; p < passes.size(); ++p) {
-        if (passes[p].op == Op::W || hops[p]->recv_at < 0) continue;
-        int recv = key(passes[p], hops[p]->recv_at);
-        if (transfers_[static_cast<std::size_t>(recv)].posted_ns < 0) {
-          rank.waiting_for = recv;
+        if (passes[p].op == Op::W || !hops[p]->recv) continue;
+        int recv = stream(passes[p], passes[p].stage);
+        if (!posted(recv, passes[p].microbatch)) {
+          rank.waiting_for = key(recv, passes[p].microbatch);
           return true;
         }
       }
@@ -149,11 +188,12 @@ class MetricsPass {
       // of each transfer after both ends were ready.
       auto t = rank.t;
       for (std::size_t p = 0; p < passes.size(); ++p) {
-        if (passes[p].op == Op::W || hops[p]->recv_at < 0) continue;
-        auto& transfer = transfers_[static_cast<std::size_t>(key(passes[p], hops[p]->recv_at))];
+        if (passes[p].op == Op::W || !hops[p]->recv) continue;
+        auto& transfer = *posted(stream(passes[p], passes[p].stage), passes[p].microbatch);
         auto reached = t;
         t = std::max(t, transfer.arrival_ns);
         out_.add_wait(r, std::min(std::max(reached, transfer.posted_ns), t), t);
+        transfer.microbatch = -1;
       }
       for (auto& pass : passes) change_memory(rank, memory_.at_start(pass));
       auto end = engine::later(t, c_.compute_ns(action, r));
@@ -163,18 +203,19 @@ class MetricsPass {
       for (auto& pass : passes) done(pass.stage, pass.microbatch) |= bit(pass.op);
       // The SENDs after it.
       for (std::size_t p = 0; p < passes.size(); ++p)
-        if (passes[p].op != Op::W && hops[p]->send_at >= 0) post(r, rank, passes[p], *hops[p]);
+        if (passes[p].op != Op::W && hops[p]->send_to >= 0) post(r, rank, passes[p], *hops[p]);
     }
     return true;
   }
 
   void post(int r, Rank& rank, const Pass& pass, const Hop& hop) {
-    int peer = hop.send_peer, send_key = key(pass, hop.send_at);
+    int peer = hop.send_peer, send_stream = stream(pass, hop.send_to), send_key = key(send_stream, pass.microbatch);
     auto bytes = c_.stages[static_cast<std::size_t>(pass.stage)].activation_bytes;
     auto arrival = rank.links.send(c_, r, peer, rank.t, bytes);
-    auto& transfer = transfers_[static_cast<std::size_t>(send_key)];
-    transfer.arrival_ns = arrival;
-    transfer.posted_ns = rank.t;
+    // Each key is posted once (in_order(): a pass runs once, and one backward per stage and micro-batch),
+    // so a taken slot holds another micro-batch, and a larger ring separates them.
+    while (slot(send_stream, pass.microbatch).microbatch >= 0) grow();
+    slot(send_stream, pass.microbatch) = {arrival, rank.t, pass.microbatch};
     out_.add_transfer(arrival, bytes);
     auto& receiver = ranks_[static_cast<std::size_t>(peer)];
     if (receiver.waiting_for == send_key) {
@@ -195,10 +236,10 @@ class MetricsPass {
   engine::PassMemory memory_;
   MetricsAccumulator out_;
   std::vector<Rank> ranks_;
-  int route_length_ = 0;  // the longest route's
   std::vector<Hop> hops_;
   std::vector<std::uint8_t> done_;  // [stage][micro-batch]: bit(op) for each F, I, W, B that has run
-  std::vector<Transfer> transfers_;
+  int streams_ = 0, window_bits_ = 0;
+  std::vector<Transfer> transfers_;  // [stream][micro-batch mod 2^window_bits_]
   std::vector<int> ready_;  // ranks to resume
 };
 

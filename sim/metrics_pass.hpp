@@ -14,9 +14,10 @@
 
 namespace pipesim {
 
-// `schedule` through validate_structure() at least, `costs` resolved for it. It checks the rest of what
-// validate() checks as it plays: each pass once, after the passes it needs on its rank; every rank
-// finishes; each stage of each micro-batch's route ran F and either B or I and W. Empty when the schedule
+// `schedule` through validate_shape() at least, `costs` resolved for it. It checks the rest of what
+// validate() checks as it plays: each pass in range, on its stage's rank and its micro-batch's route; each
+// pass once, after the passes it needs on its rank; every rank finishes; each stage of each micro-batch's
+// route ran F and either B or I and W. Empty when the schedule
 // holds SEND/RECV actions (placed by hand, or lowered) or fails one of those: the caller then validates it
 // in full (which names the problem) and runs the engine on what is sound.
 std::optional<Metrics> metrics_pass(const Schedule& schedule, const Costs& costs);

@@ -12,7 +12,11 @@ namespace {
 
 class RankProgram {
  public:
-  RankProgram(DualPipeChunk phase0, DualPipeChunk phase1) : chunk_{phase0, phase1} {}
+  // Room for every pass of `chunks` micro-batches in each direction (F and B or I, and at most 2n W's), so
+  // the program is never copied as it grows.
+  RankProgram(DualPipeChunk phase0, DualPipeChunk phase1, int n, int chunks) : chunk_{phase0, phase1} {
+    program_.reserve(4 * static_cast<std::size_t>(chunks) + 2 * static_cast<std::size_t>(n));
+  }
 
   Pass next_forward(int phase) { return {Op::F, chunk_[phase].stage, chunk_[phase].first_microbatch + forwards_[phase]++}; }
   Pass next_backward(int phase, bool zero_bubble) {
@@ -47,7 +51,7 @@ class RankProgram {
 }  // namespace
 
 std::vector<Action> dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1) {
-  RankProgram p(phase0, phase1);
+  RankProgram p(phase0, phase1, n, chunks);
   bool middle = h == n - 1;  // the rank where the two directions meet (DualPipeV: the last rank)
 
   for (int i = 0; i < (n - h - 1) * 2; ++i) p.forward(0);  // nF0

@@ -202,8 +202,9 @@ TEST(EngineMetrics, ADeadlockFallsBackToTheEnginesMessage) {
   }
 }
 
-// With only the shape and placement validated (StructureDone, simulate's metrics path), the pass checks the
-// rest as it plays: a schedule with a pass twice or missing, or out of order, gets validate()'s own message.
+// With only the shape validated (ShapeDone, simulate's metrics path), the pass checks the rest as it plays:
+// a schedule with a pass out of range or out of place, twice or missing, or out of order, gets validate()'s
+// own message.
 TEST(EngineMetrics, WhatValidateChecksIsCheckedAsThePassPlays) {
   auto message = [](const Schedule& s) {
     try {
@@ -246,7 +247,7 @@ TEST(EngineMetrics, WhatValidateChecksIsCheckedAsThePassPlays) {
     std::iter_swap(std::find_if(p.begin(), p.end(), is(first_stage)), std::find_if(p.begin(), p.end(), is(then_stage)));
     return s;
   };
-  // What validate_structure() leaves to the pass besides the order: each pass once, every pass present.
+  // What validate_shape() leaves to the pass besides the order: each pass once, every pass present.
   {
     auto s = base;  // a pass twice
     s.programs[1].push_back(s.programs[1].front());
@@ -265,14 +266,49 @@ TEST(EngineMetrics, WhatValidateChecksIsCheckedAsThePassPlays) {
     p.push_back(Action::single(Op::B, w->stage(), w->microbatch()));
     broken.push_back(s);
   }
+  {
+    // On the last stage (no gradient to receive), a B right after the I of the same micro-batch: both would
+    // send the gradient, the second before the first is received (a key must not be posted twice).
+    auto s = base;
+    auto& p = s.programs[3];
+    auto i = std::find_if(p.begin(), p.end(), [](const Action& a) { return a.op == Op::I; });
+    p.insert(i + 1, Action::single(Op::B, i->stage(), i->microbatch()));
+    broken.push_back(s);
+  }
+  // What validate_shape() leaves to the pass: each pass in range, on its stage's rank and route.
+  {
+    auto s = base;  // a stage that does not exist
+    s.programs[0].front().pass[0].stage = 4;
+    broken.push_back(s);
+  }
+  {
+    auto s = base;  // a micro-batch that does not exist
+    s.programs[1].back().pass[0].microbatch = -1;
+    broken.push_back(s);
+  }
+  {
+    auto s = base;  // 3F0 moved from rank 3 to rank 2, right after the 2F0 that feeds it
+    auto& last = s.programs[3];
+    last.erase(std::find(last.begin(), last.end(), Action::single(Op::F, 3, 0)));
+    auto& p = s.programs[2];
+    p.insert(std::find(p.begin(), p.end(), Action::single(Op::F, 2, 0)) + 1, Action::single(Op::F, 3, 0));
+    broken.push_back(s);
+  }
+  {
+    // DualPipe at 4 ranks: rank 0 holds stage 0 (micro-batches 0-3) and stage 7 (4-7); an extra 7F0 on
+    // rank 0, a stage micro-batch 0 never visits (every pass it needs is there besides).
+    auto s = find_schedule("dualpipe").generate({4, 8, 2});
+    s.programs[0].push_back(Action::single(Op::F, 7, 0));
+    broken.push_back(s);
+  }
   broken.push_back(swap_first(Op::F, 3, 4));  // 4F0 before 3F0, which feeds it
   broken.push_back(swap_first(Op::I, 4, 3));  // 3I0 before 4I0, which it takes its gradient from
   for (auto& s : broken) {
     auto expected = message(s);
     ASSERT_NE(expected, "valid") << to_text(s);
-    ASSERT_NO_THROW(validate_structure(s));
+    ASSERT_NO_THROW(validate_shape(s));
     EXPECT_FALSE(metrics_pass(s, resolve_costs(costs(s), s)).has_value()) << expected;
-    for (auto how : {Validation::Check, Validation::StructureDone}) {
+    for (auto how : {Validation::Check, Validation::ShapeDone}) {
       try {
         simulate_metrics(s, costs(s), how);
         ADD_FAILURE() << "accepted: " << expected;
