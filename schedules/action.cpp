@@ -42,7 +42,10 @@ Pass parse_pass(std::string_view whole, std::string_view text) {
                              "2SEND_F1, or (0F3;7B1)OVERLAP_F_B)",
                              whole, why));
   };
-  if (!take_number(text, pass.stage)) throw fail("it must start with a stage number");
+  std::int32_t stage = 0;
+  if (!take_number(text, stage)) throw fail("it must start with a stage number");
+  if (stage >= kMaxStages) throw fail(fmt::format("stage {} is past the largest stage number, {}", stage, kMaxStages - 1));
+  pass.stage = stage;
   bool found = false;
   for (auto& [op, name] : kNames) {
     if (op != Op::OverlapFB && text.starts_with(name)) {

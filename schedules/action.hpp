@@ -22,13 +22,19 @@ enum class Op : std::uint8_t {
   RecvB,
 };
 
+// Stage numbers stop here: a Pass packs its op and stage in 4 bytes (8 in all, an Action 20), because a
+// simulation reads every action once and the bytes it reads are its time (docs/performance.md §6).
+// Generators stay far below (4096 ranks x 64 chunks); imported schedules are checked where they are read.
+constexpr int kMaxStages = 1 << 23;
+
 // One pass; an Action is one pass, or two for OverlapFB.
 struct Pass {
-  Op op = Op::F;
-  std::int32_t stage = 0;
+  Op op : 8 = Op::F;
+  std::int32_t stage : 24 = 0;  // 0 .. kMaxStages - 1
   std::int32_t microbatch = 0;
   friend bool operator==(const Pass&, const Pass&) = default;
 };
+static_assert(sizeof(Pass) == 8);
 
 struct Action {
   Op op = Op::F;

@@ -42,6 +42,8 @@ class Problems {
 void check_shape(const Schedule& s) {
   if (s.ranks < 1) throw Error(fmt::format("invalid schedule: ranks is {}; it must be at least 1", s.ranks));
   if (s.stages < 1) throw Error(fmt::format("invalid schedule: stages is {}; it must be at least 1", s.stages));
+  if (s.stages > kMaxStages)
+    throw Error(fmt::format("invalid schedule: stages is {}; pipesim numbers at most {} stages", s.stages, kMaxStages));
   if (s.microbatches < 1)
     throw Error(fmt::format("invalid schedule: microbatches is {}; it must be at least 1", s.microbatches));
   if (s.stage_to_rank.size() != static_cast<std::size_t>(s.stages))

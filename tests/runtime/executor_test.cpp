@@ -133,7 +133,7 @@ TEST(Executor, SpansHonourTheDataDependencies) {
       Pass needs[2];
       int n = producers(compute, index, Pass{op, stage, mb}, needs);
       for (int i = 0; i < n; ++i) {
-        auto it = span_of.find({needs[i].op, needs[i].stage, needs[i].microbatch});
+        auto it = span_of.find({Op{needs[i].op}, int{needs[i].stage}, needs[i].microbatch});
         ASSERT_NE(it, span_of.end()) << to_string(needs[i]) << " never ran";
         EXPECT_LE(it->second->end_ns, span->start_ns) << to_string(Pass{op, stage, mb}) << " began before " << to_string(needs[i])
                                             << " ended";

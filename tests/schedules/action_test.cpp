@@ -23,7 +23,7 @@ TEST(Action, PrintsPyTorchSpelling) {
 
 TEST(Action, ParsesBackExactly) {
   for (const char* text : {"0F3", "1I2", "1W2", "0B1", "2SEND_F1", "2RECV_F0", "7SEND_B12", "2RECV_B0",
-                           "(0F3;7B1)OVERLAP_F_B", "(6F4;1I0)OVERLAP_F_B", "15F1023"}) {
+                           "(0F3;7B1)OVERLAP_F_B", "(6F4;1I0)OVERLAP_F_B", "15F1023", "8388607B2147483647"}) {
     auto action = parse_action(text);
     EXPECT_EQ(to_string(action), text);
     EXPECT_EQ(parse_action(to_string(action)), action);
@@ -34,6 +34,18 @@ TEST(Action, ParsesBackExactly) {
   EXPECT_EQ(pair.passes()[0], (Pass{Op::F, 0, 3}));
   EXPECT_EQ(pair.passes()[1], (Pass{Op::B, 7, 1}));
   EXPECT_EQ(parse_action("  3W2 "), Action::single(Op::W, 3, 2));  // cells may carry spaces
+}
+
+// A Pass holds its stage in 24 bits: a larger stage number is refused where it is read, never wrapped.
+TEST(Action, RefusesAStagePastTheLargest) {
+  for (const char* text : {"8388608F0", "(8388608F1;0B0)OVERLAP_F_B", "(0F1;16777217B0)OVERLAP_F_B"}) {
+    try {
+      parse_action(text);
+      ADD_FAILURE() << "accepted '" << text << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("past the largest stage number, 8388607"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Action, RefusesMalformedText) {

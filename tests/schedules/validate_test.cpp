@@ -86,6 +86,14 @@ TEST(Validate, WrongPlacementAndRoute) {
   EXPECT_HAS(refusal(t), "micro-batch 3 does not visit stage 0 (its stages are 2 3)");
 }
 
+// A Pass numbers stages in 24 bits: a schedule with more stages (a JSON header can say so) is refused.
+TEST(Validate, StagesPastTheLargestNumber) {
+  auto s = from_csv("0F0,0B0\n");
+  s.stages = kMaxStages + 1;
+  s.stage_to_rank.assign(static_cast<std::size_t>(s.stages), 0);
+  EXPECT_HAS(refusal(s), "stages is 8388609; pipesim numbers at most 8388608 stages");
+}
+
 TEST(Validate, LoweredScheduleNeedsMatchedCommunication) {
   auto s = lower(generate_schedule("1f1b", {2, 2, 2}));
   EXPECT_NO_THROW(validate(s));

@@ -55,7 +55,7 @@ Schedule random_schedule(std::mt19937& rng, int p, int m, bool v_shape, int stag
       for (auto& other : ready)
         if (is_backward(other.op) && other.stage != pick.stage) {
           program.push_back(Action::overlap(pick, other));
-          done[{Op::F, pick.stage, pick.microbatch}] = done[{other.op, other.stage, other.microbatch}] = true;
+          done[{Op::F, int{pick.stage}, pick.microbatch}] = done[{Op{other.op}, int{other.stage}, other.microbatch}] = true;
           total += counts(Op::F) + counts(other.op);
           pick.op = Op::OverlapFB;
           break;
@@ -63,7 +63,7 @@ Schedule random_schedule(std::mt19937& rng, int p, int m, bool v_shape, int stag
     }
     if (pick.op == Op::OverlapFB) continue;
     program.push_back(Action::single(pick.op, pick.stage, pick.microbatch));
-    done[{pick.op, pick.stage, pick.microbatch}] = true;
+    done[{Op{pick.op}, int{pick.stage}, pick.microbatch}] = true;
     total += counts(pick.op);
   }
   return s;
