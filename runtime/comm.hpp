@@ -42,7 +42,10 @@ class Comm {
   [[noreturn]] virtual void abort(const std::string& message, int code) = 0;
 };
 
-// MPI_COMM_WORLD; initialises MPI on construction, finalises on destruction.
+// MPI_COMM_WORLD; initialises MPI on construction, finalises on destruction. Open MPI lives in a module
+// beside the program (pipesim-mpi.so), loaded here the first time: linked into every program, its
+// libraries' start-up cost each command about 1.2 ms (docs/performance.md §5). Throws Error when the module
+// is missing or cannot be loaded.
 std::unique_ptr<Comm> make_mpi_comm();
 
 }  // namespace pipesim

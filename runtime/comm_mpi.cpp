@@ -1,4 +1,5 @@
 // The MPI implementation of Comm. Requests live in a table indexed by handle; completed slots are reused.
+// Built as the module pipesim-mpi.so, loaded only by commands that start MPI (comm_mpi_loader.cpp).
 #include <mpi.h>
 
 #include <chrono>
@@ -196,6 +197,7 @@ class MpiComm : public Comm {
 
 }  // namespace
 
-std::unique_ptr<Comm> make_mpi_comm() { return std::make_unique<MpiComm>(); }
-
 }  // namespace pipesim
+
+// The module's one entry point (comm_mpi_loader.cpp looks it up by this name).
+extern "C" pipesim::Comm* pipesim_make_mpi_comm() { return new pipesim::MpiComm(); }

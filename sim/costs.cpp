@@ -15,32 +15,6 @@
 
 namespace pipesim {
 
-std::int64_t Costs::compute_ns(const Action& action, int rank) const {
-  auto& c = stages[static_cast<std::size_t>(action.stage())];
-  std::int64_t base = 0;
-  switch (action.op) {
-    case Op::F: base = c.F_ns; break;
-    case Op::I: base = c.I_ns; break;
-    case Op::W: base = c.W_ns; break;
-    case Op::B: base = c.B_ns; break;
-    case Op::OverlapFB: {
-      auto& back = action.pass[1];
-      auto& other = stages[static_cast<std::size_t>(back.stage)];
-      bool partners = back.op == Op::B && back.stage == c.pair_partner;
-      base = partners ? c.FB_ns : c.F_ns + (back.op == Op::B ? other.B_ns : other.I_ns);
-      break;
-    }
-    default: return 0;
-  }
-  double slowdown = rank_slowdown[static_cast<std::size_t>(rank)];
-  return slowdown == 1.0 ? base : static_cast<std::int64_t>(std::llround(static_cast<double>(base) * slowdown));
-}
-
-const LinkCost& Costs::link(int src_rank, int dst_rank) const {
-  if (rank_links.empty()) return p2p;
-  return rank_links[static_cast<std::size_t>(src_rank) * rank_slowdown.size() + static_cast<std::size_t>(dst_rank)];
-}
-
 std::int64_t Costs::transfer_ns(int src_rank, int dst_rank, std::int64_t bytes) const {
   auto& l = link(src_rank, dst_rank);
   if (l.bandwidth_bytes_per_ns <= 0 || bytes == 0) return l.latency_ns;

@@ -185,5 +185,13 @@ mpi -n 2 "$bin" run --schedule 1f1b -m 4 --ep 0 >"$work/ep0.out" 2>&1
 [ $? -eq 2 ] || fail "--ep 0 did not exit 2"
 [ "$(grep -c "ep is 0" "$work/ep0.out")" -eq 1 ] || fail "--ep 0 not explained once: $(head -3 "$work/ep0.out")"
 
+# MPI is a module beside the program, loaded only by commands that start MPI: a copy of the program
+# without it still simulates, and `run` says what is missing.
+mkdir -p "$work/alone" && cp "$bin" "$work/alone/pipesim"
+"$work/alone/pipesim" simulate --schedule 1f1b --pp 2 -m 4 --format json >/dev/null 2>&1 || fail "simulate needed the MPI module"
+"$work/alone/pipesim" run --schedule 1f1b --pp 1 -m 2 $small >"$work/alone.out" 2>&1
+[ $? -eq 1 ] || fail "run without the MPI module did not exit 1"
+grep -q "MPI: could not load .*pipesim-mpi.so" "$work/alone.out" || fail "the missing MPI module is not named: $(head -3 "$work/alone.out")"
+
 [ "$failures" -eq 0 ] && echo "run CLI: all checks passed"
 exit "$failures"
