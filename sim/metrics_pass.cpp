@@ -141,24 +141,17 @@ class MetricsPass {
     return hop.local_from < 0 || (done(hop.local_from, pass.microbatch) & needed);
   }
   static std::uint8_t bit(Op op) { return static_cast<std::uint8_t>(1u << static_cast<unsigned>(op)); }
-  // After the last action: each stage of each micro-batch's route ran F and either B or I and W. Stage by
-  // stage, in the order done_ is laid out; a route visits a stage at the stage's position or not at all.
+  // After the last action: each stage of each micro-batch's route ran F and either B or I and W.
   bool complete() {
     auto full = bit(Op::F) | bit(Op::B), split = bit(Op::F) | bit(Op::I) | bit(Op::W);
-    for (int stage = 0; stage < s_.stages; ++stage) {
-      auto at = static_cast<std::size_t>(s_.position(stage));
-      if (s_.position(stage) < 0) continue;
-      for (int mb = 0; mb < s_.microbatches; ++mb) {
-        auto& path = s_.route(mb);
-        if (at < path.size() && path[at] == stage)
-          if (auto d = done(stage, mb); d != full && d != split) return false;
-      }
-    }
+    for (int mb = 0; mb < s_.microbatches; ++mb)
+      for (int stage : s_.route(mb))
+        if (auto d = done(stage, mb); d != full && d != split) return false;
     return true;
   }
   std::uint8_t& done(int stage, int microbatch) {
-    return done_[static_cast<std::size_t>(stage) * static_cast<std::size_t>(s_.microbatches) +
-                 static_cast<std::size_t>(microbatch)];
+    return done_[static_cast<std::size_t>(microbatch) * static_cast<std::size_t>(s_.stages) +
+                 static_cast<std::size_t>(stage)];
   }
 
   // Runs rank r's program until it needs a transfer that has not been posted, or meets a SEND/RECV (a
@@ -237,7 +230,7 @@ class MetricsPass {
   MetricsAccumulator out_;
   std::vector<Rank> ranks_;
   std::vector<Hop> hops_;
-  std::vector<std::uint8_t> done_;  // [stage][micro-batch]: bit(op) for each F, I, W, B that has run
+  std::vector<std::uint8_t> done_;  // [micro-batch][stage]: bit(op) for each F, I, W, B that has run
   int streams_ = 0, window_bits_ = 0;
   std::vector<Transfer> transfers_;  // [stream][micro-batch mod 2^window_bits_]
   std::vector<int> ready_;  // ranks to resume
