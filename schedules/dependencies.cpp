@@ -40,39 +40,4 @@ bool PassIndex::fill(const Schedule& schedule) {
   return true;
 }
 
-int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]) {
-  int mb = pass.microbatch;
-  auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
-  bool lowered = index.lowered();
-  int n = 0;
-  auto backward_of = [&](int stage) {
-    return Pass{index.node(Op::I, stage, mb) >= 0 ? Op::I : Op::B, stage, mb};
-  };
-  // The input a pass receives from a neighbouring stage: direct, or through the local RECV.
-  auto input_from = [&](Op recv, int neighbour, Pass direct) {
-    out[n++] = lowered && rank(neighbour) != rank(pass.stage) ? Pass{recv, pass.stage, mb} : direct;
-  };
-  switch (pass.op) {
-    case Op::F:
-      if (int before = schedule.stage_before(pass.stage, mb); before >= 0) input_from(Op::RecvF, before, Pass{Op::F, before, mb});
-      break;
-    case Op::I:
-    case Op::B:
-      out[n++] = Pass{Op::F, pass.stage, mb};
-      if (int after = schedule.stage_after(pass.stage, mb); after >= 0) input_from(Op::RecvB, after, backward_of(after));
-      break;
-    case Op::W: out[n++] = Pass{Op::I, pass.stage, mb}; break;
-    case Op::SendF: out[n++] = Pass{Op::F, pass.stage, mb}; break;
-    case Op::SendB: out[n++] = backward_of(pass.stage); break;
-    case Op::RecvF:
-      if (int before = schedule.stage_before(pass.stage, mb); before >= 0) out[n++] = Pass{Op::SendF, before, mb};
-      break;
-    case Op::RecvB:
-      if (int after = schedule.stage_after(pass.stage, mb); after >= 0) out[n++] = Pass{Op::SendB, after, mb};
-      break;
-    case Op::OverlapFB: break;
-  }
-  return n;
-}
-
 }  // namespace pipesim
