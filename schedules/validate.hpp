@@ -14,7 +14,13 @@
 
 namespace pipesim {
 
+// A compute-only schedule is played once (schedules/play.hpp), which checks everything below the shape as it
+// goes; one it refuses, and every lowered schedule, goes through validate_each_check() for the message.
 void validate(const Schedule& schedule);
+
+// Each check in turn, on the pass index: what validate() falls back on, and the reference tests hold the
+// walk to (tests/schedules/play_test.cpp).
+void validate_each_check(const Schedule& schedule);
 
 // The shape only (ranks, stages and micro-batches at least 1, the placement and routes consistent): what a
 // caller needs to build per-stage and per-route tables. For a caller that plays the schedule at once and
