@@ -3,6 +3,7 @@
 // two seconds, so small runs stay silent and big ones never look hung.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -17,12 +18,11 @@ namespace pipesim::cli {
 
 class Progress {
  public:
-  // `actions`: the expected number of actions; above a million the size is said at once.
+  // `actions`: the expected number of actions; from 20 million (a second or more even at the simulator's
+  // 10-20 million a second, docs/performance.md §7) the size is said at once.
   Progress(std::string command, double actions) : command_(std::move(command)) {
-    if (actions > 1e6)
-      fmt::print(stderr, "{}: about {:.1f}M actions; this takes a few seconds (progress follows)\n", command_,
-                 actions / 1e6);
-    loud_ = actions > 1e6;
+    loud_ = actions >= 2e7;
+    if (loud_) fmt::print(stderr, "{}: about {:.0f}M actions (progress follows)\n", command_, actions / 1e6);
   }
   void done(std::string_view phase) {
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -36,22 +36,26 @@ class Progress {
 };
 
 // Roughly the actions a generated schedule will hold: two or three passes (F, B or I and W) of every stage
-// and micro-batch, about twice that once lowered (a SEND and a RECV per hand-off). For the progress line only.
-inline double expected_actions(int stages, int microbatches, bool lowered) {
-  double passes = 2.5 * stages * static_cast<double>(microbatches);
+// a micro-batch visits, for every micro-batch; about twice that once lowered (a SEND and a RECV per
+// hand-off). For the progress line only.
+inline double expected_actions(int route_length, int microbatches, bool lowered) {
+  double passes = 2.5 * route_length * static_cast<double>(microbatches);
   return lowered ? passes * 2 : passes;
 }
 
-// The stages of the first schedule `source` names (its registry layout, without generating it); 0 for a CSV
-// or an unknown name (whose error comes later, from the load).
-inline int stages_of(const ScheduleSource& source) {
+// The stages a micro-batch visits under the first schedule `source` names (its registry layout's longest
+// route, without generating the schedule: half the stages under DualPipe); 0 for a CSV or an unknown name
+// (whose error comes later, from the load).
+inline int route_length_of(const ScheduleSource& source) {
   if (!source.from_csv.empty() || source.schedule.empty()) return 0;
   try {
     auto name = source.schedule.substr(0, source.schedule.find(','));
     auto& info = find_schedule(name);
     auto options = source.generator_options();
     if (info.supports(options)) return 0;  // a size problem: the load names it
-    return info.layout(options).stages;
+    std::size_t longest = 0;
+    for (auto& route : info.layout(options).routes) longest = std::max(longest, route.size());
+    return static_cast<int>(longest);
   } catch (const Error&) {
     return 0;
   }

@@ -95,7 +95,7 @@ void run(const ScheduleArgs& args) {
       throw Error("say what to print: --schedule NAME, --from-csv FILE, --list or --compare (see --help)");
     if (args.source.schedule.find(',') != std::string::npos)
       throw Error("--schedule: give one schedule name here (`pipesim simulate` compares several)");
-    Progress progress("schedule", expected_actions(stages_of(args.source), args.source.microbatches, args.with_comms));
+    Progress progress("schedule", expected_actions(route_length_of(args.source), args.source.microbatches, args.with_comms));
     auto s = args.source.load().front();
     progress.done("generated and validated");
     if (args.with_comms && !s.lowered()) {

@@ -157,10 +157,10 @@ void run(const SimulateArgs& args) {
   if (!args.calibration.empty()) return run_calibrated(args);
   if (args.source.schedule.empty() && args.source.from_csv.empty())
     throw Error("say what to simulate: --schedule NAME[,NAME...] or --from-csv FILE (see --help)");
-  Progress progress("simulate", expected_actions(stages_of(args.source), args.source.microbatches, true));
   // Without a trace or a timeline to write only the metrics are kept, and the metrics pass checks the order
-  // of the passes as it plays them (docs/performance.md §3).
+  // of the passes as it plays them (docs/performance.md §3); a trace or timeline plays the lowered schedule.
   bool metrics_only = args.timeline.empty() && args.trace.empty();
+  Progress progress("simulate", expected_actions(route_length_of(args.source), args.source.microbatches, !metrics_only));
   auto schedules = args.source.load(metrics_only);
   progress.done(metrics_only ? "generated (the order of passes is checked as they are simulated)" : "generated and validated");
   std::vector<Metrics> metrics;

@@ -56,7 +56,7 @@ void break_once(Schedule& s, std::mt19937_64& rng) {
       if (pick(2) && is_backward(p.op)) {
         p.op = p.op == Op::I ? Op::B : Op::I;
         copy.op = p.op;
-      } else if (pick(2)) {
+      } else if (pick(2) && p.stage >= 0 && p.stage < s.stages) {  // (an earlier breakage may have left it out of range)
         int rank = s.stage_to_rank[static_cast<std::size_t>(p.stage)];
         for (int st = 0; st < s.stages; ++st)
           if (st != p.stage && s.stage_to_rank[static_cast<std::size_t>(st)] == rank && pick(2)) p.stage = st;
