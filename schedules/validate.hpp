@@ -5,8 +5,11 @@
 //  - after lowering: every cross-rank hand-off has one SEND after its producer and one RECV before its
 //    consumer, and nothing else;
 //  - no deadlock: the dependency graph (program order on each rank + data dependencies between passes,
-//    + SEND→RECV) built with Boost.Graph has no cycle. Sends are taken as buffered (never block), so a
-//    cycle is exactly a run that would hang. A cycle is reported with its actions and the grid marked.
+//    + SEND→RECV) has no cycle. Sends are taken as buffered (never block), so a cycle is exactly a run
+//    that would hang. A cycle is reported with its actions and the grid marked (found with Boost.Graph,
+//    built only then).
+// A sound compute-only schedule is settled by one checked walk (schedules/play.hpp); the checks one by one
+// run only when the walk refuses, for their messages.
 // Throws Error (exit code 2) with the message; returns normally when the schedule is sound.
 #pragma once
 
