@@ -129,7 +129,7 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
       validate_cluster(spec, "--nodes");
     }
     Topology topology(spec);
-    auto r = simulate_step(model, topology, plan);
+    auto r = simulate_step(model, topology, plan, {}, StepDetail::Figures);
     double peak = 0;
     for (auto& m : r.memory) peak = std::max(peak, m.total());
     row["step_s"] = static_cast<double>(r.step_ns) / 1e9;

@@ -51,11 +51,13 @@ double optimizer_shard(const ResolvedPlan& rp, const HeldParams& held) {
 
 }  // namespace
 
-Schedule plan_schedule(const ResolvedPlan& rp) {
+Schedule plan_compute_schedule(const ResolvedPlan& rp) {
   auto schedule = generate_schedule(rp.plan.schedule, rp.schedule_options());
   validate(schedule);
-  return lower(schedule);
+  return schedule;
 }
+
+Schedule plan_schedule(const ResolvedPlan& rp) { return lower(plan_compute_schedule(rp)); }
 
 namespace {
 
@@ -132,23 +134,43 @@ GpuMemory gpu_memory(const ResolvedPlan& rp, const std::vector<StageWork>& work,
   return m;
 }
 
+namespace {
+
+// One compute action's expert all-to-all: its time, the part the compute stream waits for, and whether it
+// runs from the action's start (hidden behind an overlapped pair) or in line at its end. None for a W.
+struct ActionEp {
+  std::int64_t comm_ns = 0, exposed_ns = 0;
+  bool from_start = false;
+};
+ActionEp action_ep(const Action& action, const std::vector<StageWork>& work) {
+  if (!action.is_compute() || action.op == Op::W) return {};
+  auto& mine = work[static_cast<std::size_t>(action.stage())];
+  if (action.op == Op::OverlapFB)
+    return {mine.ep_ns[PassKind::F] + work[static_cast<std::size_t>(action.pass[1].stage)].ep_ns[PassKind::I],
+            mine.pair_exposed_ns, true};
+  auto comm = mine.ep_ns[action.op == Op::F ? PassKind::F : PassKind::I];
+  return {comm, comm, false};
+}
+
+}  // namespace
+
+std::vector<std::int64_t> exposed_ep(const Schedule& schedule, const std::vector<StageWork>& work) {
+  std::vector<std::int64_t> exposed(static_cast<std::size_t>(schedule.ranks), 0);
+  for (std::size_t r = 0; r < schedule.programs.size(); ++r)
+    for (auto& action : schedule.programs[r]) exposed[r] += action_ep(action, work).exposed_ns;
+  return exposed;
+}
+
 std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<StageWork>& work) {
   std::vector<std::int64_t> exposed(static_cast<std::size_t>(timeline.schedule->ranks), 0);
   for (std::size_t i = 0, n = timeline.spans.size(); i < n; ++i) {
     auto span = timeline.spans[i];
-    if (span.stream != Stream::Compute || !span.action.is_compute() || span.action.op == Op::W) continue;
-    auto& mine = work[static_cast<std::size_t>(span.action.stage())];
-    std::int64_t comm = 0, start = span.start_ns;
-    if (span.action.op == Op::OverlapFB) {  // hidden behind the pair's compute from its start
-      comm = mine.ep_ns[PassKind::F] + work[static_cast<std::size_t>(span.action.pass[1].stage)].ep_ns[PassKind::I];
-      exposed[static_cast<std::size_t>(span.rank)] += mine.pair_exposed_ns;
-    } else {  // in line: the end of the action waits for it
-      comm = mine.ep_ns[span.action.op == Op::F ? PassKind::F : PassKind::I];
-      exposed[static_cast<std::size_t>(span.rank)] += comm;
-      start = span.end_ns - comm;
-    }
-    if (comm > 0)
-      timeline.spans.push_back({span.rank, Stream::EP, span.action, start, start + comm, 0, -1, -1, "dispatch + combine"});
+    if (span.stream != Stream::Compute) continue;
+    auto ep = action_ep(span.action, work);
+    exposed[static_cast<std::size_t>(span.rank)] += ep.exposed_ns;
+    auto start = ep.from_start ? span.start_ns : span.end_ns - ep.comm_ns;
+    if (ep.comm_ns > 0)
+      timeline.spans.push_back({span.rank, Stream::EP, span.action, start, start + ep.comm_ns, 0, -1, -1, "dispatch + combine"});
   }
   std::stable_sort(timeline.spans.begin(), timeline.spans.end(), [](const Span& a, const Span& b) {
     return std::tie(a.rank, a.stream, a.start_ns) < std::tie(b.rank, b.stream, b.start_ns);
@@ -176,14 +198,19 @@ void add_throughput(StepReport& report, const ModelSpec& model, const GpuSpec& g
 }
 
 StepReport simulate_step(const ModelSpec& model, const Topology& topology, const Plan& plan,
-                         const std::vector<double>& gpu_slowdown) {
+                         const std::vector<double>& gpu_slowdown, StepDetail detail) {
   StepReport report;
   report.plan = resolve(plan, model, topology.spec());
   auto& rp = report.plan;
   auto& p = rp.plan;
   if (!gpu_slowdown.empty() && static_cast<int>(gpu_slowdown.size()) != topology.spec().total_gpus())
     throw Error("stragglers: one slowdown per GPU expected", Error::Kind::Internal);
-  auto lowered = std::make_shared<const Schedule>(plan_schedule(rp));
+  // Figures alone play the compute-only schedule with the metrics pass; the gradient buckets of
+  // --overlap-grad-reduce read the timeline, so they take the engine as a timeline does.
+  bool figures = detail == StepDetail::Figures && !p.overlap_grad_reduce;
+  auto compute_only = std::make_shared<const Schedule>(plan_compute_schedule(rp));
+  std::shared_ptr<const Schedule> lowered;
+  if (!figures) lowered = std::make_shared<const Schedule>(lower(*compute_only));
   report.model = model.name;
   report.cluster = topology.spec().name;
   report.simulated_replicas = p.full ? p.dp : 1;
@@ -207,8 +234,14 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
       }
     if (!priced) {
       auto mc = model_costs(model, view);
-      auto timeline = simulate_lowered(lowered, resolve_costs(mc.spec, *lowered));
-      auto metrics = compute_metrics(timeline);
+      Timeline timeline;
+      Metrics metrics;
+      if (figures) {
+        metrics = simulate_metrics(*compute_only, mc.spec, Validation::AlreadyDone);
+      } else {
+        timeline = simulate_lowered(lowered, resolve_costs(mc.spec, *lowered));
+        metrics = compute_metrics(timeline);
+      }
       classes.push_back(std::make_unique<Priced>(Priced{std::move(view), std::move(mc), std::move(timeline), std::move(metrics)}));
       priced = classes.back().get();
     }
@@ -244,19 +277,23 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
     }
     if (d > 0 && step <= report.step_ns) continue;  // report the slowest replica
 
-    auto timeline = priced->timeline;
-    timeline.spans.insert(timeline.spans.end(), dp_spans.begin(), dp_spans.end());
-    auto exposed_ep = overlay_ep(timeline, mc.stages);
+    std::vector<std::int64_t> ep;
+    if (figures) {
+      ep = exposed_ep(*compute_only, mc.stages);
+    } else {
+      report.timeline = priced->timeline;
+      report.timeline.spans.insert(report.timeline.spans.end(), dp_spans.begin(), dp_spans.end());
+      ep = overlay_ep(report.timeline, mc.stages);
+    }
     report.step_ns = step;
     report.pipeline_ns = metrics.makespan_ns;
     report.bubble_rate = metrics.bubble_rate;
-    report.exposed_ep_ns = *std::max_element(exposed_ep.begin(), exposed_ep.end());
+    report.exposed_ep_ns = *std::max_element(ep.begin(), ep.end());
     report.exposed_pp_ns = 0;
     for (auto& rm : metrics.ranks) report.exposed_pp_ns = std::max(report.exposed_pp_ns, rm.exposed_comm_ns);
     report.exposed_dp_ns = step - last_pipeline_end;
     report.memory = std::move(memory);
     report.metrics = metrics;
-    report.timeline = std::move(timeline);
     double compute = 0, comm = 0;  // over the stages with expert layers, forward and backward together
     for (auto& w : mc.stages)
       if (w.ep_ns[PassKind::F] > 0) {

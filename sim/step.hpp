@@ -43,14 +43,20 @@ struct StepReport {
   Timeline timeline;                   // the reported replica, with EP and DP streams
 };
 
+// What a caller needs of the step: the report with its timeline (EP and DP streams included), or only the
+// figures (a sweep's point: the timeline stays empty, the pipeline is played by the metrics pass, and the
+// numbers are the same; with --overlap-grad-reduce, whose buckets read the timeline, it is built anyway).
+enum class StepDetail { Timeline, Figures };
+
 // `gpu_slowdown`: per GPU compute slowdown (stragglers), empty for none; needs plan.full to matter.
 // The walk: resolve the plan -> generate the schedule once -> per replica: costs -> engine -> DP tail ->
 // memory; then the EP overlay and throughput of the slowest replica. Each step below is testable alone.
 StepReport simulate_step(const ModelSpec& model, const Topology& topology, const Plan& plan,
-                         const std::vector<double>& gpu_slowdown = {});
+                         const std::vector<double>& gpu_slowdown = {}, StepDetail detail = StepDetail::Timeline);
 
-// The plan's schedule, generated once, validated and lowered.
+// The plan's schedule, generated once, validated and lowered; and the same before lowering.
 Schedule plan_schedule(const ResolvedPlan& plan);
+Schedule plan_compute_schedule(const ResolvedPlan& plan);
 
 // One GPU's data-parallel work after its pipeline work: ZeRO-1 gradient reduce-scatter, the optimizer step
 // on its shard, the parameter all-gather (docs/cost-model.md §8).
@@ -84,6 +90,9 @@ GpuMemory gpu_memory(const ResolvedPlan& plan, const std::vector<StageWork>& wor
 // F or I; inside an overlapped pair from its start) and returns, per rank, the EP time the compute
 // stream did not hide.
 std::vector<std::int64_t> overlay_ep(Timeline& timeline, const std::vector<StageWork>& work);
+// The same per-rank exposed EP time from the schedule alone: it depends on which actions each rank runs,
+// not on when.
+std::vector<std::int64_t> exposed_ep(const Schedule& schedule, const std::vector<StageWork>& work);
 
 // Tokens per second and per day, and MFU in the plan's FLOPs convention and in both attention conventions,
 // from the step time.

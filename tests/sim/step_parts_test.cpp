@@ -447,5 +447,77 @@ TEST(StepParts, DualPipeDensePairCostsFPlusB) {
   EXPECT_GT(pairs, 0);
 }
 
+// A sweep's point asks for the figures only (StepDetail::Figures: the metrics pass, no timeline); every
+// figure must be what the full step with its timeline reports, on plans with EP (DualPipe, ZB-V, pairs),
+// stragglers across every replica, TP with sequence parallelism, interleaving, and --overlap-grad-reduce
+// (which builds the timeline anyway).
+TEST(StepParts, FiguresAloneEqualTheTimelinesFigures) {
+  struct Case {
+    const char* model;
+    const char* cluster;
+    const char* schedule;
+    int pp, ep, tp, microbatches;
+    bool full, overlap, stragglers;
+  };
+  std::vector<Case> cases{
+      {"deepseek-v3", "deepseek-h800", "dualpipe", 16, 64, 1, 40, false, false, false},
+      {"deepseek-v3", "deepseek-h800", "dualpipev", 8, 32, 1, 32, false, false, false},
+      {"deepseek-v3", "deepseek-h800", "zb-v", 16, 64, 1, 48, false, false, false},
+      {"deepseek-v3", "deepseek-h800", "zb-h2", 8, 64, 1, 24, false, true, false},
+      {"deepseek-v3", "deepseek-h800", "dualpipe", 16, 64, 1, 40, true, false, true},
+      {"llama3-70b", "dgx-h100", "interleaved-1f1b", 4, 1, 8, 16, false, false, false},
+      {"llama3-70b", "dgx-h100", "1f1b", 8, 1, 4, 32, true, false, true},
+  };
+  for (auto& c : cases) {
+    auto model = load_model(c.model);
+    Topology topology(load_cluster(c.cluster));
+    Plan p;
+    p.schedule = c.schedule;
+    p.pp = c.pp;
+    p.ep = c.ep;
+    p.tp = c.tp;
+    p.microbatches = c.microbatches;
+    p.full = c.full;
+    p.overlap_grad_reduce = c.overlap;
+    p.sequence_parallel = c.tp > 1;
+    if (std::string(c.model) == "deepseek-v3") p.precision = Precision::FP8;
+    std::vector<double> slow;
+    if (c.stragglers) {
+      slow.assign(static_cast<std::size_t>(topology.spec().total_gpus()), 1.0);
+      slow[3] = 1.3;
+      slow[slow.size() - 5] = 1.15;
+    }
+    auto whole = simulate_step(model, topology, p, slow, StepDetail::Timeline);
+    auto figures = simulate_step(model, topology, p, slow, StepDetail::Figures);
+    std::string name = std::string(c.schedule) + (c.full ? " --full" : "") + (c.overlap ? " --overlap-grad-reduce" : "");
+    EXPECT_FALSE(whole.timeline.spans.empty()) << name;
+    EXPECT_EQ(figures.timeline.spans.empty(), !c.overlap) << name;
+    EXPECT_EQ(figures.step_ns, whole.step_ns) << name;
+    EXPECT_EQ(figures.pipeline_ns, whole.pipeline_ns) << name;
+    EXPECT_EQ(figures.exposed_ep_ns, whole.exposed_ep_ns) << name;
+    EXPECT_EQ(figures.exposed_pp_ns, whole.exposed_pp_ns) << name;
+    EXPECT_EQ(figures.exposed_dp_ns, whole.exposed_dp_ns) << name;
+    EXPECT_EQ(figures.bubble_rate, whole.bubble_rate) << name;
+    EXPECT_EQ(figures.tokens_per_s, whole.tokens_per_s) << name;
+    EXPECT_EQ(figures.mfu, whole.mfu) << name;
+    EXPECT_EQ(figures.compute_comm_ratio, whole.compute_comm_ratio) << name;
+    EXPECT_EQ(figures.fits, whole.fits) << name;
+    ASSERT_EQ(figures.memory.size(), whole.memory.size()) << name;
+    for (std::size_t r = 0; r < whole.memory.size(); ++r) EXPECT_EQ(figures.memory[r].total(), whole.memory[r].total()) << name;
+    ASSERT_EQ(figures.metrics.ranks.size(), whole.metrics.ranks.size()) << name;
+    EXPECT_EQ(figures.metrics.makespan_ns, whole.metrics.makespan_ns) << name;
+    for (std::size_t r = 0; r < whole.metrics.ranks.size(); ++r) {
+      auto &a = figures.metrics.ranks[r], &b = whole.metrics.ranks[r];
+      EXPECT_EQ(a.busy_ns, b.busy_ns) << name << " rank " << r;
+      EXPECT_EQ(a.exposed_comm_ns, b.exposed_comm_ns) << name << " rank " << r;
+      EXPECT_EQ(a.last_end_ns, b.last_end_ns) << name << " rank " << r;
+      EXPECT_EQ(a.peak_activation_bytes, b.peak_activation_bytes) << name << " rank " << r;
+    }
+    if (std::string(c.model) == "deepseek-v3") {
+      EXPECT_GT(whole.exposed_ep_ns, 0) << name;  // so the EP check bites
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pipesim
