@@ -19,6 +19,7 @@
 #include "common/atomic_file.hpp"
 #include "common/capture.hpp"
 #include "common/error.hpp"
+#include "common/pareto.hpp"
 #include "common/text.hpp"
 #include "common/units.hpp"
 #include "runtime/comm.hpp"
@@ -146,16 +147,17 @@ nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, 
 }
 
 void mark_pareto(std::vector<nlohmann::ordered_json>& rows) {
-  for (auto& row : rows) {
-    bool valid = row["error"] == "";
-    bool front = valid;
-    for (auto& other : rows) {
-      if (!valid || other["error"] != "") continue;
-      double s = row["step_s"], m = row["peak_memory_gib"], so = other["step_s"], mo = other["peak_memory_gib"];
-      if (so <= s && mo <= m && (so < s || mo < m)) front = false;
+  std::vector<double> step(rows.size()), memory(rows.size());
+  std::vector<bool> valid(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    valid[i] = rows[i]["error"] == "";
+    if (valid[i]) {
+      step[i] = rows[i]["step_s"];
+      memory[i] = rows[i]["peak_memory_gib"];
     }
-    row["pareto"] = front;
   }
+  auto front = pareto_front(step, memory, valid);
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i]["pareto"] = static_cast<bool>(front[i]);
 }
 
 std::string render(const std::vector<nlohmann::ordered_json>& rows, const std::vector<Axis>& axes,
