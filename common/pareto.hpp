@@ -10,14 +10,19 @@
 namespace pipesim {
 
 // front[i]: whether point i (valid[i]; invalid points are never on the front nor beat any) is on the front.
-// Points with equal costs do not beat each other, so all of them are on the front or none.
+// Points with equal costs do not beat each other, so all of them are on the front or none. A point with a
+// NaN cost neither beats nor is beaten (every comparison with NaN is false), so it is on the front, as in
+// the pairwise definition; it stays out of the sort, whose order NaN would break.
 inline std::vector<bool> pareto_front(const std::vector<double>& a, const std::vector<double>& b,
                                       const std::vector<bool>& valid) {
   std::vector<std::size_t> order;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (valid[i]) order.push_back(i);
-  std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return a[x] < a[y] || (a[x] == a[y] && b[x] < b[y]); });
   std::vector<bool> front(a.size(), false);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (valid[i] && (a[i] != a[i] || b[i] != b[i]))
+      front[i] = true;
+    else if (valid[i])
+      order.push_back(i);
+  std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return a[x] < a[y] || (a[x] == a[y] && b[x] < b[y]); });
   bool any_before = false;
   double best_before = 0;  // the least b over the points with a smaller a
   for (std::size_t g = 0; g < order.size();) {

@@ -4,6 +4,7 @@
 namespace pipesim {
 
 Play::Play(const Schedule& s) : s_(s) {
+  if (s.routes.size() * static_cast<std::size_t>(s.stages) > kMaxHops) return;
   hops_.resize(s.routes.size() * static_cast<std::size_t>(s.stages) * 2);
   auto rank_of = [&](int stage) { return s.stage_to_rank[static_cast<std::size_t>(stage)]; };
   for (std::size_t route = 0; route < s.routes.size(); ++route) {

@@ -28,7 +28,11 @@ class Play {
     int from = -1, send_to = -1, send_peer = -1;
   };
 
-  // `schedule` has passed validate_shape().
+  // `schedule` has passed validate_shape(). A schedule with more (route, stage) pairs than kMaxHops (an
+  // imported one with a route per micro-batch over thousands of stages) is not walked: run() answers false
+  // at once and the caller takes the check-by-check path, whose tables grow with the routes' lengths
+  // instead (this one is per (route, stage), which makes each lookup one load).
+  static constexpr std::size_t kMaxHops = std::size_t{1} << 20;
   explicit Play(const Schedule& schedule);
 
   // Calls on_action(rank, action, hops) for each action (hops[p]: the Hop of the action's pass p), each
@@ -36,6 +40,7 @@ class Play {
   // or fails a check above; the caller then validates in full for the message.
   template <class OnAction>
   bool run(OnAction&& on_action) {
+    if (hops_.empty()) return false;  // too many routes to walk
     while (!ready_.empty()) {
       int r = ready_.back();
       ready_.pop_back();

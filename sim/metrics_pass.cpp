@@ -91,7 +91,8 @@ class MetricsPass {
     // Each key is posted once (Play: a pass runs once, and one backward per stage and micro-batch), so a
     // taken slot holds another micro-batch, and a larger ring separates them.
     int to = stream(pass, hop.send_to);
-    while (slot(to, pass.microbatch).microbatch >= 0) grow();
+    for (int taken; (taken = slot(to, pass.microbatch).microbatch) >= 0; grow())
+      if (taken == pass.microbatch) throw Error("metrics pass: a transfer sent twice", Error::Kind::Internal);
     slot(to, pass.microbatch) = {arrival, rank.t, pass.microbatch};
     out_.add_transfer(arrival, bytes);
   }

@@ -243,6 +243,7 @@ class RankImporter {
       auto& pattern = options_.actions[k];
       std::smatch m;
       if (!std::regex_search(name, m, pattern.regex)) continue;
+      // Groups 1 and 3 are stages (below kMaxStages: a Pass holds 24 bits), 2 and 4 micro-batches.
       auto group = [&](std::size_t g, int fallback) {
         if (g >= m.size() || !m[g].matched) return fallback;
         auto text = m[g].str();
@@ -251,6 +252,9 @@ class RankImporter {
         if (ec != std::errc() || end != text.data() + text.size() || v < 0)
           throw Error(fmt::format("--action '{}': capture group {} of annotation '{}' is '{}', not a stage or "
                                   "micro-batch number", pattern.text, g, name, text));
+        if (g % 2 == 1 && v >= kMaxStages)
+          throw Error(fmt::format("--action '{}': capture group {} of annotation '{}' is stage {}, past the largest "
+                                  "stage number, {}", pattern.text, g, name, v, kMaxStages - 1));
         return v;
       };
       int occurrence = pattern_count_[k]++;

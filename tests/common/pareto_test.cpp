@@ -2,6 +2,7 @@
 // (costs drawn from a few values) and invalid points.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "common/pareto.hpp"
@@ -32,6 +33,7 @@ TEST(Pareto, EqualsThePairwiseDefinition) {
     for (std::size_t i = 0; i < n; ++i) {
       a[i] = static_cast<double>(rng() % static_cast<unsigned>(levels)) * 0.5;
       b[i] = static_cast<double>(rng() % static_cast<unsigned>(levels)) * 1.5;
+      if (rng() % 50 == 0) (rng() % 2 ? a[i] : b[i]) = std::nan("");  // now and then a NaN cost
       valid[i] = rng() % 5 != 0;
     }
     auto want = front_by_pairs(a, b, valid);

@@ -160,5 +160,36 @@ TEST(Play, VisitsEachActionOnceAfterWhatItNeeds) {
   }
 }
 
+// An imported schedule with a route per micro-batch over a thousand stages has more (route, stage) pairs
+// than the walk's table takes (Play::kMaxHops): the walk declines at once, and validate() still settles
+// the schedule, check by check.
+TEST(Play, DeclinesTooManyRoutesAndValidateStillDecides) {
+  Schedule s;
+  s.name = "csv";
+  s.ranks = 1;
+  s.stages = 1025;
+  s.microbatches = 1024;
+  s.stage_to_rank.assign(1025, 0);
+  s.programs.resize(1);
+  std::vector<std::vector<int>> routes;
+  std::vector<int> route_of;
+  auto& program = s.programs[0];
+  for (int mb = 0; mb < s.microbatches; ++mb) {
+    routes.emplace_back();
+    for (int st = 0; st <= 1 + mb; ++st) routes.back().push_back(st);
+    route_of.push_back(mb);
+  }
+  for (int mb = 0; mb < s.microbatches; ++mb)
+    for (int st = 0; st <= 1 + mb; ++st) program.push_back(Action::single(Op::F, st, mb));
+  for (int mb = 0; mb < s.microbatches; ++mb)
+    for (int st = 1 + mb; st >= 0; --st) program.push_back(Action::single(Op::B, st, mb));
+  set_routes(s, routes, route_of);
+  ASSERT_GT(routes.size() * static_cast<std::size_t>(s.stages), Play::kMaxHops);
+  EXPECT_FALSE(walk_accepts(s));
+  EXPECT_NO_THROW(validate(s));
+  std::swap(program[0], program[1]);  // 1F0 before the 0F0 it needs
+  EXPECT_THROW(validate(s), Error);
+}
+
 }  // namespace
 }  // namespace pipesim

@@ -127,6 +127,19 @@ TEST(TraceImport, UserPatternsAndRanksFromFileNames) {
   EXPECT_THROW(parse_action_pattern("fwd"), Error);
   EXPECT_THROW(parse_action_pattern("fwd=X"), Error);
   EXPECT_THROW(parse_action_pattern("(=F"), Error);
+  // A stage group past the largest stage number (a Pass holds 24 bits) is refused, never wrapped.
+  for (const char* stage : {"8388608", "16777216"}) {
+    auto big = text;
+    big.replace(big.find("fwd mb 0"), 8, std::string("fwd mb ") + stage);
+    std::vector<KinetoTrace> one;
+    one.push_back(parse_kineto(big, "job-rank_1.json"));
+    try {
+      import_traces(std::move(one), options);
+      ADD_FAILURE() << "stage " << stage << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("past the largest stage number, 8388607"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(TraceImport, AnnotationsNestPerThreadAndPatternsCountInTimeOrder) {
