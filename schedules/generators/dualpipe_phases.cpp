@@ -14,7 +14,9 @@ class RankProgram {
  public:
   // Room for every pass of `chunks` micro-batches in each direction (F and B or I, and at most 2n W's), so
   // the program is never copied as it grows.
-  RankProgram(DualPipeChunk phase0, DualPipeChunk phase1, int n, int chunks) : chunk_{phase0, phase1} {
+  RankProgram(DualPipeChunk phase0, DualPipeChunk phase1, int n, int chunks, std::vector<Action> room)
+      : chunk_{phase0, phase1}, program_(std::move(room)) {
+    program_.clear();
     program_.reserve(4 * static_cast<std::size_t>(chunks) + 2 * static_cast<std::size_t>(n));
   }
 
@@ -50,8 +52,9 @@ class RankProgram {
 
 }  // namespace
 
-std::vector<Action> dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1) {
-  RankProgram p(phase0, phase1, n, chunks);
+std::vector<Action> dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1,
+                                     std::vector<Action> room) {
+  RankProgram p(phase0, phase1, n, chunks, std::move(room));
   bool middle = h == n - 1;  // the rank where the two directions meet (DualPipeV: the last rank)
 
   for (int i = 0; i < (n - h - 1) * 2; ++i) p.forward(0);  // nF0

@@ -24,8 +24,10 @@ Schedule dualpipev(const GeneratorOptions& o) {
   require("dualpipev", dualpipev_supports(o));
   int p = o.ranks, m = o.microbatches;
   auto s = start_schedule("dualpipev", o, v_layout(p));
-  for (int r = 0; r < p; ++r)
-    s.programs[static_cast<std::size_t>(r)] = dualpipe_program(p, r, m, {r, 0}, {2 * p - 1 - r, 0});
+  for (int r = 0; r < p; ++r) {
+    auto& program = s.programs[static_cast<std::size_t>(r)];
+    program = dualpipe_program(p, r, m, {r, 0}, {2 * p - 1 - r, 0}, std::move(program));
+  }
   return s;
 }
 
