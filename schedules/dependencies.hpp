@@ -51,17 +51,14 @@ class PassIndex {
 };
 
 // The passes `pass` needs, written to `out`; returns how many (0..2). A needed pass that the schedule
-// lacks is still returned: its node() is -1. A needed backward is the I or the B the schedule holds; with
-// `exact_backward` false it is named B whichever it is, for a caller that takes either as done (no lookup).
-// Inline: validation asks for every pass.
-inline int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2],
-                     bool exact_backward = true) {
+// lacks is still returned: its node() is -1. Inline: validation asks for every pass.
+inline int producers(const Schedule& schedule, const PassIndex& index, const Pass& pass, Pass out[2]) {
   int mb = pass.microbatch;
   auto rank = [&](int stage) { return schedule.stage_to_rank[static_cast<std::size_t>(stage)]; };
   bool lowered = index.lowered();
   int n = 0;
   auto backward_of = [&](int stage) {
-    return Pass{exact_backward && index.node(Op::I, stage, mb) >= 0 ? Op::I : Op::B, stage, mb};
+    return Pass{index.node(Op::I, stage, mb) >= 0 ? Op::I : Op::B, stage, mb};
   };
   // The input a pass receives from a neighbouring stage: direct, or through the local RECV.
   auto input_from = [&](Op recv, int neighbour, Pass direct) {

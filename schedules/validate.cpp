@@ -294,21 +294,11 @@ std::vector<bool> runnable(const Graph& g) {
 // dependencies settles both checks for a valid schedule.
 bool every_action_runs(const Schedule& s, const PassIndex& index, bool same_rank_order) {
   auto ranks = static_cast<std::size_t>(s.ranks);
-  auto stages = static_cast<std::size_t>(s.stages);
   std::vector<std::size_t> pc(ranks, 0);
-  // A bit per kind of pass (F I W B SEND_F RECV_F SEND_B RECV_B) per (micro-batch, stage), set as the rank's
-  // program counter passes it, so the walk looks nothing up in the index. Micro-batch first: the ranks work
-  // on nearby micro-batches and a pass needs its neighbour stage's. A needed backward is either I or B
-  // (check_complete() allows only one of them). Every needed pass exists (check_complete()).
-  std::vector<std::uint8_t> ran(stages * static_cast<std::size_t>(s.microbatches), 0);
-  auto bit = [](Op op) { return static_cast<std::uint8_t>(1u << (static_cast<unsigned>(op) - (op > Op::OverlapFB))); };
-  auto at = [&](const Pass& p) -> std::uint8_t& {
-    return ran[static_cast<std::size_t>(p.microbatch) * stages + static_cast<std::size_t>(p.stage)];
-  };
-  auto done = [&](const Pass& p) { return (at(p) & (is_backward(p.op) ? bit(Op::I) | bit(Op::B) : bit(p.op))) != 0; };
-  // A blocked rank waits for one pass of another rank: kept in that rank's list, looked at when it stops.
-  std::vector<Pass> waiting_for(ranks);
-  std::vector<int> first_waiter(ranks, -1), next_waiter(ranks, -1);
+  // A pass is done once its rank's program counter has passed it; the rank of a pass is its stage's.
+  auto done = [&](int node, int rank) { return node < index.node_at(rank, static_cast<int>(pc[static_cast<std::size_t>(rank)])); };
+  // A blocked rank waits for one node of another rank: kept in that rank's list, looked at when it stops.
+  std::vector<int> waiting_for(ranks, -1), first_waiter(ranks, -1), next_waiter(ranks, -1);
   std::vector<int> work;
   for (std::size_t r = ranks; r-- > 0;) work.push_back(static_cast<int>(r));
   Pass needs[2];
@@ -318,34 +308,35 @@ bool every_action_runs(const Schedule& s, const PassIndex& index, bool same_rank
     auto ri = static_cast<std::size_t>(r);
     auto& program = s.programs[ri];
     while (pc[ri] < program.size()) {
-      int blocked_rank = -1;
-      auto passes = program[pc[ri]].passes();
-      for (std::size_t p = 0; p < passes.size() && blocked_rank < 0; ++p) {
-        int n = producers(s, index, passes[p], needs, false);
-        for (int j = 0; j < n && blocked_rank < 0; ++j) {
-          if (done(needs[j])) continue;
+      int blocked = -1, blocked_rank = -1;
+      for (auto& pass : program[pc[ri]].passes()) {
+        int n = producers(s, index, pass, needs);
+        for (int j = 0; j < n && blocked < 0; ++j) {
+          int v = index.node(needs[j]);
           int q = s.stage_to_rank[static_cast<std::size_t>(needs[j].stage)];
+          if (v < 0 || done(v, q)) continue;
           if (q != r) {
+            blocked = v;
             blocked_rank = q;
-            waiting_for[ri] = needs[j];
           } else if (same_rank_order) {
             return false;
           }
         }
+        if (blocked >= 0) break;
       }
-      if (blocked_rank >= 0) {
+      if (blocked >= 0) {
+        waiting_for[ri] = blocked;
         next_waiter[ri] = first_waiter[static_cast<std::size_t>(blocked_rank)];
         first_waiter[static_cast<std::size_t>(blocked_rank)] = r;
         break;
       }
-      for (auto& pass : passes) at(pass) |= bit(pass.op);
       ++pc[ri];
     }
     // Wake the ranks waiting for what this one has now done.
     int* link = &first_waiter[ri];
     while (*link >= 0) {
       auto w = static_cast<std::size_t>(*link);
-      if (done(waiting_for[w])) {
+      if (done(waiting_for[w], r)) {
         work.push_back(*link);
         *link = next_waiter[w];
       } else {
