@@ -1,5 +1,7 @@
-// The CPU device: each stage is a StageModel running kernels/cpu (see device.hpp).
+// The CPU device: each stage is a StageModel running kernels/cpu (see device.hpp); every operator it runs is
+// timed on the host and handed to the run as a kernel with its work (op_log.hpp).
 #include "runtime/device.hpp"
+#include "runtime/op_log.hpp"
 #include "runtime/stage_model.hpp"
 
 namespace pipesim {
@@ -8,8 +10,11 @@ namespace {
 template <class T>
 class CpuStage : public StageCompute<T> {
  public:
-  CpuStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange)
-      : model_(spec, first, count, first_stage, last_stage, std::move(exchange)) {}
+  CpuStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange,
+           OpLog* log)
+      : model_(spec, first, count, first_stage, last_stage, std::move(exchange)) {
+    model_.set_op_log(log);
+  }
   Buffer<T> forward(int mb, const Buffer<T>& input) override { return Buffer<T>(model_.forward(mb, input.host())); }
   Buffer<T> backward_input(int mb, const Buffer<T>& grad) override {
     return Buffer<T>(model_.backward_input(mb, grad.host()));
@@ -30,8 +35,15 @@ class CpuDevice : public Device<T> {
   std::string name() const override { return "cpu"; }
   std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first, int count, bool first_stage,
                                               bool last_stage, AllToAll<T> exchange) override {
-    return std::make_unique<CpuStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange));
+    return std::make_unique<CpuStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange), &log_);
   }
+  // A rank's stages run on its one thread, so one log serves them all.
+  std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) override {
+    return log_.take(rank, origin);
+  }
+
+ private:
+  HostOpLog log_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "runtime/op_log.hpp"
 #include "runtime/workload.hpp"
 
 namespace pipesim {
@@ -24,6 +25,7 @@ class DenseMlp {
   };
 
   explicit DenseMlp(const WorkloadSpec& spec) : spec_(spec) {}
+  void set_op_log(OpLog* log) { log_ = log; }  // each GEMM and SwiGLU an operator of `log` (op_log.hpp)
   Params init(detail::LayerWeights& weights) const;  // draws the layer's next three weight tensors
   // x = RMSNorm(h) [rows x hidden] -> the MLP's output (no residual).
   std::vector<T> forward(const Params& p, const std::vector<T>& x, Saved& s) const;
@@ -40,6 +42,7 @@ class DenseMlp {
 
  private:
   WorkloadSpec spec_;
+  OpLog* log_ = nullptr;
 };
 
 extern template class DenseMlp<float>;

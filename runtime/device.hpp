@@ -42,8 +42,8 @@ class Device {
   virtual std::string name() const = 0;
   virtual std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first_layer, int count,
                                                       bool first_stage, bool last_stage, AllToAll<T> exchange) = 0;
-  // The GPU kernels and copies run since the last call, as `rank`'s, in ns since `origin` on this
-  // process's steady clock; none on the CPU, or when the device does not record them.
+  // The GPU kernels and copies run since the last call (on the CPU: the stages' operators), as `rank`'s, in
+  // ns since `origin` on this process's steady clock; none when the device does not record them.
   virtual std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) {
     (void)rank;
     (void)origin;

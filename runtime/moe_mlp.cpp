@@ -39,12 +39,19 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
   const int R = spec_.micro_batch * spec_.seq, H = spec_.hidden, E = spec_.experts, K = spec_.experts_per_token,
             FE = spec_.expert_ffn;
   const size_t row = size_t(H);
-  auto logits = matmul(x, p.router, R, H, E);
+  auto logits = matmul(x, p.router, R, H, E, log_);
   s.probs.resize(size_t(R) * size_t(E));
-  kernels::softmax_forward(R, E, logits.data(), s.probs.data(), false);
+  {
+    OpScope op(log_, "softmax_forward", elementwise_work('F', double(R) * E, 2, sizeof(T)));
+    kernels::softmax_forward(R, E, logits.data(), s.probs.data(), false);
+  }
   s.expert.resize(size_t(R) * size_t(K));
   s.gates.resize(size_t(R) * size_t(K));
-  kernels::top_k(R, E, K, s.probs.data(), s.expert.data(), s.gates.data());
+  {
+    double bytes = (double(R) * E + double(R) * K) * sizeof(T) + double(R) * K * sizeof(int);  // probs -> values, indices
+    OpScope op(log_, "top_k", memory_work('F', bytes));
+    kernels::top_k(R, E, K, s.probs.data(), s.expert.data(), s.gates.data());
+  }
   for (size_t t = 0; t < size_t(R); ++t) {
     T* g = &s.gates[t * size_t(K)];
     T sum = 0;
@@ -61,11 +68,14 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
     const Expert& w = p.experts[size_t(i)];
     const int n = int(in.size() / row);
     r.x = std::move(in);
-    r.gate = matmul(r.x, w.w_gate, n, H, FE);
-    r.up = matmul(r.x, w.w_up, n, H, FE);
+    r.gate = matmul(r.x, w.w_gate, n, H, FE, log_);
+    r.up = matmul(r.x, w.w_up, n, H, FE, log_);
     r.act.resize(size_t(n) * size_t(FE));
-    kernels::swiglu_forward(n * FE, r.gate.data(), r.up.data(), r.act.data());
-    return matmul(r.act, w.w_down, n, FE, H);
+    {
+      OpScope op(log_, "swiglu_forward", elementwise_work('F', double(n) * FE, 3, sizeof(T)));
+      kernels::swiglu_forward(n * FE, r.gate.data(), r.up.data(), r.act.data());
+    }
+    return matmul(r.act, w.w_down, n, FE, H, log_);
   };
   s.out = exchange_.round_trip(s.expert, rows, H, s.routing, true, expert, "MoE");
 
@@ -108,12 +118,15 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
     const int n = int(in.size() / row);
     r.dout = std::move(in);
     std::vector<T> dact, dx;
-    input_grad(r.dout, w.w_down, n, FE, H, dact, false);
+    input_grad(r.dout, w.w_down, n, FE, H, dact, false, log_);
     r.dgate.resize(size_t(n) * size_t(FE));
     r.dup.resize(size_t(n) * size_t(FE));
-    kernels::swiglu_backward(n * FE, r.gate.data(), r.up.data(), dact.data(), r.dgate.data(), r.dup.data());
-    input_grad(r.dgate, w.w_gate, n, H, FE, dx, false);
-    input_grad(r.dup, w.w_up, n, H, FE, dx, true);
+    {
+      OpScope op(log_, "swiglu_backward", elementwise_work('I', double(n) * FE, 5, sizeof(T)));
+      kernels::swiglu_backward(n * FE, r.gate.data(), r.up.data(), dact.data(), r.dgate.data(), r.dup.data());
+    }
+    input_grad(r.dgate, w.w_gate, n, H, FE, dx, false, log_);
+    input_grad(r.dup, w.w_up, n, H, FE, dx, true, log_);
     release(r.gate);
     release(r.up);
     return dx;
@@ -138,8 +151,11 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
     for (int j = 0; j < K; ++j) dprobs[t * size_t(E) + size_t(chosen[j])] = (dg[j] - mean) / sum;
   }
   s.dlogits.resize(size_t(R) * size_t(E));
-  kernels::softmax_backward(R, E, s.probs.data(), dprobs.data(), s.dlogits.data());
-  input_grad(s.dlogits, p.router, R, H, E, dx, true);
+  {
+    OpScope op(log_, "softmax_backward", elementwise_work('I', double(R) * E, 3, sizeof(T)));
+    kernels::softmax_backward(R, E, s.probs.data(), dprobs.data(), s.dlogits.data());
+  }
+  input_grad(s.dlogits, p.router, R, H, E, dx, true, log_);
   release(s.probs);
   release(s.out);
   return dx;
@@ -153,11 +169,11 @@ void MoeMlp<T>::backward_weight(const Saved& s, const std::vector<T>& x, Params&
     const int n = int(s.routing.from[size_t(i)].size());
     if (n == 0) continue;
     Expert& ge = g.experts[size_t(i)];
-    weight_grad(r.act, r.dout, n, FE, H, ge.w_down);
-    weight_grad(r.x, r.dgate, n, H, FE, ge.w_gate);
-    weight_grad(r.x, r.dup, n, H, FE, ge.w_up);
+    weight_grad(r.act, r.dout, n, FE, H, ge.w_down, log_);
+    weight_grad(r.x, r.dgate, n, H, FE, ge.w_gate, log_);
+    weight_grad(r.x, r.dup, n, H, FE, ge.w_up, log_);
   }
-  weight_grad(x, s.dlogits, R, H, spec_.experts, g.router);
+  weight_grad(x, s.dlogits, R, H, spec_.experts, g.router, log_);
 }
 
 template class MoeMlp<float>;

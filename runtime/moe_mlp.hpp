@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "runtime/expert_exchange.hpp"
+#include "runtime/op_log.hpp"
 #include "runtime/workload.hpp"
 
 namespace pipesim {
@@ -41,6 +42,7 @@ class MoeMlp {
   // `exchange` trades rows among the EP ranks (see ExpertExchange); `context` prefixes error messages.
   MoeMlp(const WorkloadSpec& spec, AllToAll<T> exchange, std::string context)
       : spec_(spec), exchange_(spec, std::move(exchange), std::move(context)) {}
+  void set_op_log(OpLog* log) { log_ = log; }  // GEMMs and row-wise kernels as operators of `log` (op_log.hpp)
   // The router, keyed by (seed, layer), and this rank's experts, each keyed by (seed, layer, expert).
   Params init(int layer) const;
   // x = RMSNorm(h) [rows x hidden] -> the MoE output (no residual).
@@ -64,6 +66,7 @@ class MoeMlp {
  private:
   WorkloadSpec spec_;
   ExpertExchange<T> exchange_;
+  OpLog* log_ = nullptr;
 };
 
 extern template class MoeMlp<float>;

@@ -19,7 +19,7 @@ using detail::matmul;
 using detail::Purpose;
 using detail::random_tensor;
 using detail::release;
-using detail::Stream;
+
 using detail::weight_grad;
 using std::size_t;
 namespace k = kernels;
@@ -57,7 +57,7 @@ StageModel<T>::StageModel(const WorkloadSpec& spec, int first_layer, int count, 
     else
       p.dense = dense_.init(init);
   }
-  if (last_stage) final_norm_ = random_tensor<T>(Stream(spec.seed, Purpose::FinalNorm, 0, 0), H, 1.0, 0.1);
+  if (last_stage) final_norm_ = random_tensor<T>(detail::Stream(spec.seed, Purpose::FinalNorm, 0, 0), H, 1.0, 0.1);
   grads_ = params_;
   final_norm_grad_ = final_norm_;
   zero_gradients();
@@ -86,20 +86,29 @@ std::vector<T> StageModel<T>::layer_forward(const Params& p, std::vector<T> x, S
   s.x = std::move(x);
   s.rstd1.resize(size_t(R));
   s.n1.resize(RH);
-  k::rmsnorm_forward(R, H, s.x.data(), p.attn_norm.data(), T(kNormEps), s.n1.data(), s.rstd1.data());
-  s.q = matmul(s.n1, p.wq, R, H, H);
-  s.k = matmul(s.n1, p.wk, R, H, H);
-  s.v = matmul(s.n1, p.wv, R, H, H);
+  {
+    OpScope op(log_, "rmsnorm_forward", rmsnorm_work('F', R, H, sizeof(T)));
+    k::rmsnorm_forward(R, H, s.x.data(), p.attn_norm.data(), T(kNormEps), s.n1.data(), s.rstd1.data());
+  }
+  s.q = matmul(s.n1, p.wq, R, H, H, log_);
+  s.k = matmul(s.n1, p.wk, R, H, H, log_);
+  s.v = matmul(s.n1, p.wv, R, H, H, log_);
   s.probs.resize(size_t(shape.probs_size()));
   s.ctx.resize(RH);
-  k::attention_forward(shape, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data());
-  s.h = matmul(s.ctx, p.wo, R, H, H);
-  k::add(int(RH), s.x.data(), s.h.data(), s.h.data());
+  {
+    OpScope op(log_, "attention_forward", attention_work('F', shape, sizeof(T)));
+    k::attention_forward(shape, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data());
+  }
+  s.h = matmul(s.ctx, p.wo, R, H, H, log_);
+  add(s.x.data(), s.h.data(), s.h.data(), 'F');
   s.rstd2.resize(size_t(R));
   s.n2.resize(RH);
-  k::rmsnorm_forward(R, H, s.h.data(), p.mlp_norm.data(), T(kNormEps), s.n2.data(), s.rstd2.data());
+  {
+    OpScope op(log_, "rmsnorm_forward", rmsnorm_work('F', R, H, sizeof(T)));
+    k::rmsnorm_forward(R, H, s.h.data(), p.mlp_norm.data(), T(kNormEps), s.n2.data(), s.rstd2.data());
+  }
   auto y = moe_ ? moe_->forward(p.moe, s.n2, s.moe) : dense_.forward(p.dense, s.n2, s.dense);
-  k::add(int(RH), s.h.data(), y.data(), y.data());
+  add(s.h.data(), y.data(), y.data(), 'F');
   return y;
 }
 
@@ -111,21 +120,30 @@ std::vector<T> StageModel<T>::layer_backward_input(const Params& p, Saved& s, st
   s.dy = std::move(dy);
   s.dn2 = moe_ ? moe_->backward_input(p.moe, s.dy, s.moe) : dense_.backward_input(p.dense, s.dy, s.dense);
   s.dh.resize(RH);
-  k::rmsnorm_backward_input(R, H, s.h.data(), p.mlp_norm.data(), s.rstd2.data(), s.dn2.data(), s.dh.data());
-  k::add(int(RH), s.dh.data(), s.dy.data(), s.dh.data());
+  {
+    OpScope op(log_, "rmsnorm_backward_input", rmsnorm_work('I', R, H, sizeof(T)));
+    k::rmsnorm_backward_input(R, H, s.h.data(), p.mlp_norm.data(), s.rstd2.data(), s.dn2.data(), s.dh.data());
+  }
+  add(s.dh.data(), s.dy.data(), s.dh.data(), 'I');
   std::vector<T> dctx;
-  input_grad(s.dh, p.wo, R, H, H, dctx, false);
+  input_grad(s.dh, p.wo, R, H, H, dctx, false, log_);
   s.dq.resize(RH);
   s.dk.resize(RH);
   s.dv.resize(RH);
-  k::attention_backward(shape, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(),
-                        s.dk.data(), s.dv.data());
-  input_grad(s.dq, p.wq, R, H, H, s.dn1, false);
-  input_grad(s.dk, p.wk, R, H, H, s.dn1, true);
-  input_grad(s.dv, p.wv, R, H, H, s.dn1, true);
+  {
+    OpScope op(log_, "attention_backward", attention_work('I', shape, sizeof(T)));
+    k::attention_backward(shape, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(),
+                          s.dk.data(), s.dv.data());
+  }
+  input_grad(s.dq, p.wq, R, H, H, s.dn1, false, log_);
+  input_grad(s.dk, p.wk, R, H, H, s.dn1, true, log_);
+  input_grad(s.dv, p.wv, R, H, H, s.dn1, true, log_);
   std::vector<T> dx(RH);
-  k::rmsnorm_backward_input(R, H, s.x.data(), p.attn_norm.data(), s.rstd1.data(), s.dn1.data(), dx.data());
-  k::add(int(RH), dx.data(), s.dh.data(), dx.data());
+  {
+    OpScope op(log_, "rmsnorm_backward_input", rmsnorm_work('I', R, H, sizeof(T)));
+    k::rmsnorm_backward_input(R, H, s.x.data(), p.attn_norm.data(), s.rstd1.data(), s.dn1.data(), dx.data());
+  }
+  add(dx.data(), s.dh.data(), dx.data(), 'I');
   // W needs only the layer inputs of each GEMM and norm, and the gradients at their outputs.
   for (auto* t : {&s.q, &s.k, &s.v, &s.probs}) release(*t);
   return dx;
@@ -138,12 +156,30 @@ void StageModel<T>::layer_backward_weight(const Saved& s, Params& g) const {
     moe_->backward_weight(s.moe, s.n2, g.moe);
   else
     dense_.backward_weight(s.dense, s.n2, s.dy, g.dense);
-  k::rmsnorm_backward_weight(R, H, s.h.data(), s.rstd2.data(), s.dn2.data(), g.mlp_norm.data());
-  weight_grad(s.ctx, s.dh, R, H, H, g.wo);
-  weight_grad(s.n1, s.dq, R, H, H, g.wq);
-  weight_grad(s.n1, s.dk, R, H, H, g.wk);
-  weight_grad(s.n1, s.dv, R, H, H, g.wv);
+  {
+    OpScope op(log_, "rmsnorm_backward_weight", rmsnorm_work('W', R, H, sizeof(T)));
+    k::rmsnorm_backward_weight(R, H, s.h.data(), s.rstd2.data(), s.dn2.data(), g.mlp_norm.data());
+  }
+  weight_grad(s.ctx, s.dh, R, H, H, g.wo, log_);
+  weight_grad(s.n1, s.dq, R, H, H, g.wq, log_);
+  weight_grad(s.n1, s.dk, R, H, H, g.wk, log_);
+  weight_grad(s.n1, s.dv, R, H, H, g.wv, log_);
+  OpScope op(log_, "rmsnorm_backward_weight", rmsnorm_work('W', R, H, sizeof(T)));
   k::rmsnorm_backward_weight(R, H, s.x.data(), s.rstd1.data(), s.dn1.data(), g.attn_norm.data());
+}
+
+template <class T>
+void StageModel<T>::set_op_log(OpLog* log) {
+  log_ = log;
+  dense_.set_op_log(log);
+  if (moe_) moe_->set_op_log(log);
+}
+
+template <class T>
+void StageModel<T>::add(const T* a, const T* b, T* out, char pass) const {
+  const int RH = spec_.micro_batch * spec_.seq * spec_.hidden;
+  OpScope op(log_, "add", elementwise_work(pass, RH, 3, sizeof(T)));
+  k::add(RH, a, b, out);
 }
 
 template <class T>
@@ -169,7 +205,7 @@ std::vector<T> StageModel<T>::forward(int microbatch, const std::vector<T>& inpu
   if (saved_.count(microbatch)) misuse("already in flight (forward twice before its W)");
   std::vector<T> x;
   if (first_stage_) {
-    x = random_tensor<T>(Stream(spec_.seed, Purpose::Input, std::uint64_t(microbatch), 0), RH, 0.0, 1.0);
+    x = random_tensor<T>(detail::Stream(spec_.seed, Purpose::Input, std::uint64_t(microbatch), 0), RH, 0.0, 1.0);
   } else {
     if (input.size() != RH) misuse(fmt::format("input has {} elements, expected {}", input.size(), RH));
     x = input;
@@ -184,11 +220,15 @@ std::vector<T> StageModel<T>::forward(int microbatch, const std::vector<T>& inpu
   m.last = std::move(x);
   m.rstd_final.resize(size_t(R));
   std::vector<T> out(RH);
-  k::rmsnorm_forward(R, H, m.last.data(), final_norm_.data(), T(kNormEps), out.data(), m.rstd_final.data());
-  auto target = random_tensor<T>(Stream(spec_.seed, Purpose::Target, std::uint64_t(microbatch), 0), RH, 0.0, 1.0);
+  {
+    OpScope op(log_, "rmsnorm_forward", rmsnorm_work('F', R, H, sizeof(T)));
+    k::rmsnorm_forward(R, H, m.last.data(), final_norm_.data(), T(kNormEps), out.data(), m.rstd_final.data());
+  }
+  auto target = random_tensor<T>(detail::Stream(spec_.seed, Purpose::Target, std::uint64_t(microbatch), 0), RH, 0.0, 1.0);
   // dL/dout is a by-product of the loss; keeping it instead of the output costs nothing extra.
   T squares = 0;
   m.dout.resize(RH);
+  OpScope op(log_, "mse_loss", elementwise_work('F', double(RH), 3, sizeof(T)));  // out, target -> dout
   for (size_t i = 0; i < RH; ++i) {
     T d = out[i] - target[i];
     squares += d * d;
@@ -213,6 +253,7 @@ std::vector<T> StageModel<T>::backward_input(int microbatch, const std::vector<T
   if (m.input_done) misuse("ran twice");
   std::vector<T> dy(RH);
   if (last_stage_) {
+    OpScope op(log_, "rmsnorm_backward_input", rmsnorm_work('I', R, H, sizeof(T)));
     k::rmsnorm_backward_input(R, H, m.last.data(), final_norm_.data(), m.rstd_final.data(), m.dout.data(), dy.data());
   } else {
     if (grad_output.size() != RH) misuse(fmt::format("gradient has {} elements, expected {}", grad_output.size(), RH));
@@ -234,8 +275,10 @@ void StageModel<T>::backward_weight(int microbatch) {
                             first_layer_, first_layer_ + count_, microbatch),
                 Error::Kind::Internal);
   for (int l = 0; l < count_; ++l) layer_backward_weight(m.layers[size_t(l)], grads_[size_t(l)]);
-  if (last_stage_)
+  if (last_stage_) {
+    OpScope op(log_, "rmsnorm_backward_weight", rmsnorm_work('W', R, H, sizeof(T)));
     k::rmsnorm_backward_weight(R, H, m.last.data(), m.rstd_final.data(), m.dout.data(), final_norm_grad_.data());
+  }
   saved_.erase(microbatch);
 }
 

@@ -43,6 +43,9 @@ class StageModel {
   // B: backward_input then backward_weight.
   std::vector<T> backward(int microbatch, const std::vector<T>& grad_output);
 
+  // Every kernel call from now on is an operator of `log` (op_log.hpp); nullptr: none (the default).
+  void set_op_log(OpLog* log);
+
   T loss(int microbatch) const;  // last stage only, after forward; kept after the micro-batch's W
   // Gradients named "layer{L}.{name}" (global L), layer by layer in a fixed order, then "final_norm" on the
   // last stage. parameters() lists the weights themselves, in the same order, for tests and optimizers.
@@ -82,6 +85,7 @@ class StageModel {
   std::vector<T> layer_backward_input(const Params& p, Saved& s, std::vector<T> dy) const;
   void layer_backward_weight(const Saved& s, Params& g) const;
   Microbatch& in_flight(int microbatch, const char* pass);
+  void add(const T* a, const T* b, T* out, char pass) const;  // out = a + b over [rows x hidden], an operator
 
   WorkloadSpec spec_;
   int first_layer_, count_;
@@ -92,6 +96,7 @@ class StageModel {
   std::vector<T> final_norm_, final_norm_grad_;
   std::map<int, Microbatch> saved_;
   std::map<int, T> losses_;
+  OpLog* log_ = nullptr;
 };
 
 extern template class StageModel<float>;

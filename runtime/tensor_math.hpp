@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm.hpp"
+#include "runtime/op_log.hpp"
 
 namespace pipesim::detail {
 
@@ -69,10 +70,13 @@ void release(std::vector<T>& t) {
   std::vector<T>().swap(t);
 }
 
+// The three GEMMs of a linear layer, each an operator of `log` when there is one (op_log.hpp).
 // c = a · b, with a [rows x inner] and b [inner x cols]: the forward y = x·W.
 template <class T>
-std::vector<T> matmul(const std::vector<T>& a, const std::vector<T>& b, int rows, int inner, int cols) {
+std::vector<T> matmul(const std::vector<T>& a, const std::vector<T>& b, int rows, int inner, int cols,
+                      OpLog* log = nullptr) {
   std::vector<T> c(std::size_t(rows) * std::size_t(cols));
+  OpScope op(log, "gemm_forward", gemm_work('F', rows, cols, inner));
   kernels::gemm<T>({.m = rows,
                     .n = cols,
                     .k = inner,
@@ -88,8 +92,9 @@ std::vector<T> matmul(const std::vector<T>& a, const std::vector<T>& b, int rows
 // c (+)= dy · Wᵀ, with dy [rows x out] and W [in x out]: an input gradient.
 template <class T>
 void input_grad(const std::vector<T>& dy, const std::vector<T>& w, int rows, int in, int out, std::vector<T>& c,
-                bool accumulate) {
+                bool accumulate, OpLog* log = nullptr) {
   c.resize(std::size_t(rows) * std::size_t(in));
+  OpScope op(log, "gemm_dgrad", gemm_work('I', rows, in, out));
   kernels::gemm<T>({.m = rows,
                     .n = in,
                     .k = out,
@@ -106,7 +111,9 @@ void input_grad(const std::vector<T>& dy, const std::vector<T>& w, int rows, int
 // dW += xᵀ · dy, with x [rows x in] and dy [rows x out]: a weight gradient. gemm forms the micro-batch's
 // whole product before adding it, so what is added never depends on what dW already held.
 template <class T>
-void weight_grad(const std::vector<T>& x, const std::vector<T>& dy, int rows, int in, int out, std::vector<T>& dw) {
+void weight_grad(const std::vector<T>& x, const std::vector<T>& dy, int rows, int in, int out, std::vector<T>& dw,
+                 OpLog* log = nullptr) {
+  OpScope op(log, "gemm_wgrad", gemm_work('W', in, out, rows));
   kernels::gemm<T>({.m = in,
                     .n = out,
                     .k = rows,

@@ -18,6 +18,8 @@ namespace pipesim {
 namespace {
 
 constexpr std::int64_t kGpuLane = 1000;  // GPU stream lanes' thread ids: 1000 + CUPTI's stream id
+// A kernel lane's thread id: 1000 + the GPU stream, 999 for a CPU stage's operators.
+std::int64_t lane_of_stream(std::uint32_t stream) { return stream == kHostStream ? kGpuLane - 1 : kGpuLane + stream; }
 
 // Nanoseconds as the trace's microseconds with three decimals, written in place (no temporary string).
 struct Us {
@@ -124,8 +126,12 @@ std::string to_chrome_trace(const Timeline& t) {
     if (has_dp)
       emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":101,"args":{{"name":"DP and optimizer"}}}})"), r);
     for (auto stream : gpu_streams[static_cast<std::size_t>(r)])
-      emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"GPU stream {}"}}}})"), r,
-                       kGpuLane + stream, stream);
+      if (stream == kHostStream)
+        emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"CPU operators"}}}})"), r,
+                         lane_of_stream(stream));
+      else
+        emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"GPU stream {}"}}}})"), r,
+                         lane_of_stream(stream), stream);
     auto lanes = lane_end[static_cast<std::size_t>(r)].size();
     for (std::size_t lane = 0; lane < lanes; ++lane)
       emit(FMT_COMPILE(R"({{"name":"thread_name","ph":"M","pid":{},"tid":{},"args":{{"name":"p2p send{}"}}}})"), r,
@@ -182,9 +188,13 @@ std::string to_chrome_trace(const Timeline& t) {
   for (auto& k : t.kernels) {
     if (k.rank < 0 || k.rank >= t.schedule->ranks) continue;
     auto args = k.bytes > 0 ? fmt::format(R"({{"bytes":{}}})", k.bytes) : std::string("{}");
-    emit(FMT_COMPILE(R"({{"name":{},"cat":"gpu","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{}}})"),
-                     nlohmann::json(k.name).dump(), Us{k.start_ns}, Us{k.end_ns - k.start_ns}, k.rank, kGpuLane + k.stream,
-                     args);
+    if (k.op >= 0)  // the operator that launched it and its work, as the hardware-profile fit reads them
+      args = fmt::format(R"({{"op":{},"kind":"{}","pass":"{}","flops":{},"op_bytes":{},"min_dim":{}}})", k.op,
+                         op_kind_name(k.work.kind), k.work.pass, Number{k.work.flops}, Number{k.work.bytes},
+                         Number{k.work.min_dim});
+    emit(FMT_COMPILE(R"({{"name":{},"cat":"{}","ph":"X","ts":{},"dur":{},"pid":{},"tid":{},"args":{}}})"),
+                     nlohmann::json(k.name).dump(), k.stream == kHostStream ? "cpu" : "gpu", Us{k.start_ns},
+                     Us{k.end_ns - k.start_ns}, k.rank, lane_of_stream(k.stream), args);
   }
   for (auto& sample : t.memory)
     emit(FMT_COMPILE(R"({{"name":"live activations","ph":"C","ts":{},"pid":{},"args":{{"stage micro-batches":{},"bytes":{}}}}})"),

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "schedules/schedule.hpp"
@@ -30,14 +31,32 @@ struct Span {
   const char* label = nullptr;  // EP/DP spans: what ran ("dispatch+combine", "reduce-scatter", ...)
 };
 
-// One GPU kernel or copy a run recorded (CUPTI on the CUDA device), on its rank's clock like the spans:
-// the kernel lanes beside the actions. Simulations have none.
+// What one operator of the runtime's stages computes, as it tells the recorder when it starts
+// (docs/gpu-runtime.md §10): the work a hardware profile prices. Counts, never times.
+enum class OpKind : std::uint8_t { None, Gemm, Attention, Memory };
+struct OpWork {
+  OpKind kind = OpKind::None;
+  char pass = 'F';     // the pass it belongs to: 'F' forward, 'I' backward for inputs, 'W' for weights
+  double flops = 0;    // GEMM: 2mnk; attention: causal FLOPs as docs/cost-model.md §2 counts them
+  double bytes = 0;    // memory-bound operators: bytes read and written
+  double min_dim = 0;  // GEMM: the smallest of m, n and k
+};
+std::string_view op_kind_name(OpKind kind);  // "gemm", "attention", "memory", "" for None
+
+inline constexpr std::uint32_t kHostStream = 0xffffffff;  // a CPU stage's operators
+
+// One GPU kernel or copy a run recorded (CUPTI on the CUDA device), or one operator of a CPU stage, on its
+// rank's clock like the spans: the kernel lanes beside the actions. Simulations have none.
 struct KernelSpan {
   int rank = 0;
-  std::uint32_t stream = 0;  // the GPU stream it ran on (CUPTI's id)
+  std::uint32_t stream = 0;  // the GPU stream it ran on (CUPTI's id); kHostStream on the CPU
   std::string name;          // the kernel, or "memcpy HtoD" / "memcpy DtoH" / "memcpy DtoD"
   std::int64_t start_ns = 0, end_ns = 0;
   std::int64_t bytes = 0;    // copies only
+  // The operator that launched it, when the stage tagged one: its number (unique per rank and step; an
+  // operator may launch several kernels, which share it) and its work. -1: untagged.
+  std::int64_t op = -1;
+  OpWork work;
 };
 
 // Live activation memory of one rank from time_ns on (a step function).

@@ -2,6 +2,8 @@
 // [rank, stream, action, start_ns, end_ns, bytes, peer, flow] so a long run stays small.
 #include "traces/timeline_file.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "common/error.hpp"
@@ -59,13 +61,32 @@ Span span_from_json(const JsonReader& a, int ranks) {
   return s;
 }
 
+std::string_view op_kind_name(OpKind kind) {
+  switch (kind) {
+    case OpKind::Gemm: return "gemm";
+    case OpKind::Attention: return "attention";
+    case OpKind::Memory: return "memory";
+    case OpKind::None: break;
+  }
+  return "";
+}
+
 nlohmann::json kernel_to_json(const KernelSpan& k) {
-  return {k.rank, k.stream, k.name, k.start_ns, k.end_ns, k.bytes};
+  nlohmann::json out{k.rank, k.stream, k.name, k.start_ns, k.end_ns, k.bytes};
+  if (k.op >= 0)
+    for (nlohmann::json v : {nlohmann::json(k.op), nlohmann::json(op_kind_name(k.work.kind)),
+                             nlohmann::json(std::string(1, k.work.pass)), nlohmann::json(k.work.flops),
+                             nlohmann::json(k.work.bytes), nlohmann::json(k.work.min_dim)})
+      out.push_back(std::move(v));
+  return out;
 }
 
 KernelSpan kernel_from_json(const JsonReader& a, int ranks) {
   auto fields = a.elements();
-  if (fields.size() != 6) a.fail(fmt::format("expected [rank, stream, name, start_ns, end_ns, bytes], got {}", a.node().dump()));
+  if (fields.size() != 6 && fields.size() != 12)
+    a.fail(fmt::format("expected [rank, stream, name, start_ns, end_ns, bytes] or those followed by [op, kind, pass, "
+                       "flops, op_bytes, min_dim], got {}",
+                       a.node().dump()));
   KernelSpan k;
   k.rank = fields[0].get<int>();
   if (k.rank < 0 || k.rank >= ranks) fields[0].fail(fmt::format("rank {} is not in 0..{}", k.rank, ranks - 1));
@@ -78,6 +99,22 @@ KernelSpan kernel_from_json(const JsonReader& a, int ranks) {
   if (k.end_ns < k.start_ns) a.fail("ends before it starts");
   k.bytes = fields[5].get<std::int64_t>();
   if (k.bytes < 0) fields[5].fail(fmt::format("{} bytes", k.bytes));
+  if (fields.size() == 6) return k;
+  k.op = fields[6].get<std::int64_t>();
+  if (k.op < 0) fields[6].fail(fmt::format("operator number {} is negative", k.op));
+  auto kind = fields[7].get<std::string>();
+  for (auto c : {OpKind::Gemm, OpKind::Attention, OpKind::Memory})
+    if (kind == op_kind_name(c)) k.work.kind = c;
+  if (k.work.kind == OpKind::None) fields[7].fail(fmt::format("unknown operator kind '{}' (gemm, attention, memory)", kind));
+  auto pass = fields[8].get<std::string>();
+  if (pass != "F" && pass != "I" && pass != "W") fields[8].fail(fmt::format("pass '{}' is not F, I or W", pass));
+  k.work.pass = pass[0];
+  double* values[] = {&k.work.flops, &k.work.bytes, &k.work.min_dim};
+  for (int i = 0; i < 3; ++i) {
+    *values[i] = fields[std::size_t(9 + i)].get<double>();
+    if (!(*values[i] >= 0) || !std::isfinite(*values[i]))
+      fields[std::size_t(9 + i)].fail(fmt::format("{} is not a finite count >= 0", *values[i]));
+  }
   return k;
 }
 

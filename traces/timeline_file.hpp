@@ -38,7 +38,8 @@ struct RunRecord {
 nlohmann::json span_to_json(const Span& span);
 Span span_from_json(const JsonReader& array, int ranks);
 
-// A kernel as the compact array [rank, stream, "name", start_ns, end_ns, bytes], and back.
+// A kernel as the compact array [rank, stream, "name", start_ns, end_ns, bytes], followed for an operator the
+// stage tagged by [op, "kind", "pass", flops, op_bytes, min_dim]; and back.
 nlohmann::json kernel_to_json(const KernelSpan& kernel);
 KernelSpan kernel_from_json(const JsonReader& array, int ranks);
 

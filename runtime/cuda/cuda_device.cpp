@@ -20,6 +20,7 @@
 #include "runtime/cuda/cupti_trace.hpp"
 #include "runtime/cuda/sm_partition.hpp"
 #include "runtime/moe_mlp.hpp"
+#include "runtime/op_log.hpp"
 #include "runtime/stage_model.hpp"
 #include "runtime/tensor_math.hpp"
 
@@ -47,9 +48,9 @@ template <class T>
 class CudaStage : public StageCompute<T> {
  public:
   CudaStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange,
-            std::shared_ptr<GpuStream> stream)
+            std::shared_ptr<GpuStream> stream, OpLog* log)
       : spec_(spec), first_(first), count_(count), first_stage_(first_stage), last_stage_(last_stage),
-        stream_(std::move(stream)) {
+        stream_(std::move(stream)), log_(log) {
     if (spec.experts > 0)
       moe_.emplace(spec, std::move(exchange), fmt::format("CUDA stage layers [{}, {})", first, first + count));
     // The CPU stage draws the initial weights; they are uploaded in its order, which is also gradients()'s.
@@ -101,11 +102,17 @@ class CudaStage : public StageCompute<T> {
     m.rstd_final = buffer(size_t(R));
     DeviceBuffer<T> out = buffer(RH);
     const T* target = synthetic(detail::Purpose::Target, mb);
-    cuda::rmsnorm_forward(R, H, m.last.data(), final_norm_.data(), T(detail::kNormEps), out.data(), m.rstd_final.data(),
-                          stream());
+    {
+      OpScope op(log_, "rmsnorm_forward", rmsnorm_work('F', R, H, sizeof(T)));
+      cuda::rmsnorm_forward(R, H, m.last.data(), final_norm_.data(), T(detail::kNormEps), out.data(), m.rstd_final.data(),
+                            stream());
+    }
     m.dout = buffer(RH);
     DeviceBuffer<T> loss = buffer(1);
-    cuda::mse_loss(int(RH), out.data(), target, m.dout.data(), loss.data(), stream());
+    {
+      OpScope op(log_, "mse_loss", elementwise_work('F', double(RH), 3, sizeof(T)));
+      cuda::mse_loss(int(RH), out.data(), target, m.dout.data(), loss.data(), stream());
+    }
     synchronize();  // the loss is read now
     losses_[mb] = loss.download()[0];
     saved_.emplace(mb, std::move(m));
@@ -119,8 +126,11 @@ class CudaStage : public StageCompute<T> {
     if (m.input_done) misuse("backward_input", mb, "ran twice");
     DeviceBuffer<T> dy = buffer(RH);
     if (last_stage_) {
-      cuda::rmsnorm_backward_input(R, H, m.last.data(), final_norm_.data(), m.rstd_final.data(), m.dout.data(), dy.data(),
-                                   stream());
+      {
+        OpScope op(log_, "rmsnorm_backward_input", rmsnorm_work('I', R, H, sizeof(T)));
+        cuda::rmsnorm_backward_input(R, H, m.last.data(), final_norm_.data(), m.rstd_final.data(), m.dout.data(), dy.data(),
+                                     stream());
+      }
     } else {
       if (grad_output.size() != RH || grad_output.memory() != Memory::Gpu)
         misuse("backward_input", mb,
@@ -139,8 +149,11 @@ class CudaStage : public StageCompute<T> {
     if (!m.input_done) misuse("backward_weight", mb, "before its backward_input");
     for (int l = 0; l < count_; ++l) layer_backward_weight(m.layers[size_t(l)], layers_[size_t(l)]);
     if (last_stage_)
-      cuda::rmsnorm_backward_weight(R, H, m.last.data(), m.rstd_final.data(), m.dout.data(), final_norm_grad_.data(),
-                                    stream());
+      {
+        OpScope op(log_, "rmsnorm_backward_weight", rmsnorm_work('W', R, H, sizeof(T)));
+        cuda::rmsnorm_backward_weight(R, H, m.last.data(), m.rstd_final.data(), m.dout.data(), final_norm_grad_.data(),
+                                      stream());
+      }
     saved_.erase(mb);  // freed in stream order, after the work above
   }
 
@@ -247,19 +260,29 @@ class CudaStage : public StageCompute<T> {
   // tensor_math.hpp's three GEMM shapes on the GPU.
   DeviceBuffer<T> matmul(const T* a, const T* b, int r, int inner, int cols) {
     DeviceBuffer<T> c = buffer(size_t(r) * size_t(cols));
+    OpScope op(log_, "gemm_forward", gemm_work('F', r, cols, inner));
     cuda::gemm<T>(blas_, {.m = r, .n = cols, .k = inner, .a = a, .lda = inner, .b = b, .ldb = cols, .c = c.data(), .ldc = cols},
                   stream());
     return c;
   }
   void input_grad(const T* dy, const T* w, int r, int in, int out, T* c, bool accumulate) {
+    OpScope op(log_, "gemm_dgrad", gemm_work('I', r, in, out));
     cuda::gemm<T>(blas_, {.m = r, .n = in, .k = out, .trans_b = true, .a = dy, .lda = out, .b = w, .ldb = out,
                           .beta = T(accumulate ? 1 : 0), .c = c, .ldc = in},
                   stream());
   }
   void weight_grad(const T* x, const T* dy, int r, int in, int out, T* dw) {
+    OpScope op(log_, "gemm_wgrad", gemm_work('W', in, out, r));
     cuda::gemm<T>(blas_, {.m = in, .n = out, .k = r, .trans_a = true, .a = x, .lda = in, .b = dy, .ldb = out,
                           .beta = T(1), .c = dw, .ldc = out},
                   stream());
+  }
+
+  // out = a + b over [rows x hidden], an operator of the log.
+  void add(const T* a, const T* b, T* out, char pass) {
+    const int RH = rows() * spec_.hidden;
+    OpScope op(log_, "add", elementwise_work(pass, RH, 3, sizeof(T)));
+    cuda::add(RH, a, b, out, stream());
   }
 
   kernels::AttentionShape shape() const {
@@ -274,18 +297,27 @@ class CudaStage : public StageCompute<T> {
     s.x = std::move(x);
     s.rstd1 = buffer(size_t(R));
     s.n1 = buffer(RH);
-    cuda::rmsnorm_forward(R, H, s.x.data(), p.w("attn_norm"), T(detail::kNormEps), s.n1.data(), s.rstd1.data(), stream());
+    {
+      OpScope op(log_, "rmsnorm_forward", rmsnorm_work('F', R, H, sizeof(T)));
+      cuda::rmsnorm_forward(R, H, s.x.data(), p.w("attn_norm"), T(detail::kNormEps), s.n1.data(), s.rstd1.data(), stream());
+    }
     s.q = matmul(s.n1.data(), p.w("wq"), R, H, H);
     s.k = matmul(s.n1.data(), p.w("wk"), R, H, H);
     s.v = matmul(s.n1.data(), p.w("wv"), R, H, H);
     s.probs = buffer(size_t(sh.probs_size()));
     s.ctx = buffer(RH);
-    cuda::attention_forward(blas_, sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data(), stream());
+    {
+      OpScope op(log_, "attention_forward", attention_work('F', sh, sizeof(T)));
+      cuda::attention_forward(blas_, sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), s.ctx.data(), stream());
+    }
     s.h = matmul(s.ctx.data(), p.w("wo"), R, H, H);
-    cuda::add(int(RH), s.x.data(), s.h.data(), s.h.data(), stream());
+    add(s.x.data(), s.h.data(), s.h.data(), 'F');
     s.rstd2 = buffer(size_t(R));
     s.n2 = buffer(RH);
-    cuda::rmsnorm_forward(R, H, s.h.data(), p.w("mlp_norm"), T(detail::kNormEps), s.n2.data(), s.rstd2.data(), stream());
+    {
+      OpScope op(log_, "rmsnorm_forward", rmsnorm_work('F', R, H, sizeof(T)));
+      cuda::rmsnorm_forward(R, H, s.h.data(), p.w("mlp_norm"), T(detail::kNormEps), s.n2.data(), s.rstd2.data(), stream());
+    }
     DeviceBuffer<T> y;
     if (moe_) {
       synchronize();
@@ -295,10 +327,13 @@ class CudaStage : public StageCompute<T> {
       s.gate = matmul(s.n2.data(), p.w("w_gate"), R, H, F);
       s.up = matmul(s.n2.data(), p.w("w_up"), R, H, F);
       s.act = buffer(size_t(R) * F);
-      cuda::swiglu_forward(R * F, s.gate.data(), s.up.data(), s.act.data(), stream());
+      {
+        OpScope op(log_, "swiglu_forward", elementwise_work('F', double(R) * F, 3, sizeof(T)));
+        cuda::swiglu_forward(R * F, s.gate.data(), s.up.data(), s.act.data(), stream());
+      }
       y = matmul(s.act.data(), p.w("w_down"), R, F, H);
     }
-    cuda::add(int(RH), s.h.data(), y.data(), y.data(), stream());
+    add(s.h.data(), y.data(), y.data(), 'F');
     return y;
   }
 
@@ -317,28 +352,40 @@ class CudaStage : public StageCompute<T> {
       input_grad(s.dy.data(), p.w("w_down"), R, F, H, dact.data(), false);
       s.dgate = buffer(size_t(R) * F);
       s.dup = buffer(size_t(R) * F);
-      cuda::swiglu_backward(R * F, s.gate.data(), s.up.data(), dact.data(), s.dgate.data(), s.dup.data(), stream());
+      {
+        OpScope op(log_, "swiglu_backward", elementwise_work('I', double(R) * F, 5, sizeof(T)));
+        cuda::swiglu_backward(R * F, s.gate.data(), s.up.data(), dact.data(), s.dgate.data(), s.dup.data(), stream());
+      }
       s.dn2 = buffer(RH);
       input_grad(s.dgate.data(), p.w("w_gate"), R, H, F, s.dn2.data(), false);
       input_grad(s.dup.data(), p.w("w_up"), R, H, F, s.dn2.data(), true);
     }
     s.dh = buffer(RH);
-    cuda::rmsnorm_backward_input(R, H, s.h.data(), p.w("mlp_norm"), s.rstd2.data(), s.dn2.data(), s.dh.data(), stream());
-    cuda::add(int(RH), s.dh.data(), s.dy.data(), s.dh.data(), stream());
+    {
+      OpScope op(log_, "rmsnorm_backward_input", rmsnorm_work('I', R, H, sizeof(T)));
+      cuda::rmsnorm_backward_input(R, H, s.h.data(), p.w("mlp_norm"), s.rstd2.data(), s.dn2.data(), s.dh.data(), stream());
+    }
+    add(s.dh.data(), s.dy.data(), s.dh.data(), 'I');
     DeviceBuffer<T> dctx = buffer(RH), scratch = buffer(size_t(sh.probs_size()));
     input_grad(s.dh.data(), p.w("wo"), R, H, H, dctx.data(), false);
     s.dq = buffer(RH);
     s.dk = buffer(RH);
     s.dv = buffer(RH);
-    cuda::attention_backward(blas_, sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(), s.dk.data(),
-                             s.dv.data(), scratch.data(), stream());
+    {
+      OpScope op(log_, "attention_backward", attention_work('I', sh, sizeof(T)));
+      cuda::attention_backward(blas_, sh, s.q.data(), s.k.data(), s.v.data(), s.probs.data(), dctx.data(), s.dq.data(), s.dk.data(),
+                               s.dv.data(), scratch.data(), stream());
+    }
     s.dn1 = buffer(RH);
     input_grad(s.dq.data(), p.w("wq"), R, H, H, s.dn1.data(), false);
     input_grad(s.dk.data(), p.w("wk"), R, H, H, s.dn1.data(), true);
     input_grad(s.dv.data(), p.w("wv"), R, H, H, s.dn1.data(), true);
     DeviceBuffer<T> dx = buffer(RH);
-    cuda::rmsnorm_backward_input(R, H, s.x.data(), p.w("attn_norm"), s.rstd1.data(), s.dn1.data(), dx.data(), stream());
-    cuda::add(int(RH), dx.data(), s.dh.data(), dx.data(), stream());
+    {
+      OpScope op(log_, "rmsnorm_backward_input", rmsnorm_work('I', R, H, sizeof(T)));
+      cuda::rmsnorm_backward_input(R, H, s.x.data(), p.w("attn_norm"), s.rstd1.data(), s.dn1.data(), dx.data(), stream());
+    }
+    add(dx.data(), s.dh.data(), dx.data(), 'I');
     s.q = DeviceBuffer<T>();
     s.k = DeviceBuffer<T>();
     s.v = DeviceBuffer<T>();
@@ -360,12 +407,18 @@ class CudaStage : public StageCompute<T> {
       weight_grad(s.n2.data(), s.dgate.data(), R, H, F, g.g("w_gate"));
       weight_grad(s.n2.data(), s.dup.data(), R, H, F, g.g("w_up"));
     }
-    cuda::rmsnorm_backward_weight(R, H, s.h.data(), s.rstd2.data(), s.dn2.data(), g.g("mlp_norm"), stream());
+    {
+      OpScope op(log_, "rmsnorm_backward_weight", rmsnorm_work('W', R, H, sizeof(T)));
+      cuda::rmsnorm_backward_weight(R, H, s.h.data(), s.rstd2.data(), s.dn2.data(), g.g("mlp_norm"), stream());
+    }
     weight_grad(s.ctx.data(), s.dh.data(), R, H, H, g.g("wo"));
     weight_grad(s.n1.data(), s.dq.data(), R, H, H, g.g("wq"));
     weight_grad(s.n1.data(), s.dk.data(), R, H, H, g.g("wk"));
     weight_grad(s.n1.data(), s.dv.data(), R, H, H, g.g("wv"));
-    cuda::rmsnorm_backward_weight(R, H, s.x.data(), s.rstd1.data(), s.dn1.data(), g.g("attn_norm"), stream());
+    {
+      OpScope op(log_, "rmsnorm_backward_weight", rmsnorm_work('W', R, H, sizeof(T)));
+      cuda::rmsnorm_backward_weight(R, H, s.x.data(), s.rstd1.data(), s.dn1.data(), g.g("attn_norm"), stream());
+    }
   }
 
   // MoE tensors by name, in MoeMlp::for_each_tensor's order: "router", "expert{e}.w_gate", ".w_up", ".w_down".
@@ -408,6 +461,32 @@ class CudaStage : public StageCompute<T> {
   DeviceBuffer<T> final_norm_, final_norm_grad_;
   std::map<int, Microbatch> saved_;
   std::map<int, T> losses_;
+  OpLog* log_;  // nullptr when the device does not record kernels
+};
+
+// Each operator a stage opens is pushed to CUPTI as an external correlation id, so the kernels it launches
+// come back tagged with it; its work waits here for take_kernels().
+class CuptiOpLog final : public OpLog {
+ public:
+  void begin(const char*, const OpWork& work) override {
+    if (depth_++ > 0) return;
+    work_.emplace(++last_, work);
+    CuptiTrace::push_op(last_);
+  }
+  void end() override {
+    if (--depth_ == 0) CuptiTrace::pop_op();
+  }
+  // The work of operator `id` (0 when unknown), and forget those taken.
+  const OpWork* find(std::uint64_t id) const {
+    auto it = work_.find(id);
+    return it == work_.end() ? nullptr : &it->second;
+  }
+  void clear() { work_.clear(); }
+
+ private:
+  int depth_ = 0;
+  std::uint64_t last_ = 0;
+  std::map<std::uint64_t, OpWork> work_;
 };
 
 template <class T>
@@ -437,7 +516,8 @@ class CudaDevice : public Device<T> {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
     if (partition_) partition_->make_current();
     return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange),
-                                          partition_ ? partition_->make_stream() : make_device_stream());
+                                          partition_ ? partition_->make_stream() : make_device_stream(),
+                                          trace_ ? &ops_ : nullptr);
   }
   Buffer<T> transfer_buffer(std::size_t count) override {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
@@ -451,8 +531,14 @@ class CudaDevice : public Device<T> {
     auto shift = CuptiTrace::host_offset_ns() -
                  std::chrono::duration_cast<std::chrono::nanoseconds>(origin.time_since_epoch()).count();
     std::vector<KernelSpan> out;
-    for (auto& a : trace_->flush())
-      out.push_back({rank, a.stream, a.name, a.start_ns + shift, a.end_ns + shift, a.bytes});
+    for (auto& a : trace_->flush()) {
+      out.push_back({rank, a.stream, a.name, a.start_ns + shift, a.end_ns + shift, a.bytes, -1, {}});
+      if (auto* work = ops_.find(a.op)) {
+        out.back().op = static_cast<std::int64_t>(a.op);
+        out.back().work = *work;
+      }
+    }
+    ops_.clear();
     return out;
   }
 
@@ -460,6 +546,7 @@ class CudaDevice : public Device<T> {
   int index_;
   std::shared_ptr<SmPartition> partition_;  // when ranks share this GPU
   std::optional<CuptiTrace> trace_;
+  CuptiOpLog ops_;
 };
 
 }  // namespace

@@ -53,6 +53,11 @@ CuptiTrace::CuptiTrace() {
   check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernel activity");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "enable memcpy activity");
+  // External correlation records tie a CUDA call made while an operator was pushed to the operator; CUPTI
+  // emits them beside the API records, so those are enabled too (and skipped in take()).
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "enable external correlation activity");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_RUNTIME), "enable runtime API activity");
+  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_DRIVER), "enable driver API activity");
   active = this;
 }
 
@@ -60,6 +65,9 @@ CuptiTrace::~CuptiTrace() {
   cuptiActivityFlushAll(1);
   cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
   cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MEMCPY);
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_RUNTIME);
+  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_DRIVER);
   active = nullptr;
 }
 
@@ -70,11 +78,17 @@ void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
     if (record->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || record->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
       auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
       records_.push_back({k->name ? k->name : "?", k->streamId, static_cast<std::int64_t>(k->start),
-                          static_cast<std::int64_t>(k->end), 0});
+                          static_cast<std::int64_t>(k->end), 0, 0});
+      correlation_of_.push_back(k->correlationId);
     } else if (record->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
       auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(record);
       records_.push_back({copy_name(m->copyKind), m->streamId, static_cast<std::int64_t>(m->start),
-                          static_cast<std::int64_t>(m->end), static_cast<std::int64_t>(m->bytes)});
+                          static_cast<std::int64_t>(m->end), static_cast<std::int64_t>(m->bytes), 0});
+      correlation_of_.push_back(m->correlationId);
+    } else if (record->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
+      auto* x = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(record);
+      if (x->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0)
+        correlations_.emplace_back(x->correlationId, x->externalId);
     }
   }
 }
@@ -83,10 +97,30 @@ std::vector<GpuActivity> CuptiTrace::flush() {
   check(cuptiActivityFlushAll(1), "cuptiActivityFlushAll");
   std::size_t lost = 0;
   if (cuptiActivityGetNumDroppedRecords(nullptr, 0, &lost) == CUPTI_SUCCESS) dropped_ += lost;
+  // The operator of each record through its launch's correlation id (a record may arrive in an earlier
+  // buffer than its correlation, so the join waits for the flush).
+  std::sort(correlations_.begin(), correlations_.end());
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    auto it = std::lower_bound(correlations_.begin(), correlations_.end(), std::make_pair(correlation_of_[i], std::uint64_t{0}));
+    if (it != correlations_.end() && it->first == correlation_of_[i]) records_[i].op = it->second;
+  }
+  correlations_.clear();
+  correlation_of_.clear();
   auto out = std::move(records_);
   records_.clear();
   std::sort(out.begin(), out.end(), [](const GpuActivity& a, const GpuActivity& b) { return a.start_ns < b.start_ns; });
   return out;
+}
+
+void CuptiTrace::push_op(std::uint64_t id) {
+  check(cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, id),
+        "cuptiActivityPushExternalCorrelationId");
+}
+
+void CuptiTrace::pop_op() {
+  std::uint64_t last = 0;
+  check(cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last),
+        "cuptiActivityPopExternalCorrelationId");
 }
 
 std::int64_t CuptiTrace::host_offset_ns() {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pipesim {
@@ -17,6 +18,7 @@ struct GpuActivity {
   std::uint32_t stream = 0;
   std::int64_t start_ns = 0, end_ns = 0;  // CUPTI timestamps
   std::int64_t bytes = 0;                 // copies only
+  std::uint64_t op = 0;                   // the operator pushed when it was launched (push_op), 0: none
 };
 
 class CuptiTrace {
@@ -28,8 +30,13 @@ class CuptiTrace {
   CuptiTrace(const CuptiTrace&) = delete;
   CuptiTrace& operator=(const CuptiTrace&) = delete;
 
-  // The activity recorded since the last call, sorted by start.
+  // The activity recorded since the last call, sorted by start, each with the operator (push_op's id) that
+  // was open on the launching thread, when one was.
   std::vector<GpuActivity> flush();
+  // Kernels and copies launched by this thread until the matching pop_op() belong to operator `id` (> 0),
+  // through CUPTI's external correlation records.
+  static void push_op(std::uint64_t id);
+  static void pop_op();
   // steady_clock (ns since its epoch) minus CUPTI's clock, measured now.
   static std::int64_t host_offset_ns();
   std::uint64_t dropped() const { return dropped_; }
@@ -39,6 +46,8 @@ class CuptiTrace {
 
  private:
   std::vector<GpuActivity> records_;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> correlations_;  // CUDA call's correlation id -> operator
+  std::vector<std::uint32_t> correlation_of_;                           // per record: its launch's correlation id
   std::uint64_t dropped_ = 0;
 };
 

@@ -463,8 +463,9 @@ TEST(RunRecord, MalformedInputNamesFileAndPath) {
 // is refused by path.
 TEST(RunRecord, KernelLanesRoundTripAndAreChecked) {
   auto record = one_f_one_b_record(2);
-  record.kernels = {{{0, 7, "void gemm<128, \"x\">(float const*)", 100, 250, 0}, {1, 13, "memcpy DtoD", 300, 310, 4096}},
-                    {{0, 7, "rmsnorm_forward_kernel", 5, 9, 0}}};
+  record.kernels = {{{0, 7, "void gemm<128, \"x\">(float const*)", 100, 250, 0, 3, {OpKind::Gemm, 'I', 2.5e9, 0, 512}},
+                     {1, 13, "memcpy DtoD", 300, 310, 4096, -1, {}}},
+                    {{0, kHostStream, "rmsnorm_forward", 5, 9, 0, 0, {OpKind::Memory, 'F', 0, 1.5e6, 0}}}};
   auto text = to_json_text(record);
   auto back = parse_run_record(text, "run.json");
   ASSERT_EQ(back.kernels.size(), 2u);
@@ -473,7 +474,23 @@ TEST(RunRecord, KernelLanesRoundTripAndAreChecked) {
   EXPECT_EQ(back.kernels[0][1].stream, 13u);
   EXPECT_EQ(back.kernels[0][1].bytes, 4096);
   EXPECT_EQ(back.kernels[1][0].end_ns, 9);
+  // The operator's work travels with each kernel it launched; an untagged kernel stays untagged.
+  EXPECT_EQ(back.kernels[0][0].op, 3);
+  EXPECT_EQ(back.kernels[0][0].work.kind, OpKind::Gemm);
+  EXPECT_EQ(back.kernels[0][0].work.pass, 'I');
+  EXPECT_EQ(back.kernels[0][0].work.flops, 2.5e9);
+  EXPECT_EQ(back.kernels[0][0].work.min_dim, 512);
+  EXPECT_EQ(back.kernels[0][1].op, -1);
+  EXPECT_EQ(back.kernels[1][0].stream, kHostStream);
+  EXPECT_EQ(back.kernels[1][0].work.bytes, 1.5e6);
   EXPECT_EQ(to_json_text(back), text);
+  auto bad_pass = text, bad_kind = text, negative = text;
+  bad_pass.replace(bad_pass.find(R"("I")"), 3, R"("B")");
+  expect_error([&] { parse_run_record(bad_pass, "run.json"); }, {"run.json: kernels[0][0][8]", "pass 'B' is not F, I or W"});
+  bad_kind.replace(bad_kind.find(R"("gemm")"), 6, R"("fft")");
+  expect_error([&] { parse_run_record(bad_kind, "run.json"); }, {"run.json: kernels[0][0][7]", "unknown operator kind 'fft'"});
+  negative.replace(negative.find("1500000"), 7, "-15000");
+  expect_error([&] { parse_run_record(negative, "run.json"); }, {"run.json: kernels[1][0][10]", "not a finite count"});
   EXPECT_EQ(parse_run_record(to_json_text(one_f_one_b_record(2)), "run.json").kernels.size(), 0u);  // none recorded
   auto stray = record;
   stray.kernels[1][0].rank = 5;

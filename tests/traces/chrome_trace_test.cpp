@@ -87,7 +87,7 @@ TEST(ChromeTrace, WellFormedAndDeterministic) {
 TEST(ChromeTrace, KernelLanesPerRankAndStream) {
   auto s = generate_schedule("1f1b", {2, 2, 2});
   auto t = simulate(s, costs_for(s, 0, 0, 0));
-  t.kernels = {{0, 7, "void gemm<128, \"x\">(float const*)", 1000, 3500, 0}, {1, 9, "memcpy HtoD", 2000, 2100, 64}};
+  t.kernels = {{0, 7, "void gemm<128, \"x\">(float const*)", 1000, 3500, 0, -1, {}}, {1, 9, "memcpy HtoD", 2000, 2100, 64, -1, {}}};
   auto j = nlohmann::json::parse(to_chrome_trace(t));
   int lanes = 0, kernels = 0;
   for (auto& e : j["traceEvents"]) {
