@@ -7,6 +7,7 @@
 #include "cli/phase_table.hpp"
 #include "common/error.hpp"
 #include "sim/profile_fit.hpp"
+#include "sim/run_profile.hpp"
 #include "common/atomic_file.hpp"
 #include "traces/calibration.hpp"
 
@@ -21,11 +22,28 @@ std::string file_hash(const std::string& path) {
   return fmt::format("fnv1a64 {:016x}", h);
 }
 
+// Each fitted figure's residual per phase, on standard error (standard output may be the profile).
+void print_fit(const ProfileFit& fit) {
+  fmt::print(stderr, "{:<20} {:<14} {:>12} {:>12} {:>9}\n", "figure", "phase", "measured us", "fitted us", "residual");
+  for (auto& row : fit.rows)
+    fmt::print(stderr, "{:<20} {:<14} {:>12.1f} {:>12.1f} {:>+8.1f}%\n", row.figure, row.phase, row.measured_ns / 1e3,
+               row.fitted_ns / 1e3, 100 * row.residual());
+}
+
+void print_checks(const std::vector<PriceCheck>& checks) {
+  fmt::print(stderr, "{:<6} {:<11} {:>12} {:>12} {:>8} {:>14}\n", "stage", "pass", "measured us", "priced us", "error",
+             "in kernels");
+  for (auto& c : checks)
+    fmt::print(stderr, "{:<6} {:<11} {:>12.1f} {:>12.1f} {:>+7.1f}% {:>13.0f}%\n", c.stage, op_name(c.op),
+               c.measured_ns / 1e3, c.priced_ns / 1e3, 100 * c.error(), 100 * c.kernel_share);
+}
+
 }  // namespace
 
 void add_calibrate_command(CLI::App& app) {
   struct Args {
-    std::string run, output;
+    std::string run, output, profile_out;
+    bool from_kernels = false;
     std::vector<std::string> traces;
     PlanOptions plan;
   };
@@ -40,12 +58,25 @@ void add_calibrate_command(CLI::App& app) {
               "  pipesim calibrate --trace train.json --model deepseek-v3 --ep 64 --precision fp8 \\\n"
               "      --selective-recompute -o h800.json      # prints each fitted figure's residual\n"
               "  pipesim simulate --phases --model deepseek-v3 --ep 64 --precision fp8 --hw-profile h800.json\n"
-              "See docs/hardware-profiles.md.");
+              "See docs/hardware-profiles.md.\n\n"
+              "A hardware profile from a run's own kernels (each tagged with its operator's work; docs/gpu-runtime.md "
+              "§10):\n"
+              "  pipesim calibrate run.json --hw-profile-out run-profile.json   # prints each fitted figure's residual\n"
+              "  pipesim calibrate run.json --from-kernels -o priced.json       # durations from kernel rates alone\n"
+              "  pipesim simulate --calibration priced.json --timeline predicted.json\n"
+              "Figures the kernels cannot measure (bf16/fp8 GEMMs, communication) keep the --cluster's or "
+              "--hw-profile's.");
   cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->check(existing_file());
   cmd->add_option("--trace", args->traces,
                   "PyTorch profiler trace(s) of DeepSeek-style annotated phases: writes a hardware profile instead, "
                   "fitted from kernel times against --model under the plan flags")
       ->check(existing_file());
+  cmd->add_option("--hw-profile-out", args->profile_out,
+                  "Also fit a hardware profile (GEMM, attention, memory rates, launch gap) from the run's operator-tagged "
+                  "kernels and write it here");
+  cmd->add_flag("--from-kernels", args->from_kernels,
+                "Durations priced from kernel rates (the profile fitted from the run's kernels, or --hw-profile) "
+                "instead of the measured action times; prints measured against priced per stage and pass");
   args->plan.add_options(*cmd);
   cmd->add_option("--output,-o", args->output, "Calibration file to write (default: standard output)");
   cmd->callback([args] {
@@ -62,10 +93,7 @@ void add_calibrate_command(CLI::App& app) {
       fit.profile.gpu = cluster.gpu.name;
       auto text = to_json(fit.profile).dump(1) + "\n";
       print_or_write(text, args->output);
-      fmt::print(stderr, "{:<20} {:<12} {:>12} {:>12} {:>9}\n", "figure", "phase", "measured us", "fitted us", "residual");
-      for (auto& row : fit.rows)
-        fmt::print(stderr, "{:<20} {:<12} {:>12.1f} {:>12.1f} {:>+8.1f}%\n", row.figure, row.phase, row.measured_ns / 1e3,
-                   row.fitted_ns / 1e3, 100 * row.residual());
+      print_fit(fit);
       return;
     }
     if (args->run.empty()) throw Error("calibrate: give a run timeline (pipesim run --timeline) or --trace FILE");
@@ -74,6 +102,22 @@ void add_calibrate_command(CLI::App& app) {
       throw Error(fmt::format("{}: a predicted timeline (from `simulate --timeline`); calibrate reads measured runs "
                               "(`pipesim run --timeline`, `pipesim import -o`)",
                               args->run));
+    if (!args->profile_out.empty() || args->from_kernels) {
+      auto cluster = cluster_of(args->plan);
+      std::optional<HwProfile> profile;
+      if (!args->profile_out.empty() || args->plan.hw_profile.empty()) {
+        auto fit = fit_run_profile(record, cluster.profile, 0, fmt::format("{} ({})", args->run, file_hash(args->run)));
+        fit.profile.name = "run-calibrated";
+        print_fit(fit);
+        if (!args->profile_out.empty()) print_or_write(to_json(fit.profile).dump(1) + "\n", args->profile_out);
+        profile = fit.profile;
+      }
+      if (args->from_kernels) {
+        if (!args->plan.hw_profile.empty()) profile = cluster.profile;  // --hw-profile replaced the cluster's
+        print_checks(check_prices(record, *profile));
+        record = price_run(record, *profile);
+      }
+    }
     auto calibration = calibrate(record);
     auto text = to_json(calibration).dump(1) + "\n";
     print_or_write(text, args->output);

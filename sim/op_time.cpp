@@ -6,18 +6,23 @@
 namespace pipesim {
 
 OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
+  return op_time(op, pass, hw, std::string_view(fp8 ? "fp8" : "bf16"));
+}
+
+OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, std::string_view precision) {
   OpTime t;
   double flops = op.flops[pass], bytes = op.bytes[pass];
   t.launch_ns = op.kernels[pass] * hw.launch_gap_us.value * 1e3;
   if (flops == 0 && bytes == 0) return t;
+  // Memory-bound operators need no rate (and a profile fitted from fp32 runs has no bf16 table to look up).
   double tflops = 0;
-  if (op.fused_attention)
+  if (flops > 0 && op.fused_attention)
     tflops = pass == PassKind::F ? hw.attention_forward_tflops.value : hw.attention_backward_tflops.value;
-  else if (op.k > 0)
-    tflops = gemm_tflops(hw, fp8 ? "fp8" : "bf16", std::min({op.m, op.n, op.k}),
+  else if (flops > 0 && op.k > 0)
+    tflops = gemm_tflops(hw, precision, std::min({op.m, op.n, op.k}),
                          pass == PassKind::F ? GemmKind::Forward : pass == PassKind::I ? GemmKind::Dgrad : GemmKind::Wgrad);
-  else
-    tflops = gemm_tflops(hw, "bf16", 1e300);  // FLOPs outside a GEMM (a recomputed forward): the large-GEMM rate
+  else if (flops > 0)  // FLOPs outside a GEMM (a recomputed forward): the large-GEMM rate, bf16's under FP8 training
+    tflops = gemm_tflops(hw, precision == "fp8" ? "bf16" : precision, 1e300);
   double compute = flops > 0 ? flops / (tflops * 1e3) : 0;  // 1 TFLOP/s = 1e3 FLOP per ns
   double memory = bytes / hw.memory_GBps.value;             // 1 GB/s = 1 byte/ns
   if (compute == 0) memory += op.kernels[pass] * hw.memory_kernel_us.value * 1e3;  // memory-bound kernels' fixed time

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <string_view>
 #include <vector>
 
 #include "models/accounting.hpp"
@@ -22,6 +23,8 @@ struct OpTime {
 };
 
 OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8);
+// At the GEMM tables of `precision` ("bf16", "fp8", "fp32", ...: docs/hardware-profiles.md §2's fallbacks).
+OpTime op_time(const OpCost& op, PassKind pass, const HwProfile& hw, std::string_view precision);
 inline double op_ns(const OpCost& op, PassKind pass, const HwProfile& hw, bool fp8) {
   return op_time(op, pass, hw, fp8).total();
 }

@@ -158,39 +158,15 @@ std::vector<PhaseMeasure> measure_phases(const ImportedRun& run, double slowdown
   return out;
 }
 
-ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
-                       bool fp8, double peak_GBps, const std::string& source) {
-  ProfileFit fit;
+void fit_compute_rates(ProfileFit& fit, const std::vector<PhaseSample>& samples, std::string_view precision,
+                       double peak_GBps, const std::string& source) {
   auto& p = fit.profile;
-  p = base;
-  p.source = "calibrated from " + source + " (kernel times only; docs/hardware-profiles.md §3)";
-  // A figure the trace cannot measure keeps the base profile's value and source.
-  double slowdown = measured_slowdown(run);
-  if (slowdown > 0)
-    p.comm_compute_slowdown = {std::max(1.0, slowdown),
-                               fmt::format("{}: median over kernel names of duration under communication / alone", source)};
-  double gap = measured_launch_gap_us(run);
-  bool has_gaps = false;
-  for (auto& r : run.ranks)
-    for (auto& s : r.streams) has_gaps |= !s.communication && s.kernels > 1;
-  if (has_gaps) p.launch_gap_us = {gap, fmt::format("{}: median gap between compute-stream kernels", source)};
-  auto measured = measure_phases(run, slowdown > 0 ? p.comm_compute_slowdown.value : 1.0);
-  auto model_of = [&](const std::string& name) -> const PhaseCost* {
-    for (auto& m : model_phases)
-      if (m.name == name) return &m;
-    return nullptr;
-  };
   struct Pair {
     const PhaseMeasure* m;
     const PhaseCost* c;
   };
   std::vector<Pair> pairs;
-  for (auto& m : measured)
-    if (auto* c = model_of(m.name)) pairs.push_back({&m, c});
-  if (pairs.empty())
-    throw Error("calibrate: no annotated phase of the trace matches a phase of the model (attn(F), mlp(B), "
-                "dispatch(F), ...)");
-
+  for (auto& sample : samples) pairs.push_back({&sample.measured, &sample.model});
   // GEMMs: rate(x) = top_kind * min(1, x / knee) over the smallest dimension x, one top per GEMM kind
   // (forward, dgrad, wgrad: the phase's pass) and one knee; the knee by search, each top in closed form,
   // least squares on the phases' relative errors.
@@ -223,7 +199,6 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
       for (auto& [kind, s] : sums) best_top[kind] = s.second / s.first;  // top = 1 / u
     }
   }
-  auto precision = fp8 ? "fp8" : "bf16";
   for (auto& [kind, top] : best_top)
     p.gemm_tflops[gemm_table_name(precision, kind)] = {
         {{1, top / best_knee}, {best_knee, top}},
@@ -293,6 +268,44 @@ ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& mod
           fit.rows.push_back({"memory", m->name, m->memory_ns, c->memory_bytes * inverse_bw + c->memory_kernels * fixed});
     }
   }
+}
+
+ProfileFit fit_profile(const ImportedRun& run, const std::vector<PhaseCost>& model_phases, const HwProfile& base,
+                       bool fp8, double peak_GBps, const std::string& source) {
+  ProfileFit fit;
+  auto& p = fit.profile;
+  p = base;
+  p.source = "calibrated from " + source + " (kernel times only; docs/hardware-profiles.md §3)";
+  // A figure the trace cannot measure keeps the base profile's value and source.
+  double slowdown = measured_slowdown(run);
+  if (slowdown > 0)
+    p.comm_compute_slowdown = {std::max(1.0, slowdown),
+                               fmt::format("{}: median over kernel names of duration under communication / alone", source)};
+  double gap = measured_launch_gap_us(run);
+  bool has_gaps = false;
+  for (auto& r : run.ranks)
+    for (auto& s : r.streams) has_gaps |= !s.communication && s.kernels > 1;
+  if (has_gaps) p.launch_gap_us = {gap, fmt::format("{}: median gap between compute-stream kernels", source)};
+  auto measured = measure_phases(run, slowdown > 0 ? p.comm_compute_slowdown.value : 1.0);
+  auto model_of = [&](const std::string& name) -> const PhaseCost* {
+    for (auto& m : model_phases)
+      if (m.name == name) return &m;
+    return nullptr;
+  };
+  struct Pair {
+    const PhaseMeasure* m;
+    const PhaseCost* c;
+  };
+  std::vector<Pair> pairs;
+  for (auto& m : measured)
+    if (auto* c = model_of(m.name)) pairs.push_back({&m, c});
+  if (pairs.empty())
+    throw Error("calibrate: no annotated phase of the trace matches a phase of the model (attn(F), mlp(B), "
+                "dispatch(F), ...)");
+
+  std::vector<PhaseSample> samples;
+  for (auto& [m, c] : pairs) samples.push_back({*m, *c});
+  fit_compute_rates(fit, samples, fp8 ? "fp8" : "bf16", peak_GBps, source);
   // All-to-all: bandwidth at each message size the trace ran.
   for (const char* kind : {"dispatch", "combine"}) {
     RateTable table;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/phases.hpp"
@@ -47,6 +48,18 @@ struct ProfileFit {
   HwProfile profile;
   std::vector<FitRow> rows;
 };
+
+// One phase as measured beside what the model counts in it.
+struct PhaseSample {
+  PhaseMeasure measured;
+  PhaseCost model;
+};
+// The compute figures (docs/hardware-profiles.md §3 steps 3-5) into fit.profile, with a residual row per phase
+// and figure: GEMM tables of `precision` per pass kind (a phase named "...(F)" is forward, "(B)" dgrad,
+// anything else wgrad), attention rates, memory bandwidth and fixed time per kernel (bounded by
+// `peak_GBps` when > 0). A figure no phase measures keeps the profile's value.
+void fit_compute_rates(ProfileFit& fit, const std::vector<PhaseSample>& samples, std::string_view precision,
+                       double peak_GBps, const std::string& source);
 
 // `model_phases`: layer_phases() of the traced layer under the traced plan (any profile: only its counts
 // are read). `base` gives what the trace cannot (the GEMM table of the other precision). `source`: the

@@ -74,9 +74,10 @@ const RateTable* comm_table(const HwProfile& profile, std::string_view kind, int
 
 namespace {
 
-// Every rate and time lies in [1e-3, 1e6] of its unit (TFLOP/s, GB/s, us): wider than any GPU, narrow
-// enough that no product or quotient of them leaves a double's comfortable range.
-constexpr double kLowest = 1e-3, kHighest = 1e6;
+// Every rate and time lies in [1e-6, 1e6] of its unit (TFLOP/s, GB/s, us): wide enough for a profile fitted
+// from pipesim's own CPU runs (GFLOP/s, a GEMM table's small-dimension end below that), narrow enough that
+// no product or quotient of them leaves a double's comfortable range.
+constexpr double kLowest = 1e-6, kHighest = 1e6;
 
 Figure read_figure(const JsonReader& r, std::string_view key, bool allow_zero, double highest = kHighest) {
   auto f = r.child(key);
@@ -162,8 +163,10 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   p.name = r.required<std::string>("name");
   p.gpu = r.required<std::string>("gpu");
   p.source = r.required<std::string>("source");
-  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32", "fp8.dgrad", "fp8.wgrad", "bf16.dgrad",
-                                                 "bf16.wgrad", "fp16.dgrad", "fp16.wgrad"});
+  // fp32 and fp64: tables fitted from pipesim's own runs (docs/gpu-runtime.md §10).
+  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32", "fp64", "fp8.dgrad", "fp8.wgrad",
+                                                 "bf16.dgrad", "bf16.wgrad", "fp16.dgrad", "fp16.wgrad", "fp32.dgrad",
+                                                 "fp32.wgrad", "fp64.dgrad", "fp64.wgrad"});
   if (!p.gemm_tflops.count("bf16"))
     r.child("gemm_tflops").fail("a profile needs a bf16 table (FLOPs outside FP8 GEMMs are priced with it)");
   p.attention_forward_tflops = read_figure(r, "attention_forward_tflops", false);

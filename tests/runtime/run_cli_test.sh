@@ -21,6 +21,26 @@ grep -q '"F_ns"' "$work/cal.json" || fail "calibration lacks stage durations"
 "$bin" simulate --calibration "$work/cal.json" --timeline "$work/pred.json" >/dev/null || fail "simulate --calibration"
 "$bin" compare "$work/run.json" "$work/pred.json" --format json >"$work/cmp.json" || fail "compare"
 grep -q '"makespan_error"' "$work/cmp.json" || fail "compare lacks makespan_error"
+# The run's operator-tagged kernels (CPU operators, gathered from both processes) fit a hardware profile
+# that simulate loads, and price every action for a prediction made from kernel rates alone.
+grep -q '"gemm","F"' "$work/run.json" || fail "the run's kernels lack their operators"
+"$bin" calibrate "$work/run.json" --hw-profile-out "$work/profile.json" -o /dev/null 2>"$work/fit.txt" \
+  || fail "calibrate --hw-profile-out: $(tail -3 "$work/fit.txt")"
+grep -q "gemm fp64.wgrad *stage 1 (W)" "$work/fit.txt" || fail "no residual row for stage 1's W GEMMs: $(cat "$work/fit.txt")"
+grep -q '"fp64.dgrad"' "$work/profile.json" || fail "profile lacks the fp64 dgrad table"
+"$bin" simulate --model megatron-1.7b --cluster dgx-h100 --pp 2 --hw-profile "$work/profile.json" >/dev/null \
+  || fail "simulate does not load the fitted profile"
+"$bin" calibrate "$work/run.json" --from-kernels -o "$work/priced.json" 2>"$work/priced.txt" || fail "calibrate --from-kernels"
+grep -q "in kernels" "$work/priced.txt" || fail "no measured-against-priced table"
+"$bin" simulate --calibration "$work/priced.json" --timeline "$work/kpred.json" >/dev/null || fail "simulate priced"
+"$bin" compare "$work/run.json" "$work/kpred.json" >/dev/null || fail "compare priced"
+python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+for step in r['kernels']:
+    for k in step: del k[6:]
+json.dump(r, open(sys.argv[2], 'w'))" "$work/run.json" "$work/untagged.json"
+expect 2 "no kernel names the operator" calibrate "$work/untagged.json" --from-kernels
 # How far may the prediction P (simulate --calibration: the engine replaying the run's lowered programs
 # with each (stage, pass) at its median over the steps after the first) be from the measured step M that
 # compare picks (the median-makespan step)? The engine's makespan is a longest path through the

@@ -1,0 +1,219 @@
+// A hardware profile fitted from a run's operator-tagged kernels, and the run priced at a profile (see
+// run_profile.hpp).
+#include "sim/run_profile.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "sim/op_time.hpp"
+
+namespace pipesim {
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::size_t first_step(const RunRecord& r) { return r.steps.size() > 1 ? 1 : 0; }
+
+// One operator instance: the kernels it launched, inside one action of one step.
+struct RanOp {
+  int rank = 0;
+  std::int64_t id = -1;            // KernelSpan::op
+  std::size_t step = 0, span = 0;  // the action: run.steps[step][span]
+  OpWork work;
+  int kernels = 0;
+  double kernel_ns = 0;  // its kernels' durations summed
+};
+
+// The tagged operators of every step, each attributed to the compute action of its rank whose span holds
+// its first kernel's start (operators outside any action are left out).
+std::vector<RanOp> ran_ops(const RunRecord& run, const std::string& source) {
+  std::vector<RanOp> out;
+  bool any = false;
+  for (std::size_t k = 0; k < run.kernels.size() && k < run.steps.size(); ++k) {
+    std::map<std::pair<int, std::int64_t>, std::pair<std::int64_t, RanOp>> ops;  // (rank, op) -> (first start, op)
+    for (auto& kernel : run.kernels[k]) {
+      if (kernel.op < 0) continue;
+      any = true;
+      auto [it, fresh] = ops.try_emplace({kernel.rank, kernel.op}, kernel.start_ns, RanOp{kernel.rank, kernel.op, k, 0, kernel.work, 0, 0});
+      it->second.first = std::min(it->second.first, kernel.start_ns);
+      ++it->second.second.kernels;
+      it->second.second.kernel_ns += static_cast<double>(kernel.end_ns - kernel.start_ns);
+    }
+    // The rank's compute actions by start.
+    std::map<int, std::vector<std::size_t>> actions;
+    auto& spans = run.steps[k];
+    for (std::size_t i = 0; i < spans.size(); ++i)
+      if (spans[i].stream == Stream::Compute && spans[i].action.is_compute()) actions[spans[i].rank].push_back(i);
+    for (auto& [rank, list] : actions)
+      std::sort(list.begin(), list.end(), [&](auto a, auto b) { return spans[a].start_ns < spans[b].start_ns; });
+    for (auto& [key, entry] : ops) {
+      auto& list = actions[key.first];
+      auto it = std::upper_bound(list.begin(), list.end(), entry.first,
+                                 [&](std::int64_t t, std::size_t i) { return t < spans[i].start_ns; });
+      if (it == list.begin()) continue;
+      auto span = *std::prev(it);
+      if (entry.first >= spans[span].end_ns) continue;
+      entry.second.span = span;
+      out.push_back(entry.second);
+    }
+  }
+  if (!any)
+    throw Error(fmt::format("{}: no kernel names the operator that launched it; record the run with this pipesim "
+                            "(`pipesim run` tags operators on the CPU, and on GPUs when each rank is its own process, "
+                            "under mpirun)",
+                            source));
+  return out;
+}
+
+// The stage an operator of pass `pass` ran for in `action` (an F&B pair's forward half, or its backward).
+int stage_of(const Action& action, char pass) {
+  for (auto& p : action.passes())
+    if ((pass == 'F') == (p.op == Op::F)) return p.stage;
+  return action.stage();
+}
+
+const char* phase_suffix(char pass) { return pass == 'F' ? "(F)" : pass == 'I' ? "(B)" : "(W)"; }
+
+}  // namespace
+
+std::string run_precision(const RunRecord& run) {
+  if (run.workload.is_object() && run.workload.contains("precision") && run.workload["precision"].is_string())
+    return run.workload["precision"].get<std::string>();
+  return "fp32";
+}
+
+ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source) {
+  auto ops = ran_ops(run, source);
+  ProfileFit fit;
+  fit.profile = base;
+  fit.profile.source = "calibrated from " + source + " (operator-tagged kernels only; docs/gpu-runtime.md §10)";
+  std::map<std::string, PhaseSample> phases;
+  std::map<std::string, std::map<double, double>> gemms;  // phase -> smallest dimension -> FLOPs
+  for (auto& op : ops) {
+    if (op.step < first_step(run)) continue;
+    auto& action = run.steps[op.step][op.span].action;
+    auto name = fmt::format("stage {} {}", stage_of(action, op.work.pass), phase_suffix(op.work.pass));
+    auto& sample = phases[name];
+    sample.measured.name = sample.model.name = name;
+    sample.measured.instances = 1;  // sums over instances: every figure is a ratio of two of them
+    sample.measured.span_ns += op.kernel_ns;
+    sample.measured.compute_as_run_ns += op.kernel_ns;
+    sample.model.kernels += op.kernels;
+    switch (op.work.kind) {
+      case OpKind::Gemm:
+        sample.measured.gemm_ns += op.kernel_ns;
+        gemms[name][op.work.min_dim] += op.work.flops;
+        break;
+      case OpKind::Attention:
+        sample.measured.attention_ns += op.kernel_ns;
+        sample.model.attention_flops += op.work.flops;
+        break;
+      case OpKind::Memory:
+      case OpKind::None:
+        sample.measured.memory_ns += op.kernel_ns;
+        sample.model.memory_bytes += op.work.bytes;
+        sample.model.memory_kernels += op.kernels;
+        break;
+    }
+  }
+  std::vector<PhaseSample> samples;
+  for (auto& [name, sample] : phases) {
+    for (auto [x, flops] : gemms[name])
+      if (flops > 0) sample.model.gemms.emplace_back(flops, x);
+    samples.push_back(std::move(sample));
+  }
+  if (samples.empty())
+    throw Error(fmt::format("{}: no tagged operator ran inside an action after the first step", source));
+  fit_compute_rates(fit, samples, run_precision(run), peak_GBps, source);
+
+  // Launch gap: idle between consecutive tagged kernels of one stream inside one action.
+  std::vector<double> gaps;
+  for (std::size_t k = first_step(run); k < run.kernels.size() && k < run.steps.size(); ++k) {
+    std::map<std::pair<int, std::uint32_t>, std::vector<const KernelSpan*>> streams;
+    for (auto& kernel : run.kernels[k])
+      if (kernel.op >= 0) streams[{kernel.rank, kernel.stream}].push_back(&kernel);
+    std::map<std::pair<int, std::int64_t>, std::size_t> action_of;  // (rank, op) -> span
+    for (auto& op : ops)
+      if (op.step == k) action_of[{op.rank, op.id}] = op.span;
+    for (auto& [key, list] : streams) {
+      std::sort(list.begin(), list.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+      for (std::size_t i = 1; i < list.size(); ++i) {
+        auto a = action_of.find({list[i - 1]->rank, list[i - 1]->op}), b = action_of.find({list[i]->rank, list[i]->op});
+        auto gap = list[i]->start_ns - list[i - 1]->end_ns;
+        if (a != action_of.end() && b != action_of.end() && a->second == b->second && gap >= 0)
+          gaps.push_back(static_cast<double>(gap) / 1e3);
+      }
+    }
+  }
+  if (!gaps.empty())
+    fit.profile.launch_gap_us = {median(gaps), fmt::format("{}: median idle between consecutive tagged kernels of a "
+                                                           "stream", source)};
+  return fit;
+}
+
+double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, const std::string& precision) {
+  OpCost cost;
+  auto pass = work.pass == 'F' ? PassKind::F : work.pass == 'I' ? PassKind::I : PassKind::W;
+  cost.flops[pass] = work.flops;
+  cost.bytes[pass] = work.bytes;
+  cost.kernels[pass] = kernels;
+  if (work.kind == OpKind::Gemm) cost.m = cost.n = cost.k = work.min_dim;
+  cost.fused_attention = work.kind == OpKind::Attention;
+  return op_time(cost, pass, profile, precision).total();
+}
+
+RunRecord price_run(const RunRecord& run, const HwProfile& profile) {
+  auto ops = ran_ops(run, "the run");
+  auto precision = run_precision(run);
+  RunRecord out = run;
+  std::map<std::pair<std::size_t, std::size_t>, double> priced;
+  for (auto& op : ops) priced[{op.step, op.span}] += op_price_ns(op.work, op.kernels, profile, precision);
+  for (std::size_t k = 0; k < out.steps.size(); ++k)
+    for (std::size_t i = 0; i < out.steps[k].size(); ++i) {
+      auto& span = out.steps[k][i];
+      if (span.stream != Stream::Compute || !span.action.is_compute()) continue;
+      auto it = priced.find({k, i});
+      span.end_ns = span.start_ns + (it == priced.end() ? 0 : static_cast<std::int64_t>(it->second + 0.5));
+    }
+  return out;
+}
+
+std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& profile) {
+  auto ops = ran_ops(run, "the run");
+  auto precision = run_precision(run);
+  std::map<std::pair<std::size_t, std::size_t>, std::pair<double, double>> per_action;  // -> (price, kernel time)
+  for (auto& op : ops) {
+    auto& a = per_action[{op.step, op.span}];
+    a.first += op_price_ns(op.work, op.kernels, profile, precision);
+    a.second += op.kernel_ns;
+  }
+  struct Lists {
+    std::vector<double> measured, priced, share;
+  };
+  std::map<std::pair<int, Op>, Lists> lists;
+  for (std::size_t k = first_step(run); k < run.steps.size(); ++k)
+    for (std::size_t i = 0; i < run.steps[k].size(); ++i) {
+      auto& span = run.steps[k][i];
+      if (span.stream != Stream::Compute || !span.action.is_compute()) continue;
+      auto it = per_action.find({k, i});
+      auto& l = lists[{span.action.stage(), span.action.op}];
+      double measured = static_cast<double>(span.end_ns - span.start_ns);
+      l.measured.push_back(measured);
+      l.priced.push_back(it == per_action.end() ? 0 : it->second.first);
+      l.share.push_back(it == per_action.end() || measured <= 0 ? 0 : it->second.second / measured);
+    }
+  std::vector<PriceCheck> out;
+  for (auto& [key, l] : lists)
+    out.push_back({key.first, key.second, median(l.measured), median(l.priced), median(l.share)});
+  return out;
+}
+
+}  // namespace pipesim

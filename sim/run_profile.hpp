@@ -1,0 +1,45 @@
+// A hardware profile from a measured run's own kernels, and the run priced back at a profile
+// (docs/gpu-runtime.md §10). The runtime tags every kernel with the operator that launched it and that
+// operator's work (runtime/op_log.hpp), so each (stage, pass) of the run is a phase whose kernel time per
+// class is measured and whose work is counted: its compute figures are fitted exactly as an imported
+// trace's are (profile_fit.hpp), from kernel times only. Priced back, each action lasts the sum of its
+// operators at the profile's rates (sim/op_time.hpp, the simulator's own pricing), so `simulate
+// --calibration` then predicts the step from kernel rates, never from an action's or a step's wall time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sim/profile_fit.hpp"
+#include "traces/timeline_file.hpp"
+
+namespace pipesim {
+
+// The GEMM precision the run computed in: its workload's "precision" (fp32, fp64), else fp32.
+std::string run_precision(const RunRecord& run);
+
+// Fits GEMM tables (one per pass kind), attention rates, memory bandwidth and fixed time per kernel, and
+// the launch gap (the median idle between consecutive tagged kernels of one stream inside one action) over
+// the steps after the first; other figures keep `base`'s. Rows: per phase "stage S (F)", "(B)" (the I
+// pass, as the trace fit names it) and "(W)". Throws Error naming the file when no kernel carries its
+// operator (`pipesim run` records them on the CPU, and on GPUs under mpirun).
+ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source);
+
+// The time of one operator that launched `kernels` kernels, at `profile`'s rates (op_time()).
+double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, const std::string& precision);
+
+// The run with every compute action's duration replaced by the sum of its operators' prices (its start
+// kept); an action that ran no tagged operator lasts 0. Throws like fit_run_profile.
+RunRecord price_run(const RunRecord& run, const HwProfile& profile);
+
+// Per stage and action kind, over the steps after the first: the measured median duration, the median of
+// its operators' prices, and the share of the measured time its operators' kernels account for.
+struct PriceCheck {
+  int stage = 0;
+  Op op = Op::F;
+  double measured_ns = 0, priced_ns = 0, kernel_share = 0;
+  double error() const { return measured_ns > 0 ? (priced_ns - measured_ns) / measured_ns : 0; }
+};
+std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& profile);
+
+}  // namespace pipesim

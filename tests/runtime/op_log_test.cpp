@@ -1,0 +1,127 @@
+// The operators a stage tells its log: per pass, the GEMM FLOPs, attention FLOPs and memory-bound bytes a
+// dense layer does, against the hand count of docs/gpu-runtime.md §10 (a linear layer x·W of [R x in] by
+// [in x out] is 2·R·in·out FLOPs in each of F, I and W; causal attention 2·R·(s+1)/2·heads·2·d forward and
+// twice that backward), operator by operator (13 in F, 13 in I, 9 in W); nested scopes count once; the host
+// log times what it is told and numbers its operators per take; MoE layers tag their GEMMs too.
+#include "runtime/op_log.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/stage_model.hpp"
+
+namespace pipesim {
+namespace {
+
+struct Totals {
+  double gemm_flops = 0, attention_flops = 0, memory_bytes = 0;
+  int gemms = 0, attentions = 0, memories = 0;
+  std::map<double, int> gemm_min_dims;
+};
+
+// Counts what the outermost operators say, per pass; fails on an operator left open or closed twice.
+class CountingLog final : public OpLog {
+ public:
+  void begin(const char* name, const OpWork& work) override {
+    if (depth_++ > 0) return;
+    auto& t = totals[work.pass];
+    names.emplace_back(name);
+    switch (work.kind) {
+      case OpKind::Gemm:
+        t.gemm_flops += work.flops, ++t.gemms, ++t.gemm_min_dims[work.min_dim];
+        break;
+      case OpKind::Attention: t.attention_flops += work.flops, ++t.attentions; break;
+      case OpKind::Memory: t.memory_bytes += work.bytes, ++t.memories; break;
+      case OpKind::None: ADD_FAILURE() << name << " has no kind"; break;
+    }
+  }
+  void end() override { ASSERT_GT(depth_--, 0) << "end() without begin()"; }
+  int depth_ = 0;
+  std::map<char, Totals> totals;
+  std::vector<std::string> names;
+};
+
+TEST(OpLog, DenseLayerWorkMatchesTheHandCount) {
+  WorkloadSpec spec;
+  spec.layers = 2, spec.hidden = 32, spec.heads = 4, spec.ffn = 48, spec.seq = 12, spec.micro_batch = 3;
+  const double R = 36, H = 32, F = 48, s = 12, d = 8, heads = 4, e = sizeof(double);
+  // A middle stage (one layer): no input drawing, no final norm or loss.
+  StageModel<double> stage(spec, 1, 1, false, false);
+  CountingLog log;
+  stage.set_op_log(&log);
+  std::vector<double> x(std::size_t(R * H), 0.5), dy(std::size_t(R * H), 0.25);
+  stage.forward(0, x);
+  stage.backward_input(0, dy);
+  stage.backward_weight(0);
+  EXPECT_EQ(log.depth_, 0);
+  const double linear = 2 * R * (4 * H * H + 3 * H * F);  // q, k, v, o and gate, up, down
+  const double attention = 2 * R * ((s + 1) / 2) * heads * 2 * d;
+  for (char pass : {'F', 'I', 'W'}) {
+    SCOPED_TRACE(std::string(1, pass));
+    auto& t = log.totals[pass];
+    EXPECT_DOUBLE_EQ(t.gemm_flops, linear);
+    EXPECT_EQ(t.gemms, 7);
+    EXPECT_EQ(t.gemm_min_dims, (std::map<double, int>{{32, 7}}));  // min(36, 32 or 48, 32 or 48) = 32
+  }
+  EXPECT_DOUBLE_EQ(log.totals['F'].attention_flops, attention);
+  EXPECT_DOUBLE_EQ(log.totals['I'].attention_flops, 2 * attention);
+  EXPECT_EQ(log.totals['W'].attentions, 0);
+  // F: two norms (2RH + H + R elements each), two residual adds (3RH) and the SwiGLU (3RF).
+  EXPECT_DOUBLE_EQ(log.totals['F'].memory_bytes, e * (2 * (2 * R * H + H + R) + 2 * 3 * R * H + 3 * R * F));
+  EXPECT_EQ(log.totals['F'].memories, 5);
+  // I: two norm input gradients (3RH + H + R), two adds and the SwiGLU backward (5RF).
+  EXPECT_DOUBLE_EQ(log.totals['I'].memory_bytes, e * (2 * (3 * R * H + H + R) + 2 * 3 * R * H + 5 * R * F));
+  // W: the two norms' weight gradients (2RH + R + 2H).
+  EXPECT_DOUBLE_EQ(log.totals['W'].memory_bytes, e * 2 * (2 * R * H + R + 2 * H));
+  EXPECT_EQ(log.names.size(), 13u + 13u + 9u);
+}
+
+TEST(OpLog, LastStageAddsItsNormAndLossAndMoeTagsItsGemms) {
+  WorkloadSpec spec;
+  spec.layers = 1, spec.hidden = 16, spec.heads = 2, spec.ffn = 32, spec.seq = 8;
+  spec.experts = 4, spec.experts_per_token = 2, spec.expert_ffn = 8;
+  StageModel<float> stage(spec, 0, 1, true, true);
+  CountingLog log;
+  stage.set_op_log(&log);
+  stage.forward(0, {});
+  stage.backward_input(0, {});
+  stage.backward_weight(0);
+  // Router GEMM [8 x 16]·[16 x 4] and each token's two expert rows through gate, up, down: 2·8·2 rows.
+  const double router = 2 * 8 * 16 * 4, experts = 2 * 16 * (2 * 16 * 8 + 8 * 16), attention_block = 2 * 8 * 4 * 16 * 16;
+  EXPECT_DOUBLE_EQ(log.totals['F'].gemm_flops, router + experts + attention_block);
+  EXPECT_DOUBLE_EQ(log.totals['W'].gemm_flops, router + experts + attention_block);
+  int losses = 0;
+  for (auto& n : log.names) losses += n == "mse_loss";
+  EXPECT_EQ(losses, 1);
+}
+
+TEST(OpLog, HostLogTimesTheOutermostOperatorAndNumbersEachTake) {
+  HostOpLog log;
+  auto origin = HostOpLog::Clock::now();
+  {
+    OpScope outer(&log, "outer", gemm_work('W', 4, 5, 6));
+    OpScope inner(&log, "inner", memory_work('W', 10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  { OpScope other(&log, "other", memory_work('F', 64)); }
+  OpScope none(nullptr, "ignored", memory_work('F', 1));  // no log: nothing happens
+  auto spans = log.take(3, origin);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0].name, "outer");
+  EXPECT_EQ(spans[0].rank, 3);
+  EXPECT_EQ(spans[0].stream, kHostStream);
+  EXPECT_EQ(spans[0].op, 0);
+  EXPECT_EQ(spans[0].work.flops, 2.0 * 4 * 5 * 6);
+  EXPECT_EQ(spans[0].work.min_dim, 4);
+  EXPECT_GE(spans[0].end_ns - spans[0].start_ns, 2'000'000);
+  EXPECT_EQ(spans[1].op, 1);
+  EXPECT_LE(spans[0].end_ns, spans[1].start_ns);
+  EXPECT_TRUE(log.take(3, origin).empty());
+}
+
+}  // namespace
+}  // namespace pipesim
