@@ -194,8 +194,8 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
     share.count = (local_size(comm) - 1 - local % gpus) / gpus + 1;
     share.slot = local / gpus;
   }
-  // CUPTI records one process's kernels: with ranks as threads they would mix, so only MPI runs record them.
-  auto gpu = make_cuda_device<T>(local % gpus, args.threads == 0, share);
+  // Every rank records its kernels (ranks as threads share the process's CUPTI recorder: cuda_device.hpp).
+  auto gpu = make_cuda_device<T>(local % gpus, true, share);
   if (share.count > 1 && share.slot == 0)
     fmt::print("GPU {} is shared by {} ranks: each runs on {} (--gpu-share off lets them share every SM)\n",
                local % gpus, share.count, gpu->name());

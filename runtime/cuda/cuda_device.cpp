@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -468,10 +469,12 @@ class CudaStage : public StageCompute<T> {
 // come back tagged with it; its work waits here for take_kernels().
 class CuptiOpLog final : public OpLog {
  public:
+  void set_owner(int owner) { owner_ = owner; }
   void begin(const char*, const OpWork& work) override {
     if (depth_++ > 0) return;
-    work_.emplace(++last_, work);
-    CuptiTrace::push_op(last_);
+    auto id = op_id(owner_, ++count_);
+    work_.emplace(id, work);
+    CuptiTrace::push_op(id);
   }
   void end() override {
     if (--depth_ == 0) CuptiTrace::pop_op();
@@ -482,12 +485,24 @@ class CuptiOpLog final : public OpLog {
     return it == work_.end() ? nullptr : &it->second;
   }
   void clear() { work_.clear(); }
+  int owner() const { return owner_; }
 
  private:
-  int depth_ = 0;
-  std::uint64_t last_ = 0;
+  int depth_ = 0, owner_ = 0;
+  std::uint64_t count_ = 0;
   std::map<std::uint64_t, OpWork> work_;
 };
+
+// CUPTI allows one recorder per process (cupti_trace.hpp): the devices of one process (ranks as threads)
+// share it, and it goes when the last of them does.
+std::shared_ptr<CuptiTrace> shared_trace() {
+  static std::mutex mutex;
+  static std::weak_ptr<CuptiTrace> current;
+  std::lock_guard lock(mutex);
+  auto trace = current.lock();
+  if (!trace) current = trace = std::make_shared<CuptiTrace>();
+  return trace;
+}
 
 template <class T>
 class CudaDevice : public Device<T> {
@@ -505,7 +520,10 @@ class CudaDevice : public Device<T> {
     auto keep = std::numeric_limits<std::uint64_t>::max();
     cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
     if (share.count > 1) partition_ = SmPartition::create(index, share.slot, share.count);
-    if (record_kernels) trace_.emplace();
+    if (record_kernels) {
+      trace_ = shared_trace();
+      ops_.set_owner(trace_->add_owner());
+    }
   }
   std::string name() const override {
     if (!partition_) return fmt::format("cuda:{}", index_);
@@ -531,7 +549,7 @@ class CudaDevice : public Device<T> {
     auto shift = CuptiTrace::host_offset_ns() -
                  std::chrono::duration_cast<std::chrono::nanoseconds>(origin.time_since_epoch()).count();
     std::vector<KernelSpan> out;
-    for (auto& a : trace_->flush()) {
+    for (auto& a : trace_->flush(ops_.owner())) {
       out.push_back({rank, a.stream, a.name, a.start_ns + shift, a.end_ns + shift, a.bytes, -1, {}});
       if (auto* work = ops_.find(a.op)) {
         out.back().op = static_cast<std::int64_t>(a.op);
@@ -545,7 +563,7 @@ class CudaDevice : public Device<T> {
  private:
   int index_;
   std::shared_ptr<SmPartition> partition_;  // when ranks share this GPU
-  std::optional<CuptiTrace> trace_;
+  std::shared_ptr<CuptiTrace> trace_;  // shared with the process's other devices (ranks as threads)
   CuptiOpLog ops_;
 };
 

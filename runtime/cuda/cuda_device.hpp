@@ -19,8 +19,9 @@ struct GpuShare {
 };
 
 // Stages on CUDA device `index` (cudaSetDevice), each with a stream of its own, on `share` of the SMs.
-// With `record_kernels`, CUPTI records every kernel and copy of this process for take_kernels() (one
-// recorder per process: give it to one device only). Throws Error naming the reason when no device is
+// With `record_kernels`, CUPTI records the kernels and copies of this device's stages for take_kernels(),
+// each kernel tagged with the operator that launched it (devices of one process share CUPTI's one recorder
+// and each takes its own). Throws Error naming the reason when no device is
 // usable or the SMs cannot be shared out.
 template <class T>
 std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels = false, GpuShare share = {});

@@ -72,6 +72,7 @@ CuptiTrace::~CuptiTrace() {
 }
 
 void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
+  std::lock_guard lock(mutex_);
   CUpti_Activity* record = nullptr;
   auto* data = const_cast<std::uint8_t*>(buffer);  // CUPTI's API takes a mutable pointer and only reads
   while (cuptiActivityGetNextRecord(data, valid, &record) == CUPTI_SUCCESS) {
@@ -93,21 +94,54 @@ void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
   }
 }
 
-std::vector<GpuActivity> CuptiTrace::flush() {
+int CuptiTrace::add_owner() {
+  std::lock_guard lock(mutex_);
+  streams_.emplace_back();
+  return static_cast<int>(streams_.size()) - 1;
+}
+
+std::vector<GpuActivity> CuptiTrace::flush(int owner) {
   check(cuptiActivityFlushAll(1), "cuptiActivityFlushAll");
+  std::lock_guard lock(mutex_);
   std::size_t lost = 0;
   if (cuptiActivityGetNumDroppedRecords(nullptr, 0, &lost) == CUPTI_SUCCESS) dropped_ += lost;
   // The operator of each record through its launch's correlation id (a record may arrive in an earlier
   // buffer than its correlation, so the join waits for the flush).
+  // A correlation is kept for a later flush only while its owner may still have kernels in flight: every
+  // owner flushes after synchronizing its work, so its own unmatched ones (API calls that launched nothing)
+  // go now.
   std::sort(correlations_.begin(), correlations_.end());
+  std::vector<bool> used(correlations_.size(), false);
   for (std::size_t i = 0; i < records_.size(); ++i) {
+    if (records_[i].op != 0) continue;
     auto it = std::lower_bound(correlations_.begin(), correlations_.end(), std::make_pair(correlation_of_[i], std::uint64_t{0}));
-    if (it != correlations_.end() && it->first == correlation_of_[i]) records_[i].op = it->second;
+    if (it == correlations_.end() || it->first != correlation_of_[i]) continue;
+    records_[i].op = it->second;
+    used[static_cast<std::size_t>(it - correlations_.begin())] = true;
   }
-  correlations_.clear();
-  correlation_of_.clear();
-  auto out = std::move(records_);
-  records_.clear();
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> pending;
+  for (std::size_t i = 0; i < correlations_.size(); ++i)
+    if (!used[i] && op_owner(correlations_[i].second) != owner) pending.push_back(correlations_[i]);
+  correlations_ = std::move(pending);
+  // Its operators' records first (they name its streams), then the untagged ones on those streams.
+  auto& streams = streams_.at(static_cast<std::size_t>(owner));
+  bool alone = streams_.size() == 1;
+  for (auto& r : records_)
+    if (r.op != 0 && op_owner(r.op) == owner) streams.insert(r.stream);
+  std::vector<GpuActivity> out, kept;
+  std::vector<std::uint32_t> kept_correlation;
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    auto& r = records_[i];
+    bool mine = alone || (r.op != 0 ? op_owner(r.op) == owner : streams.count(r.stream) > 0);
+    if (mine) {
+      out.push_back(std::move(r));
+    } else {
+      kept.push_back(std::move(r));
+      kept_correlation.push_back(correlation_of_[i]);
+    }
+  }
+  records_ = std::move(kept);
+  correlation_of_ = std::move(kept_correlation);
   std::sort(out.begin(), out.end(), [](const GpuActivity& a, const GpuActivity& b) { return a.start_ns < b.start_ns; });
   return out;
 }
