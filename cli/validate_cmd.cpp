@@ -107,10 +107,11 @@ void deepseek_cases(std::vector<Case>& out, const std::string& trace) {
   const double throughput = 14.8e12 / (2664e3 * 3600) * 2048;  // tokens/s over 2048 GPUs
   const char* throughput_source =
       "DeepSeek-V3 report Table 1 and §4.1: 14.8T tokens in 2664K H800 GPU-hours, on 2048 GPUs";
-  if (!std::filesystem::exists(trace)) {
-    for (auto& p : phases) add(out, "DeepSeek pair " + p, trace_source, "us", 0, 0, true, "no trace at " + trace);
-    add(out, "DeepSeek pair (4 layers)", trace_source, "us", 0, 0, true, "no trace at " + trace);
-    for (auto& c : chunks) add(out, c.name, chunk_source, "us", 0, 0, true, "no trace at " + trace);
+  if (trace.empty() || !std::filesystem::exists(trace)) {
+    auto why = trace.empty() ? std::string("no trace (--trace FILE or PIPESIM_DEEPSEEK_TRACE)") : "no trace at " + trace;
+    for (auto& p : phases) add(out, "DeepSeek pair " + p, trace_source, "us", 0, 0, true, why);
+    add(out, "DeepSeek pair (4 layers)", trace_source, "us", 0, 0, true, why);
+    for (auto& c : chunks) add(out, c.name, chunk_source, "us", 0, 0, true, why);
     add(out, "DeepSeek-V3 pre-training throughput", throughput_source, "M tokens/s", throughput / 1e6, 0, true,
                    "needs the trace-calibrated profile");
     return;
@@ -195,7 +196,7 @@ void megatron_cases(std::vector<Case>& out) {
 
 void add_validate_command(CLI::App& app) {
   struct Args {
-    std::string trace = "../shared/validation/data/deepseek-profile-data_train.json";
+    std::string trace;  // default: $PIPESIM_DEEPSEEK_TRACE; without either the DeepSeek cases are skipped
     std::string format = "table";
     double max_mean = 0.10, max_worst = 0.20;
   };
@@ -203,8 +204,10 @@ void add_validate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("validate", "Public, cited numbers against pipesim's predictions: errors, mean, worst");
   cmd->footer("Exit status 0 when the mean and worst absolute errors are within the bars, 2 when not.\n"
               "Cases and sources: docs/validation.md §7. The DeepSeek cases need the H800 trace (--trace).");
-  cmd->add_option("--trace", args->trace, "DeepSeek's H800 profiler trace (deepseek-ai/profile-data train.json)")
-      ->capture_default_str();
+  cmd->add_option("--trace", args->trace,
+                  "DeepSeek's H800 profiler trace (deepseek-ai/profile-data train.json); default: $PIPESIM_DEEPSEEK_TRACE")
+      ->envname("PIPESIM_DEEPSEEK_TRACE")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--max-mean-error", args->max_mean, "Bar for the mean absolute error")
       ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();
