@@ -48,6 +48,7 @@ struct RunArgs {
   RunOptions options;
   std::string timeline, trace;
   std::string device = "auto", comm = "auto", gpu_share = "auto";
+  std::string gemm_math = "exact";  // --device cuda, fp32: exact, tf32 or bf16 tensor-core math
   int threads = 0;  // > 0: ranks as threads of this process instead of MPI processes
   std::string config;  // every option of the run as parsed (CLI11's config text): what all ranks must share
 };
@@ -63,6 +64,7 @@ RunRecord make_run_record(const RunArgs& args, const Schedule& lowered, const Ru
                      {"hidden", args.workload.hidden}, {"heads", args.workload.heads},
                      {"ffn", args.workload.ffn},       {"seq", args.workload.seq},
                      {"micro_batch", args.workload.micro_batch}, {"precision", args.precision}};
+  if (args.gemm_math != "exact") record.workload["gemm_math"] = args.gemm_math;  // the GEMM tables it measures
   record.links = result.links;
   record.steps = result.steps;
   record.kernels = result.kernels;
@@ -195,7 +197,10 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
     share.slot = local / gpus;
   }
   // Every rank records its kernels (ranks as threads share the process's CUPTI recorder: cuda_device.hpp).
-  auto gpu = make_cuda_device<T>(local % gpus, true, share);
+  auto math = args.gemm_math == "bf16"   ? cuda::GemmMath::Bf16
+              : args.gemm_math == "tf32" ? cuda::GemmMath::Tf32
+                                         : cuda::GemmMath::Exact;
+  auto gpu = make_cuda_device<T>(local % gpus, true, share, math);
   if (share.count > 1 && share.slot == 0)
     fmt::print("GPU {} is shared by {} ranks: each runs on {} (--gpu-share off lets them share every SM)\n",
                local % gpus, share.count, gpu->name());
@@ -246,6 +251,10 @@ Schedule prepare(const RunArgs& args, Comm& comm) {
     throw Error("run: no schedule; give --schedule NAME (pipesim schedule --list) or --from-csv FILE");
   check_sizes(args.workload, args.precision == "fp32" ? sizeof(float) : sizeof(double));
   auto device = resolve_device(args.device);
+  if (args.gemm_math != "exact" && (device != "cuda" || args.precision != "fp32"))
+    throw Error(fmt::format("--gemm-math {} needs --device cuda and --precision fp32 (tensor-core math on FP32 "
+                            "storage); this run has --device {} and --precision {}",
+                            args.gemm_math, device, args.precision));
 #if PIPESIM_HAVE_CUDA
   if (device == "cuda" && cuda::device_count() == 0) throw Error("--device cuda: " + cuda::no_device_reason());
 #endif
@@ -396,6 +405,11 @@ void add_run_command(CLI::App& app) {
                   "When several ranks share a GPU: auto gives each rank its own share of the SMs (a green context, "
                   "so the ranks behave like smaller GPUs and do not slow each other), off lets every rank use every SM")
       ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--gemm-math", args->gemm_math,
+                  "With --device cuda --precision fp32: exact (FP32), or tf32 / bf16 tensor-core math on FP32 storage, "
+                  "for timing runs whose kernels calibrate a TF32 or BF16 GEMM table (calibrate --hw-profile-out)")
+      ->check(CLI::IsMember({"exact", "tf32", "bf16"}))
       ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");

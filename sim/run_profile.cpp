@@ -85,9 +85,15 @@ const char* phase_suffix(char pass) { return pass == 'F' ? "(F)" : pass == 'I' ?
 }  // namespace
 
 std::string run_precision(const RunRecord& run) {
-  if (run.workload.is_object() && run.workload.contains("precision") && run.workload["precision"].is_string())
-    return run.workload["precision"].get<std::string>();
-  return "fp32";
+  auto text = [&](const char* key) {
+    return run.workload.is_object() && run.workload.contains(key) && run.workload[key].is_string()
+               ? run.workload[key].get<std::string>()
+               : std::string();
+  };
+  auto math = text("gemm_math");  // tensor-core math on FP32 storage (run --gemm-math)
+  if (math == "tf32" || math == "bf16") return math;
+  auto precision = text("precision");
+  return precision.empty() ? "fp32" : precision;
 }
 
 ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source) {

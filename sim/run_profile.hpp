@@ -15,7 +15,8 @@
 
 namespace pipesim {
 
-// The GEMM precision the run computed in: its workload's "precision" (fp32, fp64), else fp32.
+// The GEMM table the run's GEMMs measure: its workload's "gemm_math" when tensor-core (tf32, bf16), else its
+// "precision" (fp32, fp64), else fp32.
 std::string run_precision(const RunRecord& run);
 
 // Fits GEMM tables (one per pass kind), attention rates, memory bandwidth and fixed time per kernel, and

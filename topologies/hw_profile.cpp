@@ -163,10 +163,10 @@ HwProfile parse_hw_profile(std::string_view json_text, std::string_view source) 
   p.name = r.required<std::string>("name");
   p.gpu = r.required<std::string>("gpu");
   p.source = r.required<std::string>("source");
-  // fp32 and fp64: tables fitted from pipesim's own runs (docs/gpu-runtime.md §10).
-  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "fp32", "fp64", "fp8.dgrad", "fp8.wgrad",
-                                                 "bf16.dgrad", "bf16.wgrad", "fp16.dgrad", "fp16.wgrad", "fp32.dgrad",
-                                                 "fp32.wgrad", "fp64.dgrad", "fp64.wgrad"});
+  // tf32, fp32 and fp64: tables fitted from pipesim's own runs (docs/gpu-runtime.md §10).
+  p.gemm_tflops = read_tables(r, "gemm_tflops", {"fp8", "bf16", "fp16", "tf32", "fp32", "fp64", "fp8.dgrad", "fp8.wgrad",
+                                                 "bf16.dgrad", "bf16.wgrad", "fp16.dgrad", "fp16.wgrad", "tf32.dgrad",
+                                                 "tf32.wgrad", "fp32.dgrad", "fp32.wgrad", "fp64.dgrad", "fp64.wgrad"});
   if (!p.gemm_tflops.count("bf16"))
     r.child("gemm_tflops").fail("a profile needs a bf16 table (FLOPs outside FP8 GEMMs are priced with it)");
   p.attention_forward_tflops = read_figure(r, "attention_forward_tflops", false);

@@ -16,7 +16,15 @@ void check(cublasStatus_t status, const char* what) {
                 Error::Kind::Internal);
 }
 
-Blas::Blas() { check(cublasCreate(&handle_), "cublasCreate"); }
+Blas::Blas(GemmMath math) : math_(math) { check(cublasCreate(&handle_), "cublasCreate"); }
+
+namespace {
+
+cublasComputeType_t compute_type(GemmMath math) {
+  return math == GemmMath::Bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_TF32;
+}
+
+}  // namespace
 Blas::~Blas() {
   if (handle_) cublasDestroy(handle_);
 }
@@ -30,6 +38,12 @@ void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
   auto op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   // Column-major view: Cᵀ (n x m) = op(B)ᵀ (n x k) · op(A)ᵀ (k x m).
   if constexpr (std::is_same_v<T, float>) {
+    if (blas.math() != GemmMath::Exact) {
+      check(cublasGemmEx(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, CUDA_R_32F, p.ldb, p.a, CUDA_R_32F,
+                         p.lda, &p.beta, p.c, CUDA_R_32F, p.ldc, compute_type(blas.math()), CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
+      return;
+    }
     check(cublasSgemm(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, p.ldb, p.a, p.lda, &p.beta, p.c, p.ldc),
           "cublasSgemm");
   } else {
@@ -47,6 +61,13 @@ void gemm_batched(Blas& blas, const kernels::GemmParams<T>& p, const BatchStride
   auto op_a = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   auto op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   if constexpr (std::is_same_v<T, float>) {
+    if (blas.math() != GemmMath::Exact) {
+      check(cublasGemmStridedBatchedEx(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, CUDA_R_32F, p.ldb, s.b,
+                                       p.a, CUDA_R_32F, p.lda, s.a, &p.beta, p.c, CUDA_R_32F, p.ldc, s.c, s.batch,
+                                       compute_type(blas.math()), CUBLAS_GEMM_DEFAULT),
+            "cublasGemmStridedBatchedEx");
+      return;
+    }
     check(cublasSgemmStridedBatched(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, p.ldb, s.b, p.a, p.lda, s.a,
                                     &p.beta, p.c, p.ldc, s.c, s.batch),
           "cublasSgemmStridedBatched");

@@ -1,27 +1,31 @@
 // Row-major GEMM on the GPU through cuBLAS, with the CPU kernel's contract (kernels/cpu/gemm.hpp):
 // C = alpha·op(A)·op(B) + beta·C, op(A) m x k, op(B) k x n, leading dimensions are row strides. cuBLAS is
 // column-major, so the call computes Cᵀ = op(B)ᵀ·op(A)ᵀ, which is the same memory. FP32 runs without
-// TF32 (cuBLAS's default math mode), so results match the CPU reference to rounding.
+// TF32 (cuBLAS's default math mode), so results match the CPU reference to rounding, unless the handle is
+// set to tensor-core math for timing runs (GemmMath).
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cuda/gemm_math.hpp"
 
 namespace pipesim::cuda {
 
 // One cuBLAS handle, bound to one stream at a time. Not copyable; create one per thread.
 class Blas {
  public:
-  Blas();
+  explicit Blas(GemmMath math = GemmMath::Exact);
   ~Blas();
   Blas(const Blas&) = delete;
   Blas& operator=(const Blas&) = delete;
   cublasHandle_t handle() const { return handle_; }
+  GemmMath math() const { return math_; }
 
  private:
   cublasHandle_t handle_ = nullptr;
+  GemmMath math_;
 };
 
 // Throws Error naming `what` and cuBLAS's status unless it is CUBLAS_STATUS_SUCCESS.

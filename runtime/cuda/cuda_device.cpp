@@ -49,9 +49,9 @@ template <class T>
 class CudaStage : public StageCompute<T> {
  public:
   CudaStage(const WorkloadSpec& spec, int first, int count, bool first_stage, bool last_stage, AllToAll<T> exchange,
-            std::shared_ptr<GpuStream> stream, OpLog* log)
+            std::shared_ptr<GpuStream> stream, cuda::GemmMath math, OpLog* log)
       : spec_(spec), first_(first), count_(count), first_stage_(first_stage), last_stage_(last_stage),
-        stream_(std::move(stream)), log_(log) {
+        stream_(std::move(stream)), blas_(math), log_(log) {
     if (spec.experts > 0)
       moe_.emplace(spec, std::move(exchange), fmt::format("CUDA stage layers [{}, {})", first, first + count));
     // The CPU stage draws the initial weights; they are uploaded in its order, which is also gradients()'s.
@@ -507,7 +507,7 @@ std::shared_ptr<CuptiTrace> shared_trace() {
 template <class T>
 class CudaDevice : public Device<T> {
  public:
-  CudaDevice(int index, bool record_kernels, GpuShare share) : index_(index) {
+  CudaDevice(int index, bool record_kernels, GpuShare share, cuda::GemmMath math) : index_(index), math_(math) {
     int count = cuda::device_count();
     if (count == 0) throw Error("--device cuda: " + cuda::no_device_reason());
     if (index < 0 || index >= count)
@@ -534,7 +534,7 @@ class CudaDevice : public Device<T> {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
     if (partition_) partition_->make_current();
     return std::make_unique<CudaStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange),
-                                          partition_ ? partition_->make_stream() : make_device_stream(),
+                                          partition_ ? partition_->make_stream() : make_device_stream(), math_,
                                           trace_ ? &ops_ : nullptr);
   }
   Buffer<T> transfer_buffer(std::size_t count) override {
@@ -562,6 +562,7 @@ class CudaDevice : public Device<T> {
 
  private:
   int index_;
+  cuda::GemmMath math_;
   std::shared_ptr<SmPartition> partition_;  // when ranks share this GPU
   std::shared_ptr<CuptiTrace> trace_;  // shared with the process's other devices (ranks as threads)
   CuptiOpLog ops_;
@@ -570,11 +571,11 @@ class CudaDevice : public Device<T> {
 }  // namespace
 
 template <class T>
-std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels, GpuShare share) {
-  return std::make_unique<CudaDevice<T>>(index, record_kernels, share);
+std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels, GpuShare share, cuda::GemmMath math) {
+  return std::make_unique<CudaDevice<T>>(index, record_kernels, share, math);
 }
 
-template std::unique_ptr<Device<double>> make_cuda_device<double>(int, bool, GpuShare);
-template std::unique_ptr<Device<float>> make_cuda_device<float>(int, bool, GpuShare);
+template std::unique_ptr<Device<double>> make_cuda_device<double>(int, bool, GpuShare, cuda::GemmMath);
+template std::unique_ptr<Device<float>> make_cuda_device<float>(int, bool, GpuShare, cuda::GemmMath);
 
 }  // namespace pipesim

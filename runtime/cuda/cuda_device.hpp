@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "kernels/cuda/gemm_math.hpp"
 #include "runtime/device.hpp"
 
 namespace pipesim {
@@ -23,7 +24,9 @@ struct GpuShare {
 // each kernel tagged with the operator that launched it (devices of one process share CUPTI's one recorder
 // and each takes its own). Throws Error naming the reason when no device is
 // usable or the SMs cannot be shared out.
+// `math`: how FP32 GEMMs compute (kernels/cuda/gemm_math.hpp); FP64 ones are exact.
 template <class T>
-std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels = false, GpuShare share = {});
+std::unique_ptr<Device<T>> make_cuda_device(int index, bool record_kernels = false, GpuShare share = {},
+                                            cuda::GemmMath math = cuda::GemmMath::Exact);
 
 }  // namespace pipesim

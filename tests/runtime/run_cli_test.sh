@@ -41,6 +41,7 @@ for step in r['kernels']:
     for k in step: del k[6:]
 json.dump(r, open(sys.argv[2], 'w'))" "$work/run.json" "$work/untagged.json"
 expect 2 "no kernel names the operator" calibrate "$work/untagged.json" --from-kernels
+expect 2 "needs --device cuda and --precision fp32" run --threads 2 --schedule 1f1b -m 2 $small --gemm-math bf16
 # How far may the prediction P (simulate --calibration: the engine replaying the run's lowered programs
 # with each (stage, pass) at its median over the steps after the first) be from the measured step M that
 # compare picks (the median-makespan step)? The engine's makespan is a longest path through the

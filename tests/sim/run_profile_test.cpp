@@ -129,6 +129,18 @@ TEST(RunProfile, PricedActionsLastWhatTheirKernelsAndGapsDid) {
   }
 }
 
+// The table a run's GEMMs measure: tensor-core math names it (FP32 storage), else the precision.
+TEST(RunProfile, PrecisionIsTheGemmMathOrTheStorage) {
+  RunRecord run;
+  EXPECT_EQ(run_precision(run), "fp32");
+  run.workload = {{"precision", "fp64"}};
+  EXPECT_EQ(run_precision(run), "fp64");
+  run.workload = {{"precision", "fp32"}, {"gemm_math", "bf16"}};
+  EXPECT_EQ(run_precision(run), "bf16");
+  run.workload["gemm_math"] = "tf32";
+  EXPECT_EQ(run_precision(run), "tf32");
+}
+
 TEST(RunProfile, RefusesARunWithoutTaggedKernels) {
   auto run = synthetic_run(TrueRates{});
   for (auto& step : run.kernels)
