@@ -109,6 +109,11 @@ void add_calibrate_command(CLI::App& app) {
         auto fit = fit_run_profile(record, cluster.profile, 0, fmt::format("{} ({})", args->run, file_hash(args->run)));
         fit.profile.name = "run-calibrated";
         print_fit(fit);
+        try {  // what is written must load: a fit outside the format's ranges is refused here, by field
+          parse_hw_profile(to_json(fit.profile).dump(), "the fitted profile");
+        } catch (const Error& e) {
+          throw Error(fmt::format("calibrate: the profile fitted from {} is out of range: {}", args->run, e.what()));
+        }
         if (!args->profile_out.empty()) print_or_write(to_json(fit.profile).dump(1) + "\n", args->profile_out);
         profile = fit.profile;
       }

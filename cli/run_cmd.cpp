@@ -196,11 +196,13 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
     share.count = (local_size(comm) - 1 - local % gpus) / gpus + 1;
     share.slot = local / gpus;
   }
-  // Every rank records its kernels (ranks as threads share the process's CUPTI recorder: cuda_device.hpp).
+  // Kernels are recorded when the run is written out (ranks as threads share the process's CUPTI recorder:
+  // cuda_device.hpp); CUPTI's API records cost every CUDA call a little.
+  bool record = !args.timeline.empty() || !args.trace.empty();
   auto math = args.gemm_math == "bf16"   ? cuda::GemmMath::Bf16
               : args.gemm_math == "tf32" ? cuda::GemmMath::Tf32
                                          : cuda::GemmMath::Exact;
-  auto gpu = make_cuda_device<T>(local % gpus, true, share, math);
+  auto gpu = make_cuda_device<T>(local % gpus, record, share, math);
   if (share.count > 1 && share.slot == 0)
     fmt::print("GPU {} is shared by {} ranks: each runs on {} (--gpu-share off lets them share every SM)\n",
                local % gpus, share.count, gpu->name());

@@ -68,6 +68,9 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
     executor.zero_gradients();
     between(step, "at the barrier before", [&] { comm.barrier(); });
     auto spans = executor.run_step(origin);
+    // Every rank's work is done before any takes its kernels: ranks running as threads share one recorder,
+    // and a record taken while another rank's kernel still runs would be incomplete.
+    between(step, "at the barrier after", [&] { comm.barrier(); });
     auto kernels = device.take_kernels(comm.rank() % lowered.ranks, origin);
     GatheredStep gathered;
     between(step, "gathering the timeline of",

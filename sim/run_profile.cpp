@@ -91,9 +91,16 @@ std::string run_precision(const RunRecord& run) {
                : std::string();
   };
   auto math = text("gemm_math");  // tensor-core math on FP32 storage (run --gemm-math)
-  if (math == "tf32" || math == "bf16") return math;
+  if (!math.empty() && math != "exact") {
+    if (math != "tf32" && math != "bf16")
+      throw Error(fmt::format("the run's workload.gemm_math '{}' is not exact, tf32 or bf16", math));
+    return math;
+  }
   auto precision = text("precision");
-  return precision.empty() ? "fp32" : precision;
+  if (precision.empty()) return "fp32";
+  if (precision != "fp32" && precision != "fp64")
+    throw Error(fmt::format("the run's workload.precision '{}' is not fp32 or fp64", precision));
+  return precision;
 }
 
 ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source) {
@@ -179,6 +186,15 @@ double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, co
 RunRecord price_run(const RunRecord& run, const HwProfile& profile) {
   auto ops = ran_ops(run, "the run");
   auto precision = run_precision(run);
+  bool has_table = false;  // gemm_tflops() would fall back to bf16 without a word
+  for (auto& [name, table] : profile.gemm_tflops) has_table |= name == precision || name.starts_with(precision + ".");
+  if (!has_table)
+    throw Error(fmt::format("hardware profile {} has no {} GEMM table, the precision the run's GEMMs ran in; fit one "
+                            "from the run (calibrate --hw-profile-out) or from a run of that precision",
+                            profile.name.empty() ? "(unnamed)" : profile.name, precision));
+  for (std::size_t k = 0; k < run.steps.size(); ++k)
+    if (k >= run.kernels.size() || run.kernels[k].empty())
+      throw Error(fmt::format("the run's step {} recorded no kernels, so its actions cannot be priced", k));
   RunRecord out = run;
   std::map<std::pair<std::size_t, std::size_t>, double> priced;
   for (auto& op : ops) priced[{op.step, op.span}] += op_price_ns(op.work, op.kernels, profile, precision);

@@ -115,6 +115,8 @@ KernelSpan kernel_from_json(const JsonReader& a, int ranks) {
     if (!(*values[i] >= 0) || !std::isfinite(*values[i]))
       fields[std::size_t(9 + i)].fail(fmt::format("{} is not a finite count >= 0", *values[i]));
   }
+  if (k.work.kind == OpKind::Gemm && k.work.flops > 0 && k.work.min_dim < 1)
+    fields[11].fail(fmt::format("a GEMM of {} FLOPs needs a smallest dimension of at least 1", k.work.flops));
   return k;
 }
 

@@ -471,15 +471,19 @@ class CuptiOpLog final : public OpLog {
  public:
   void set_owner(int owner) { owner_ = owner; }
   void begin(const char*, const OpWork& work) override {
-    if (depth_++ > 0) return;
-    auto id = op_id(owner_, ++count_);
+    if (depth_ > 0) {
+      ++depth_;
+      return;
+    }
+    auto id = ++count_;
+    CuptiTrace::push_op(id);  // throws before anything is counted open
     work_.emplace(id, work);
-    CuptiTrace::push_op(id);
+    depth_ = 1;
   }
   void end() override {
     if (--depth_ == 0) CuptiTrace::pop_op();
   }
-  // The work of operator `id` (0 when unknown), and forget those taken.
+  // The work of operator `id` (nullptr when unknown).
   const OpWork* find(std::uint64_t id) const {
     auto it = work_.find(id);
     return it == work_.end() ? nullptr : &it->second;
@@ -521,8 +525,13 @@ class CudaDevice : public Device<T> {
     cuda::check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "cudaMemPoolSetAttribute");
     if (share.count > 1) partition_ = SmPartition::create(index, share.slot, share.count);
     if (record_kernels) {
-      trace_ = shared_trace();
-      ops_.set_owner(trace_->add_owner());
+      try {
+        trace_ = shared_trace();
+        ops_.set_owner(trace_->add_owner());
+      } catch (const Error& e) {  // e.g. a profiler holds CUPTI: the run goes on without kernel lanes
+        fmt::print(stderr, "pipesim: not recording GPU kernels: {}\n", e.what());
+        trace_ = nullptr;
+      }
     }
   }
   std::string name() const override {

@@ -22,7 +22,8 @@ struct GpuShare {
 // Stages on CUDA device `index` (cudaSetDevice), each with a stream of its own, on `share` of the SMs.
 // With `record_kernels`, CUPTI records the kernels and copies of this device's stages for take_kernels(),
 // each kernel tagged with the operator that launched it (devices of one process share CUPTI's one recorder
-// and each takes its own). Throws Error naming the reason when no device is
+// and each takes what its thread launched); when CUPTI refuses (a profiler attached), the device says so on
+// standard error and records nothing. Throws Error naming the reason when no device is
 // usable or the SMs cannot be shared out.
 // `math`: how FP32 GEMMs compute (kernels/cuda/gemm_math.hpp); FP64 ones are exact.
 template <class T>

@@ -1,8 +1,12 @@
 // CUPTI activity recording (see cupti_trace.hpp).
 #include "runtime/cuda/cupti_trace.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include <cupti.h>
@@ -16,7 +20,10 @@ namespace {
 constexpr std::size_t kBufferBytes = 8 << 20;
 constexpr std::size_t kAlign = 8;
 
-CuptiTrace* active = nullptr;  // the recorder CUPTI's callbacks deliver to (see cupti_trace.hpp)
+// The recorder CUPTI's callbacks deliver to (see cupti_trace.hpp), and the lock that keeps it alive while a
+// delivery from CUPTI's own thread uses it.
+CuptiTrace* active = nullptr;
+std::mutex active_mutex;
 
 void check(CUptiResult status, const char* what) {
   if (status == CUPTI_SUCCESS) return;
@@ -33,9 +40,14 @@ void CUPTIAPI buffer_requested(std::uint8_t** buffer, std::size_t* size, std::si
 }
 
 void CUPTIAPI buffer_completed(CUcontext, std::uint32_t, std::uint8_t* buffer, std::size_t, std::size_t valid) {
-  if (active) active->take(buffer, valid);
+  {
+    std::lock_guard lock(active_mutex);
+    if (active) active->take(buffer, valid);
+  }
   std::free(buffer);
 }
+
+std::uint32_t this_thread() { return static_cast<std::uint32_t>(syscall(SYS_gettid)); }
 
 const char* copy_name(std::uint8_t kind) {
   switch (kind) {
@@ -49,25 +61,32 @@ const char* copy_name(std::uint8_t kind) {
 }  // namespace
 
 CuptiTrace::CuptiTrace() {
-  if (active) throw Error("CUPTI: one activity recorder per process", Error::Kind::Internal);
+  {
+    std::lock_guard lock(active_mutex);
+    if (active) throw Error("CUPTI: one activity recorder per process", Error::Kind::Internal);
+  }
+  // API records name their thread by the system's id, which add_owner() reads with gettid.
+  check(cuptiSetThreadIdType(CUPTI_ACTIVITY_THREAD_ID_TYPE_SYSTEM), "cuptiSetThreadIdType");
   check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "cuptiActivityRegisterCallbacks");
+  {
+    std::lock_guard lock(active_mutex);
+    active = this;
+  }
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernel activity");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "enable memcpy activity");
-  // External correlation records tie a CUDA call made while an operator was pushed to the operator; CUPTI
-  // emits them beside the API records, so those are enabled too (and skipped in take()).
+  // External correlation records tie a CUDA call made while an operator was pushed to the operator, and API
+  // records tie it to the thread that made it; CUPTI emits the former only beside the latter.
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "enable external correlation activity");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_RUNTIME), "enable runtime API activity");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_DRIVER), "enable driver API activity");
-  active = this;
 }
 
 CuptiTrace::~CuptiTrace() {
+  for (auto kind : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+                    CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION, CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
+    cuptiActivityDisable(kind);
   cuptiActivityFlushAll(1);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MEMCPY);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_RUNTIME);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_DRIVER);
+  std::lock_guard lock(active_mutex);
   active = nullptr;
 }
 
@@ -76,74 +95,48 @@ void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
   CUpti_Activity* record = nullptr;
   auto* data = const_cast<std::uint8_t*>(buffer);  // CUPTI's API takes a mutable pointer and only reads
   while (cuptiActivityGetNextRecord(data, valid, &record) == CUPTI_SUCCESS) {
-    if (record->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || record->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
-      auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
-      records_.push_back({k->name ? k->name : "?", k->streamId, static_cast<std::int64_t>(k->start),
-                          static_cast<std::int64_t>(k->end), 0, 0});
-      correlation_of_.push_back(k->correlationId);
-    } else if (record->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
-      auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(record);
-      records_.push_back({copy_name(m->copyKind), m->streamId, static_cast<std::int64_t>(m->start),
-                          static_cast<std::int64_t>(m->end), static_cast<std::int64_t>(m->bytes), 0});
-      correlation_of_.push_back(m->correlationId);
-    } else if (record->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
-      auto* x = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(record);
-      if (x->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0)
-        correlations_.emplace_back(x->correlationId, x->externalId);
+    switch (record->kind) {
+      case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
+      case CUPTI_ACTIVITY_KIND_KERNEL: {
+        auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
+        pool_.add_activity({k->name ? k->name : "?", k->streamId, static_cast<std::int64_t>(k->start),
+                            static_cast<std::int64_t>(k->end), 0, k->correlationId, 0});
+        break;
+      }
+      case CUPTI_ACTIVITY_KIND_MEMCPY: {
+        auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(record);
+        pool_.add_activity({copy_name(m->copyKind), m->streamId, static_cast<std::int64_t>(m->start),
+                            static_cast<std::int64_t>(m->end), static_cast<std::int64_t>(m->bytes), m->correlationId, 0});
+        break;
+      }
+      case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION: {
+        auto* x = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(record);
+        if (x->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) pool_.add_operator(x->correlationId, x->externalId);
+        break;
+      }
+      case CUPTI_ACTIVITY_KIND_RUNTIME:
+      case CUPTI_ACTIVITY_KIND_DRIVER: {
+        auto* api = reinterpret_cast<const CUpti_ActivityAPI*>(record);
+        pool_.add_call(api->correlationId, api->threadId);
+        break;
+      }
+      default: break;
     }
   }
 }
 
 int CuptiTrace::add_owner() {
   std::lock_guard lock(mutex_);
-  streams_.emplace_back();
-  return static_cast<int>(streams_.size()) - 1;
+  return pool_.add_owner(this_thread());
 }
 
 std::vector<GpuActivity> CuptiTrace::flush(int owner) {
-  check(cuptiActivityFlushAll(1), "cuptiActivityFlushAll");
-  std::lock_guard lock(mutex_);
+  std::lock_guard serial(flushing_);
   std::size_t lost = 0;
   if (cuptiActivityGetNumDroppedRecords(nullptr, 0, &lost) == CUPTI_SUCCESS) dropped_ += lost;
-  // The operator of each record through its launch's correlation id (a record may arrive in an earlier
-  // buffer than its correlation, so the join waits for the flush).
-  // A correlation is kept for a later flush only while its owner may still have kernels in flight: every
-  // owner flushes after synchronizing its work, so its own unmatched ones (API calls that launched nothing)
-  // go now.
-  std::sort(correlations_.begin(), correlations_.end());
-  std::vector<bool> used(correlations_.size(), false);
-  for (std::size_t i = 0; i < records_.size(); ++i) {
-    if (records_[i].op != 0) continue;
-    auto it = std::lower_bound(correlations_.begin(), correlations_.end(), std::make_pair(correlation_of_[i], std::uint64_t{0}));
-    if (it == correlations_.end() || it->first != correlation_of_[i]) continue;
-    records_[i].op = it->second;
-    used[static_cast<std::size_t>(it - correlations_.begin())] = true;
-  }
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> pending;
-  for (std::size_t i = 0; i < correlations_.size(); ++i)
-    if (!used[i] && op_owner(correlations_[i].second) != owner) pending.push_back(correlations_[i]);
-  correlations_ = std::move(pending);
-  // Its operators' records first (they name its streams), then the untagged ones on those streams.
-  auto& streams = streams_.at(static_cast<std::size_t>(owner));
-  bool alone = streams_.size() == 1;
-  for (auto& r : records_)
-    if (r.op != 0 && op_owner(r.op) == owner) streams.insert(r.stream);
-  std::vector<GpuActivity> out, kept;
-  std::vector<std::uint32_t> kept_correlation;
-  for (std::size_t i = 0; i < records_.size(); ++i) {
-    auto& r = records_[i];
-    bool mine = alone || (r.op != 0 ? op_owner(r.op) == owner : streams.count(r.stream) > 0);
-    if (mine) {
-      out.push_back(std::move(r));
-    } else {
-      kept.push_back(std::move(r));
-      kept_correlation.push_back(correlation_of_[i]);
-    }
-  }
-  records_ = std::move(kept);
-  correlation_of_ = std::move(kept_correlation);
-  std::sort(out.begin(), out.end(), [](const GpuActivity& a, const GpuActivity& b) { return a.start_ns < b.start_ns; });
-  return out;
+  check(cuptiActivityFlushAll(1), "cuptiActivityFlushAll");
+  std::lock_guard lock(mutex_);
+  return pool_.take(owner);
 }
 
 void CuptiTrace::push_op(std::uint64_t id) {
@@ -151,10 +144,10 @@ void CuptiTrace::push_op(std::uint64_t id) {
         "cuptiActivityPushExternalCorrelationId");
 }
 
-void CuptiTrace::pop_op() {
+void CuptiTrace::pop_op() noexcept {
   std::uint64_t last = 0;
-  check(cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last),
-        "cuptiActivityPopExternalCorrelationId");
+  auto status = cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &last);
+  if (status != CUPTI_SUCCESS) std::fprintf(stderr, "pipesim: CUPTI: could not pop an operator (%d)\n", int(status));
 }
 
 std::int64_t CuptiTrace::host_offset_ns() {

@@ -10,44 +10,31 @@
 
 #include <cstdint>
 #include <mutex>
-#include <set>
-#include <string>
-#include <utility>
 #include <vector>
+
+#include "runtime/activity_pool.hpp"
 
 namespace pipesim {
 
-struct GpuActivity {
-  std::string name;       // the kernel's (demangled by CUPTI) or "memcpy HtoD" / "memcpy DtoH" / "memcpy DtoD"
-  std::uint32_t stream = 0;
-  std::int64_t start_ns = 0, end_ns = 0;  // CUPTI timestamps
-  std::int64_t bytes = 0;                 // copies only
-  std::uint64_t op = 0;                   // the operator pushed when it was launched (push_op), 0: none
-};
-
-// An operator id: its owner's number in the high bits, so a shared recorder knows whose it is.
-inline std::uint64_t op_id(int owner, std::uint64_t count) { return (std::uint64_t(owner) << 40) | count; }
-inline int op_owner(std::uint64_t id) { return static_cast<int>(id >> 40); }
-
 class CuptiTrace {
  public:
-  // Enables kernel and memcpy activity; throws Error with CUPTI's message when it cannot (no GPU, or
-  // another recorder is active).
+  // Enables kernel, memcpy, API and external-correlation activity (thread ids: the system's); throws Error
+  // with CUPTI's message when it cannot (no GPU, or another CUPTI client such as a profiler is attached).
   CuptiTrace();
   ~CuptiTrace();
   CuptiTrace(const CuptiTrace&) = delete;
   CuptiTrace& operator=(const CuptiTrace&) = delete;
 
-  // A number for a new owner (0, 1, ...).
+  // A number for a new owner (0, 1, ...) launching from the calling thread.
   int add_owner();
-  // The activity recorded since the last call that belongs to `owner`, sorted by start, each with the
-  // operator (push_op's id) that was open on the launching thread, when one was: its operators' records and
-  // the untagged ones on streams its operators used; with one owner, everything.
+  // What `owner`'s thread launched, recorded since its last call (ActivityPool::take): call it once that
+  // work has finished on the GPU, so its records are complete.
   std::vector<GpuActivity> flush(int owner);
   // Kernels and copies launched by this thread until the matching pop_op() belong to operator `id` (> 0),
-  // through CUPTI's external correlation records.
+  // through CUPTI's external correlation records. push_op throws Error when CUPTI refuses; pop_op never
+  // throws (it runs in destructors) and reports a failure on standard error.
   static void push_op(std::uint64_t id);
-  static void pop_op();
+  static void pop_op() noexcept;
   // steady_clock (ns since its epoch) minus CUPTI's clock, measured now.
   static std::int64_t host_offset_ns();
   std::uint64_t dropped() const { return dropped_; }
@@ -56,11 +43,9 @@ class CuptiTrace {
   void take(const std::uint8_t* buffer, std::size_t valid_bytes);
 
  private:
-  std::mutex mutex_;  // CUPTI may deliver buffers from its own thread while an owner flushes
-  std::vector<GpuActivity> records_;
-  std::vector<std::pair<std::uint32_t, std::uint64_t>> correlations_;  // CUDA call's correlation id -> operator
-  std::vector<std::uint32_t> correlation_of_;                           // per record: its launch's correlation id
-  std::vector<std::set<std::uint32_t>> streams_;                        // per owner: the streams its operators used
+  std::mutex flushing_;  // one flush at a time: CUPTI's forced flush and the pool's take together
+  std::mutex mutex_;     // the pool: CUPTI may deliver buffers from its own thread while an owner flushes
+  ActivityPool pool_;
   std::uint64_t dropped_ = 0;
 };
 

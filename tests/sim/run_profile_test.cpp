@@ -154,5 +154,30 @@ TEST(RunProfile, RefusesARunWithoutTaggedKernels) {
   EXPECT_THROW(price_run(run, HwProfile{}), Error);
 }
 
+// Pricing needs the run's own GEMM table (no silent fall back to bf16's) and kernels in every step.
+TEST(RunProfile, PricingRefusesAMissingTableOrAStepWithoutKernels) {
+  auto run = synthetic_run(TrueRates{});
+  auto fitted = fit_run_profile(run, HwProfile{}, 0, "synthetic").profile;
+  auto expect_error = [](auto&& call, const std::string& text) {
+    try {
+      call();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  auto other = fitted;
+  other.name = "h100";
+  other.gemm_tflops.clear();
+  other.gemm_tflops["bf16"] = {{{1, 500}}, "a bf16 table"};
+  expect_error([&] { price_run(run, other); }, "hardware profile h100 has no fp32 GEMM table");
+  auto short_run = run;
+  short_run.kernels[1].clear();
+  expect_error([&] { price_run(short_run, fitted); }, "step 1 recorded no kernels");
+  auto odd = run;
+  odd.workload["precision"] = "fp16";
+  expect_error([&] { price_run(odd, fitted); }, "workload.precision 'fp16' is not fp32 or fp64");
+}
+
 }  // namespace
 }  // namespace pipesim

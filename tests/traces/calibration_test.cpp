@@ -489,6 +489,9 @@ TEST(RunRecord, KernelLanesRoundTripAndAreChecked) {
   expect_error([&] { parse_run_record(bad_pass, "run.json"); }, {"run.json: kernels[0][0][8]", "pass 'B' is not F, I or W"});
   bad_kind.replace(bad_kind.find(R"("gemm")"), 6, R"("fft")");
   expect_error([&] { parse_run_record(bad_kind, "run.json"); }, {"run.json: kernels[0][0][7]", "unknown operator kind 'fft'"});
+  auto no_dim = text;
+  no_dim.replace(no_dim.find("2500000000.0,0.0,512.0"), 22, "2500000000.0,0.0,0.0");
+  expect_error([&] { parse_run_record(no_dim, "run.json"); }, {"run.json: kernels[0][0][11]", "smallest dimension of at least 1"});
   negative.replace(negative.find("1500000"), 7, "-15000");
   expect_error([&] { parse_run_record(negative, "run.json"); }, {"run.json: kernels[1][0][10]", "not a finite count"});
   EXPECT_EQ(parse_run_record(to_json_text(one_f_one_b_record(2)), "run.json").kernels.size(), 0u);  // none recorded

@@ -1,0 +1,62 @@
+// GPU activity sorted out by owner (see activity_pool.hpp).
+#include "runtime/activity_pool.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+namespace pipesim {
+
+int ActivityPool::add_owner(std::uint32_t thread) {
+  owners_.push_back(thread);
+  return static_cast<int>(owners_.size()) - 1;
+}
+
+void ActivityPool::add_activity(GpuActivity activity) { activities_.push_back({std::move(activity), 0}); }
+
+void ActivityPool::add_operator(std::uint32_t correlation, std::uint64_t op) { operators_[correlation] = {op, 0}; }
+
+void ActivityPool::add_call(std::uint32_t correlation, std::uint32_t thread) { calls_[correlation] = {thread, 0}; }
+
+namespace {
+
+// One more take waited through; what has waited longer than `patience` goes.
+template <class Map>
+void age_out(Map& table, int patience) {
+  for (auto it = table.begin(); it != table.end();) it = ++it->second.age > patience ? table.erase(it) : std::next(it);
+}
+
+}  // namespace
+
+std::vector<GpuActivity> ActivityPool::take(int owner) {
+  const bool alone = owners_.size() == 1;
+  const int patience = 2 * static_cast<int>(std::max<std::size_t>(owners_.size(), 1));
+  auto owner_of = [&](std::uint32_t thread) {
+    for (std::size_t i = 0; i < owners_.size(); ++i)
+      if (owners_[i] == thread) return static_cast<int>(i);
+    return -1;
+  };
+  std::vector<GpuActivity> out;
+  std::vector<Aged<GpuActivity>> kept;
+  for (auto& a : activities_) {
+    auto call = calls_.find(a.value.correlation);
+    int launched_by = call == calls_.end() ? -1 : owner_of(call->second.value);
+    if (alone || launched_by == owner) {
+      // A correlation names one call, so one activity: its entries go with it.
+      if (auto op = operators_.find(a.value.correlation); op != operators_.end()) {
+        a.value.op = op->second.value;
+        operators_.erase(op);
+      }
+      if (call != calls_.end()) calls_.erase(call);
+      out.push_back(std::move(a.value));
+    } else if (++a.age <= patience) {  // another owner's (taken at its turn), or its call has not arrived
+      kept.push_back(std::move(a));
+    }
+  }
+  activities_ = std::move(kept);
+  age_out(operators_, patience);
+  age_out(calls_, patience);
+  std::sort(out.begin(), out.end(), [](const GpuActivity& a, const GpuActivity& b) { return a.start_ns < b.start_ns; });
+  return out;
+}
+
+}  // namespace pipesim
