@@ -183,7 +183,7 @@ template <class T>
 RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const std::string& device) {
   if (device == "cpu") {
     if (args.comm == "nccl") throw Error("--comm nccl needs --device cuda (NCCL moves GPU memory)");
-    auto cpu = make_cpu_device<T>();
+    auto cpu = make_cpu_device<T>(!args.timeline.empty() || !args.trace.empty());  // operators, when written out
     return run_pipeline<T>(lowered, args.workload, comm, *cpu, args.options);
   }
 #if PIPESIM_HAVE_CUDA

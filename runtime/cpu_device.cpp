@@ -32,10 +32,12 @@ class CpuStage : public StageCompute<T> {
 template <class T>
 class CpuDevice : public Device<T> {
  public:
+  explicit CpuDevice(bool record_ops) : record_(record_ops) {}
   std::string name() const override { return "cpu"; }
   std::unique_ptr<StageCompute<T>> make_stage(const WorkloadSpec& spec, int first, int count, bool first_stage,
                                               bool last_stage, AllToAll<T> exchange) override {
-    return std::make_unique<CpuStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange), &log_);
+    return std::make_unique<CpuStage<T>>(spec, first, count, first_stage, last_stage, std::move(exchange),
+                                         record_ ? &log_ : nullptr);
   }
   // A rank's stages run on its one thread, so one log serves them all.
   std::vector<KernelSpan> take_kernels(int rank, std::chrono::steady_clock::time_point origin) override {
@@ -43,17 +45,18 @@ class CpuDevice : public Device<T> {
   }
 
  private:
+  bool record_;
   HostOpLog log_;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<Device<T>> make_cpu_device() {
-  return std::make_unique<CpuDevice<T>>();
+std::unique_ptr<Device<T>> make_cpu_device(bool record_ops) {
+  return std::make_unique<CpuDevice<T>>(record_ops);
 }
 
-template std::unique_ptr<Device<double>> make_cpu_device<double>();
-template std::unique_ptr<Device<float>> make_cpu_device<float>();
+template std::unique_ptr<Device<double>> make_cpu_device<double>(bool);
+template std::unique_ptr<Device<float>> make_cpu_device<float>(bool);
 
 }  // namespace pipesim

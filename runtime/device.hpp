@@ -54,8 +54,9 @@ class Device {
   virtual Buffer<T> transfer_buffer(std::size_t count) { return Buffer<T>(std::vector<T>(count)); }
 };
 
-// The CPU device: StageModel over kernels/cpu.
+// The CPU device: StageModel over kernels/cpu. With `record_ops`, every operator its stages run is timed
+// and handed back by take_kernels() (runtime/op_log.hpp).
 template <class T>
-std::unique_ptr<Device<T>> make_cpu_device();
+std::unique_ptr<Device<T>> make_cpu_device(bool record_ops = false);
 
 }  // namespace pipesim

@@ -12,7 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/comm_threads.hpp"
+#include "runtime/run.hpp"
 #include "runtime/stage_model.hpp"
+#include "schedules/lower.hpp"
+#include "schedules/registry.hpp"
 
 namespace pipesim {
 namespace {
@@ -121,6 +125,46 @@ TEST(OpLog, HostLogTimesTheOutermostOperatorAndNumbersEachTake) {
   EXPECT_EQ(spans[1].op, 1);
   EXPECT_LE(spans[0].end_ns, spans[1].start_ns);
   EXPECT_TRUE(log.take(3, origin).empty());
+}
+
+// A whole run on the CPU device with operators recorded: every step has them, each inside one of its rank's
+// compute actions and of that action's pass; the same number per step (the --check reference step's own
+// operators are no step's); a device that does not record gives none.
+TEST(OpLog, RunRecordsEachStepsOperatorsInsideTheirActions) {
+  WorkloadSpec spec;
+  spec.layers = 2, spec.hidden = 16, spec.heads = 2, spec.ffn = 32, spec.seq = 8;
+  auto lowered = lower(generate_schedule("zb-h1", {2, 4, 1}));
+  for (bool record : {true, false}) {
+    RunResult result;
+    run_on_threads(2, [&](Comm& comm) {
+      auto device = make_cpu_device<double>(record);
+      auto r = run_pipeline<double>(lowered, spec, comm, *device, {.steps = 3, .check = true});
+      if (comm.rank() == 0) result = std::move(r);
+    });
+    ASSERT_TRUE(result.check && result.check->ok);
+    if (!record) {
+      EXPECT_TRUE(result.kernels.empty());
+      continue;
+    }
+    ASSERT_EQ(result.kernels.size(), 3u);
+    for (std::size_t k = 0; k < 3; ++k) {
+      SCOPED_TRACE(k);
+      // 2 stages x 4 micro-batches x (13 F + 13 I + 9 W operators per layer x 1 layer each), plus the last
+      // stage's final norm and loss (F), its norm's input gradient (I) and weight gradient (W).
+      EXPECT_EQ(result.kernels[k].size(), std::size_t(2 * 4 * (13 + 13 + 9) + 4 * 4));
+      for (auto& kernel : result.kernels[k]) {
+        const Span* inside = nullptr;
+        for (auto& s : result.steps[k])
+          if (s.rank == kernel.rank && s.stream == Stream::Compute && s.action.is_compute() &&
+              s.start_ns <= kernel.start_ns && kernel.end_ns <= s.end_ns)
+            inside = &s;
+        ASSERT_NE(inside, nullptr) << kernel.name << " at " << kernel.start_ns;
+        char pass = inside->action.op == Op::F ? 'F' : inside->action.op == Op::I ? 'I' : 'W';
+        EXPECT_EQ(kernel.work.pass, pass) << kernel.name << " in " << to_string(inside->action);
+        EXPECT_EQ(kernel.stream, kHostStream);
+      }
+    }
+  }
 }
 
 }  // namespace
