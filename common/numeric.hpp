@@ -1,4 +1,5 @@
-// Comparing computed values with expected ones, the way the correctness checks report it.
+// Comparing computed values with expected ones, the way the correctness checks report it; and the median
+// the calibrations take of measured times.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +17,14 @@ inline double relative_error(const std::vector<double>& got, const std::vector<d
     top = std::max(top, std::abs(want[i]));
   }
   return top == 0 ? diff : diff / top;
+}
+
+// The median (the mean of the middle two for an even count); 0 for none.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace pipesim

@@ -8,16 +8,10 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/numeric.hpp"
 
 namespace pipesim {
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 bool is_comm_stream(const ImportedRank& r, int stream) {
   for (auto& s : r.streams)

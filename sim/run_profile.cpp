@@ -8,17 +8,11 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/numeric.hpp"
 #include "sim/op_time.hpp"
 
 namespace pipesim {
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 std::size_t first_step(const RunRecord& r) { return r.steps.size() > 1 ? 1 : 0; }
 
