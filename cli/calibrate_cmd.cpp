@@ -44,7 +44,7 @@ void add_calibrate_command(CLI::App& app) {
   struct Args {
     std::string run, output, profile_out;
     bool from_kernels = false;
-    std::vector<std::string> traces;
+    std::vector<std::string> traces, with;
     PlanOptions plan;
   };
   auto args = std::make_shared<Args>();
@@ -62,6 +62,7 @@ void add_calibrate_command(CLI::App& app) {
               "A hardware profile from a run's own kernels (each tagged with its operator's work; docs/gpu-runtime.md "
               "§10):\n"
               "  pipesim calibrate run.json --hw-profile-out run-profile.json   # prints each fitted figure's residual\n"
+              "  pipesim calibrate small.json --with large.json --hw-profile-out p.json   # several sizes: GEMM knee\n"
               "  pipesim calibrate run.json --from-kernels -o priced.json       # durations from kernel rates alone\n"
               "  pipesim simulate --calibration priced.json --timeline predicted.json\n"
               "Figures the kernels cannot measure (bf16/fp8 GEMMs, communication) keep the --cluster's or "
@@ -74,6 +75,10 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--hw-profile-out", args->profile_out,
                   "Also fit a hardware profile (GEMM, attention, memory rates, launch gap) from the run's operator-tagged "
                   "kernels and write it here");
+  cmd->add_option("--with", args->with,
+                  "More measured runs (other sizes) whose kernels join the hardware-profile fit: GEMMs of several "
+                  "smallest dimensions give the GEMM tables their knee, which one size cannot")
+      ->check(existing_file());
   cmd->add_flag("--from-kernels", args->from_kernels,
                 "Durations priced from kernel rates (the profile fitted from the run's kernels, or --hw-profile) "
                 "instead of the measured action times; prints measured against priced per stage and pass");
@@ -102,11 +107,20 @@ void add_calibrate_command(CLI::App& app) {
       throw Error(fmt::format("{}: a predicted timeline (from `simulate --timeline`); calibrate reads measured runs "
                               "(`pipesim run --timeline`, `pipesim import -o`)",
                               args->run));
+    bool fits = !args->profile_out.empty() || (args->from_kernels && args->plan.hw_profile.empty());
+    if (!args->with.empty() && !fits)
+      throw Error("calibrate: --with adds runs to the hardware-profile fit; give --hw-profile-out FILE, or --from-kernels "
+                  "without --hw-profile");
     if (!args->profile_out.empty() || args->from_kernels) {
       auto cluster = cluster_of(args->plan);
       std::optional<HwProfile> profile;
       if (!args->profile_out.empty() || args->plan.hw_profile.empty()) {
-        auto fit = fit_run_profile(record, cluster.profile, 0, fmt::format("{} ({})", args->run, file_hash(args->run)));
+        std::vector<RunRecord> others;
+        for (auto& path : args->with) others.push_back(parse_run_record(read_file(path), path));
+        std::vector<SourcedRun> runs{{&record, fmt::format("{} ({})", args->run, file_hash(args->run))}};
+        for (std::size_t i = 0; i < others.size(); ++i)
+          runs.push_back({&others[i], fmt::format("{} ({})", args->with[i], file_hash(args->with[i]))});
+        auto fit = fit_run_profile(runs, cluster.profile, 0);
         fit.profile.name = "run-calibrated";
         print_fit(fit);
         try {  // what is written must load: a fit outside the format's ranges is refused here, by field

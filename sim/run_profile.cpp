@@ -97,18 +97,23 @@ std::string run_precision(const RunRecord& run) {
   return precision;
 }
 
-ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source) {
-  auto ops = ran_ops(run, source);
-  ProfileFit fit;
-  fit.profile = base;
-  fit.profile.source = "calibrated from " + source + " (operator-tagged kernels only; docs/gpu-runtime.md §10)";
+namespace {
+
+struct FitInput {
   std::map<std::string, PhaseSample> phases;
   std::map<std::string, std::map<double, double>> gemms;  // phase -> smallest dimension -> FLOPs
+  std::vector<double> gaps_us;
+};
+
+// One run's operators after its first step into `in`: a phase per (stage, pass), names prefixed by `prefix`;
+// and the idle between consecutive tagged kernels of one stream inside one action.
+void add_run(FitInput& in, const RunRecord& run, const std::string& prefix, const std::string& source) {
+  auto ops = ran_ops(run, source);
   for (auto& op : ops) {
     if (op.step < first_step(run)) continue;
     auto& action = run.steps[op.step][op.span].action;
-    auto name = fmt::format("stage {} {}", stage_of(action, op.work.pass), phase_suffix(op.work.pass));
-    auto& sample = phases[name];
+    auto name = fmt::format("{}stage {} {}", prefix, stage_of(action, op.work.pass), phase_suffix(op.work.pass));
+    auto& sample = in.phases[name];
     sample.measured.name = sample.model.name = name;
     sample.measured.instances = 1;  // sums over instances: every figure is a ratio of two of them
     sample.measured.span_ns += op.kernel_ns;
@@ -117,7 +122,7 @@ ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double p
     switch (op.work.kind) {
       case OpKind::Gemm:
         sample.measured.gemm_ns += op.kernel_ns;
-        gemms[name][op.work.min_dim] += op.work.flops;
+        in.gemms[name][op.work.min_dim] += op.work.flops;
         break;
       case OpKind::Attention:
         sample.measured.attention_ns += op.kernel_ns;
@@ -131,18 +136,6 @@ ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double p
         break;
     }
   }
-  std::vector<PhaseSample> samples;
-  for (auto& [name, sample] : phases) {
-    for (auto [x, flops] : gemms[name])
-      if (flops > 0) sample.model.gemms.emplace_back(flops, x);
-    samples.push_back(std::move(sample));
-  }
-  if (samples.empty())
-    throw Error(fmt::format("{}: no tagged operator ran inside an action after the first step", source));
-  fit_compute_rates(fit, samples, run_precision(run), peak_GBps, source);
-
-  // Launch gap: idle between consecutive tagged kernels of one stream inside one action.
-  std::vector<double> gaps;
   for (std::size_t k = first_step(run); k < run.kernels.size() && k < run.steps.size(); ++k) {
     std::map<std::pair<int, std::uint32_t>, std::vector<const KernelSpan*>> streams;
     for (auto& kernel : run.kernels[k])
@@ -156,14 +149,46 @@ ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double p
         auto a = action_of.find({list[i - 1]->rank, list[i - 1]->op}), b = action_of.find({list[i]->rank, list[i]->op});
         auto gap = list[i]->start_ns - list[i - 1]->end_ns;
         if (a != action_of.end() && b != action_of.end() && a->second == b->second && gap >= 0)
-          gaps.push_back(static_cast<double>(gap) / 1e3);
+          in.gaps_us.push_back(static_cast<double>(gap) / 1e3);
       }
     }
   }
-  if (!gaps.empty())
-    fit.profile.launch_gap_us = {median(gaps), fmt::format("{}: median idle between consecutive tagged kernels of a "
-                                                           "stream", source)};
+}
+
+}  // namespace
+
+ProfileFit fit_run_profile(const std::vector<SourcedRun>& runs, const HwProfile& base, double peak_GBps) {
+  if (runs.empty()) throw Error("calibrate: no run to fit a hardware profile from", Error::Kind::Internal);
+  std::string source, precision = run_precision(*runs.front().run);
+  FitInput in;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    auto& r = runs[i];
+    if (run_precision(*r.run) != precision)
+      throw Error(fmt::format("{}: its GEMMs ran in {}, {}'s in {}; fit one profile per precision", r.source,
+                              run_precision(*r.run), runs.front().source, precision));
+    source += (i ? ", " : "") + r.source;
+    add_run(in, *r.run, runs.size() > 1 ? fmt::format("run {} ", i + 1) : std::string(), r.source);
+  }
+  ProfileFit fit;
+  fit.profile = base;
+  fit.profile.source = "calibrated from " + source + " (operator-tagged kernels only; docs/gpu-runtime.md §10)";
+  std::vector<PhaseSample> samples;
+  for (auto& [name, sample] : in.phases) {
+    for (auto [x, flops] : in.gemms[name])
+      if (flops > 0) sample.model.gemms.emplace_back(flops, x);
+    samples.push_back(std::move(sample));
+  }
+  if (samples.empty())
+    throw Error(fmt::format("{}: no tagged operator ran inside an action after the first step", source));
+  fit_compute_rates(fit, samples, precision, peak_GBps, source);
+  if (!in.gaps_us.empty())
+    fit.profile.launch_gap_us = {median(in.gaps_us), fmt::format("{}: median idle between consecutive tagged kernels "
+                                                                 "of a stream", source)};
   return fit;
+}
+
+ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source) {
+  return fit_run_profile(std::vector<SourcedRun>{{&run, source}}, base, peak_GBps);
 }
 
 double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, const std::string& precision) {

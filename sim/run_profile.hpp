@@ -25,6 +25,13 @@ std::string run_precision(const RunRecord& run);
 // pass, as the trace fit names it) and "(W)". Throws Error naming the file when no kernel carries its
 // operator (`pipesim run` records them on the CPU, and on GPUs under mpirun).
 ProfileFit fit_run_profile(const RunRecord& run, const HwProfile& base, double peak_GBps, const std::string& source);
+// Over several runs (sizes), phases named "run N stage S (F)": runs whose GEMMs have different smallest
+// dimensions give the GEMM tables their knee, which one size cannot. The runs must share their precision.
+struct SourcedRun {
+  const RunRecord* run;
+  std::string source;  // its file and hash, for the figures' sources and messages
+};
+ProfileFit fit_run_profile(const std::vector<SourcedRun>& runs, const HwProfile& base, double peak_GBps);
 
 // The time of one operator that launched `kernels` kernels, at `profile`'s rates (op_time()).
 double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, const std::string& precision);

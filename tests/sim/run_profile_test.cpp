@@ -33,10 +33,12 @@ struct TrueRates {
 
 // The operators of one pass of a stage: GEMMs below and above the knee in stage-dependent mixes, and
 // memory-bound kernels whose bytes per kernel differ by stage and pass, so every figure is identifiable.
-std::vector<OpWork> ops_of(int stage, char pass) {
+std::vector<OpWork> ops_of(int stage, char pass, double only_dim = 0) {
   std::vector<OpWork> ops;
   double scale = pass == 'F' ? 1 : pass == 'I' ? 1.5 : 0.75;
-  if (stage == 0) {
+  if (only_dim > 0) {  // a run of one size: every GEMM of one smallest dimension
+    ops.push_back({OpKind::Gemm, pass, (stage + 1) * 3e9 * scale, 0, only_dim});
+  } else if (stage == 0) {
     ops.push_back({OpKind::Gemm, pass, 1e9 * scale, 0, 64});
     ops.push_back({OpKind::Gemm, pass, 8e9 * scale, 0, 1024});
   } else {
@@ -50,7 +52,7 @@ std::vector<OpWork> ops_of(int stage, char pass) {
 }
 
 // ZB-H1 on 2 ranks (F, I and W actions), two steps: step 0, the warm-up, runs every kernel 3x slower.
-RunRecord synthetic_run(const TrueRates& t) {
+RunRecord synthetic_run(const TrueRates& t, double only_dim = 0) {
   RunRecord run;
   run.schedule = lower(generate_schedule("zb-h1", {2, 4, 1}));
   run.source = "measured";
@@ -65,7 +67,7 @@ RunRecord synthetic_run(const TrueRates& t) {
         Span span;
         span.rank = r, span.action = a, span.start_ns = now;
         char pass = a.op == Op::F ? 'F' : a.op == Op::I ? 'I' : 'W';
-        for (auto& w : ops_of(a.stage(), pass)) {
+        for (auto& w : ops_of(a.stage(), pass, only_dim)) {
           now += static_cast<std::int64_t>(t.gap_us * 1e3);
           auto length = static_cast<std::int64_t>(std::llround(t.kernel_ns(w) * (step == 0 ? 3 : 1)));
           kernels.push_back({r, 7, "kernel", now, now + length, 0, op++, w});
@@ -127,6 +129,26 @@ TEST(RunProfile, PricedActionsLastWhatTheirKernelsAndGapsDid) {
     EXPECT_LT(c.kernel_share, 1);  // the gaps are not kernel time
     EXPECT_GT(c.kernel_share, 0.9);
   }
+}
+
+// One size cannot place the GEMM knee (its GEMMs sit on one side of it); two sizes, one below and one above,
+// give the whole curve back.
+TEST(RunProfile, SeveralSizesGiveTheGemmKnee) {
+  TrueRates t;
+  auto small = synthetic_run(t, 64), large = synthetic_run(t, 1024);
+  auto alone = fit_run_profile(large, HwProfile{}, 0, "large").profile;
+  EXPECT_NEAR(gemm_tflops(alone, "fp32", 1024, GemmKind::Forward), t.top_f, 1e-3 * t.top_f);
+  EXPECT_GT(std::abs(gemm_tflops(alone, "fp32", 64, GemmKind::Forward) - t.top_f * 64 / t.knee), 1.0);  // guessed
+  auto both = fit_run_profile({{&small, "small"}, {&large, "large"}}, HwProfile{}, 0);
+  for (double x : {64.0, 1024.0})
+    for (auto [kind, top] : {std::pair{GemmKind::Forward, t.top_f}, {GemmKind::Dgrad, t.top_i}, {GemmKind::Wgrad, t.top_w}})
+      EXPECT_NEAR(gemm_tflops(both.profile, "fp32", x, kind), top * std::min(1.0, x / t.knee), 1e-3 * top) << x;
+  bool named = false;
+  for (auto& row : both.rows) named |= row.phase == "run 2 stage 1 (W)";
+  EXPECT_TRUE(named);
+  auto fp64 = large;
+  fp64.workload["precision"] = "fp64";
+  EXPECT_THROW(fit_run_profile({{&small, "small"}, {&fp64, "fp64"}}, HwProfile{}, 0), Error);
 }
 
 // The table a run's GEMMs measure: tensor-core math names it (FP32 storage), else the precision.
