@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -109,10 +110,19 @@ struct FitInput {
 // and the idle between consecutive tagged kernels of one stream inside one action.
 void add_run(FitInput& in, const RunRecord& run, const std::string& prefix, const std::string& source) {
   auto ops = ran_ops(run, source);
+  auto name_of = [&](const RanOp& op) {
+    auto& action = run.steps[op.step][op.span].action;
+    return fmt::format("{}stage {} {}", prefix, stage_of(action, op.work.pass), phase_suffix(op.work.pass));
+  };
+  // The halves of an overlapped F&B pair may run at once on their stages' streams and share the GPU, so
+  // their kernels' times are not an idle GPU's: a phase is measured on actions that ran alone when it has any.
+  std::set<std::string> alone;
+  for (auto& op : ops)
+    if (op.step >= first_step(run) && run.steps[op.step][op.span].action.op != Op::OverlapFB) alone.insert(name_of(op));
   for (auto& op : ops) {
     if (op.step < first_step(run)) continue;
-    auto& action = run.steps[op.step][op.span].action;
-    auto name = fmt::format("{}stage {} {}", prefix, stage_of(action, op.work.pass), phase_suffix(op.work.pass));
+    auto name = name_of(op);
+    if (run.steps[op.step][op.span].action.op == Op::OverlapFB && alone.count(name)) continue;
     auto& sample = in.phases[name];
     sample.measured.name = sample.model.name = name;
     sample.measured.instances = 1;  // sums over instances: every figure is a ratio of two of them
