@@ -1,5 +1,7 @@
 // `pipesim calibrate RUN.json -o calibration.json`: per-stage durations, link figures and the overlap
 // slowdown of a measured run, for `pipesim simulate --calibration`.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
@@ -116,7 +118,13 @@ void add_calibrate_command(CLI::App& app) {
       std::optional<HwProfile> profile;
       if (!args->profile_out.empty() || args->plan.hw_profile.empty()) {
         std::vector<RunRecord> others;
-        for (auto& path : args->with) others.push_back(parse_run_record(read_file(path), path));
+        for (auto& path : args->with) {
+          if (path == args->run || std::count(args->with.begin(), args->with.end(), path) > 1)
+            throw Error(fmt::format("calibrate: --with {} is given twice; each run joins the fit once", path));
+          others.push_back(parse_run_record(read_file(path), path));
+          if (others.back().source == "predicted")
+            throw Error(fmt::format("{}: a predicted timeline; --with takes measured runs (`pipesim run --timeline`)", path));
+        }
         std::vector<SourcedRun> runs{{&record, fmt::format("{} ({})", args->run, file_hash(args->run))}};
         for (std::size_t i = 0; i < others.size(); ++i)
           runs.push_back({&others[i], fmt::format("{} ({})", args->with[i], file_hash(args->with[i]))});

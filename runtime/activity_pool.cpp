@@ -37,22 +37,34 @@ std::vector<GpuActivity> ActivityPool::take(int owner) {
   };
   std::vector<GpuActivity> out;
   std::vector<Aged<GpuActivity>> kept;
+  std::vector<std::uint32_t> taken;  // correlations of what was taken: their entries go after the loop
   for (auto& a : activities_) {
     auto call = calls_.find(a.value.correlation);
     int launched_by = call == calls_.end() ? -1 : owner_of(call->second.value);
     if (alone || launched_by == owner) {
-      // A correlation names one call, so one activity: its entries go with it.
-      if (auto op = operators_.find(a.value.correlation); op != operators_.end()) {
-        a.value.op = op->second.value;
-        operators_.erase(op);
-      }
-      if (call != calls_.end()) calls_.erase(call);
+      if (auto op = operators_.find(a.value.correlation); op != operators_.end()) a.value.op = op->second.value;
+      taken.push_back(a.value.correlation);
       out.push_back(std::move(a.value));
     } else if (++a.age <= patience) {  // another owner's (taken at its turn), or its call has not arrived
       kept.push_back(std::move(a));
     }
   }
   activities_ = std::move(kept);
+  for (auto c : taken) {
+    operators_.erase(c);
+    calls_.erase(c);
+  }
+  // The owner takes once its work has finished, so its calls that are still here launched nothing (a
+  // synchronization, a query): they go now, with their operators, instead of waiting out their patience.
+  if (!owners_.empty())
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      if (alone || it->second.value == owners_[static_cast<std::size_t>(owner)]) {
+        operators_.erase(it->first);
+        it = calls_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   age_out(operators_, patience);
   age_out(calls_, patience);
   std::sort(out.begin(), out.end(), [](const GpuActivity& a, const GpuActivity& b) { return a.start_ns < b.start_ns; });

@@ -32,8 +32,9 @@ class ActivityPool {
   void add_call(std::uint32_t correlation, std::uint32_t thread);  // an API record
 
   // `owner`'s activity, sorted by start: everything it launched that has arrived, tagged with its operator.
-  // With one owner, every activity. What no owner can claim (launched by another thread, or whose call
-  // never arrived) and correlations nothing matched are dropped once they have waited through two takes of
+  // With one owner, every activity. Call it once the owner's work has finished: its calls still unmatched
+  // then launched nothing and go. What no owner can claim (launched by another thread, or whose call never
+  // arrived) and other correlations nothing matched are dropped once they have waited through two takes of
   // every owner, so the pool stays as small as the activity in flight.
   std::vector<GpuActivity> take(int owner);
   std::size_t pending() const { return activities_.size() + operators_.size() + calls_.size(); }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -24,7 +25,12 @@ ExpertExchange<T>::ExpertExchange(const WorkloadSpec& spec, AllToAll<T> exchange
 
 // All-to-all with its shape checked: one buffer from each EP rank.
 template <class T>
-std::vector<std::vector<T>> ExpertExchange<T>::trade(std::vector<std::vector<T>> buffers, const std::string& what) const {
+std::vector<std::vector<T>> ExpertExchange<T>::trade(std::vector<std::vector<T>> buffers, const std::string& what,
+                                                     char pass) const {
+  double sent = 0;  // to the other EP ranks: what the all-to-all microbenchmark's rate is per
+  for (std::size_t p = 0; p < buffers.size(); ++p)
+    if (int(p) != first_expert_ / std::max(local_experts_, 1)) sent += double(buffers[p].size()) * sizeof(T);
+  OpScope op(log_, "all_to_all", comm_work(pass, sent));
   auto got = exchange_(std::move(buffers));
   if (got.size() != std::size_t(ep_))
     throw Error(fmt::format("{}: {} all-to-all returned {} buffers for ep = {}", context_, what, got.size(), ep_),
@@ -41,8 +47,11 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
   const size_t record = learn ? row + 1 : row;  // the forward's rows carry their expert id first
 
   // Dispatch: each slot's row to its expert's owner, in (token, slot) order.
+  const char pass = learn ? 'F' : 'I';
+  const double element = sizeof(T);
   std::vector<std::vector<T>> send(P);
   std::vector<size_t> sent(P, 0);
+  std::optional<OpScope> pack(std::in_place, log_, "moe_dispatch_pack", memory_work(pass, 2.0 * slots * record * element));
   for (size_t slot = 0; slot < slots; ++slot) {
     const int e = expert[slot];
     auto& b = send[size_t(owner(e))];
@@ -50,7 +59,11 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
     b.insert(b.end(), rows.begin() + std::ptrdiff_t(slot * row), rows.begin() + std::ptrdiff_t((slot + 1) * row));
     ++sent[size_t(owner(e))];
   }
-  auto received = trade(std::move(send), what + " dispatch");
+  pack.reset();
+  auto received = trade(std::move(send), what + " dispatch", pass);
+  double arrived = 0;
+  for (auto& b : received) arrived += double(b.size());
+  std::optional<OpScope> group(std::in_place, log_, "moe_group", memory_work(pass, 2.0 * arrived * element));
 
   // Each local expert's rows, grouped in the order (source EP rank, token, slot).
   std::vector<std::vector<T>> input(static_cast<size_t>(local_experts_));
@@ -92,6 +105,7 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
       }
     }
 
+  group.reset();
   // Experts, then each result row back to where its input came from.
   std::vector<std::vector<T>> back(P);
   for (size_t src = 0; src < P; ++src) back[src].resize(size_t(routing.received[src]) * row);
@@ -103,12 +117,13 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
       throw Error(fmt::format("{}: expert {} returned {} elements for {} rows", what, first_expert_ + i, out.size(),
                               from.size()),
                   Error::Kind::Internal);
+    OpScope copy(log_, "moe_return_pack", memory_work(pass, 2.0 * from.size() * row * element));
     for (size_t q = 0; q < from.size(); ++q) {
       auto [src, at] = from[q];
       std::copy_n(&out[q * row], row, &back[size_t(src)][size_t(at) * row]);
     }
   }
-  auto returned = trade(std::move(back), what + " combine");
+  auto returned = trade(std::move(back), what + " combine", pass);
 
   // Every slot's result, in (token, slot) order.
   for (size_t d = 0; d < P; ++d)
@@ -116,6 +131,7 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
       throw Error(fmt::format("{} combine: EP rank {} returned {} elements for {} rows", what, d, returned[d].size(),
                               sent[d]),
                   Error::Kind::Internal);
+  OpScope unpack(log_, "moe_unpack", memory_work(pass, 2.0 * slots * row * element));
   std::vector<T> result(slots * row);
   std::vector<size_t> next(P, 0);
   for (size_t slot = 0; slot < slots; ++slot) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/op_log.hpp"
 #include "runtime/workload.hpp"
 
 namespace pipesim {
@@ -29,6 +30,10 @@ class ExpertExchange {
   // valid only with ep = 1 (else Error Internal).
   ExpertExchange(const WorkloadSpec& spec, AllToAll<T> exchange, std::string context);
 
+  // The row shuffles and the two all-to-alls as operators of `log` (op_log.hpp); the experts' own operators
+  // are the Compute's.
+  void set_op_log(OpLog* log) { log_ = log; }
+
   int owner(int expert) const { return expert / local_experts_; }
   int first_expert() const { return first_expert_; }
   int local_experts() const { return local_experts_; }
@@ -42,12 +47,13 @@ class ExpertExchange {
                             ExpertRouting& routing, bool learn, const Compute& compute, const std::string& what) const;
 
  private:
-  std::vector<std::vector<T>> trade(std::vector<std::vector<T>> buffers, const std::string& what) const;
+  std::vector<std::vector<T>> trade(std::vector<std::vector<T>> buffers, const std::string& what, char pass) const;
 
   int ep_;
   int first_expert_ = 0, local_experts_ = 0;  // this EP rank's experts: [first_expert_, + local_experts_)
   AllToAll<T> exchange_;
   std::string context_;
+  OpLog* log_ = nullptr;
 };
 
 extern template class ExpertExchange<float>;

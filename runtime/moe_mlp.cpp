@@ -1,6 +1,8 @@
 // The mixture-of-experts MLP (see moe_mlp.hpp).
 #include "runtime/moe_mlp.hpp"
 
+#include <optional>
+
 #include <algorithm>
 #include <cmath>
 
@@ -59,9 +61,13 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
     for (int j = 0; j < K; ++j) g[j] /= sum;
   }
 
+  const double e = sizeof(T), RH = double(R) * H, RKH = RH * K;
   std::vector<T> rows(size_t(R) * size_t(K) * row);  // each slot carries its token's row
-  for (size_t t = 0; t < size_t(R); ++t)
-    for (size_t j = 0; j < size_t(K); ++j) std::copy_n(&x[t * row], row, &rows[(t * size_t(K) + j) * row]);
+  {
+    OpScope op(log_, "moe_replicate", memory_work('F', (RH + RKH) * e));
+    for (size_t t = 0; t < size_t(R); ++t)
+      for (size_t j = 0; j < size_t(K); ++j) std::copy_n(&x[t * row], row, &rows[(t * size_t(K) + j) * row]);
+  }
   s.local.assign(size_t(exchange_.local_experts()), {});
   auto expert = [&](int i, std::vector<T> in) {
     ExpertRows& r = s.local[size_t(i)];
@@ -80,6 +86,7 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
   s.out = exchange_.round_trip(s.expert, rows, H, s.routing, true, expert, "MoE");
 
   // y_t = Σ_j gate_tj · out_tj, slots in order; out is kept for the gates' gradient.
+  OpScope combine(log_, "moe_combine", memory_work('F', (RKH + RH + double(R) * K) * e));
   std::vector<T> y(size_t(R) * row, T(0));
   for (size_t t = 0; t < size_t(R); ++t)
     for (size_t j = 0; j < size_t(K); ++j) {
@@ -98,7 +105,9 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
   const int R = spec_.micro_batch * spec_.seq, H = spec_.hidden, E = spec_.experts, K = spec_.experts_per_token,
             FE = spec_.expert_ffn;
   const size_t row = size_t(H);
+  const double e = sizeof(T), RH = double(R) * H, RKH = RH * K;
   std::vector<T> rows(size_t(R) * size_t(K) * row), dgates(size_t(R) * size_t(K));
+  std::optional<OpScope> scatter(std::in_place, log_, "moe_gate_grad", memory_work('I', (RH + 2 * RKH) * e));
   for (size_t t = 0; t < size_t(R); ++t)
     for (size_t j = 0; j < size_t(K); ++j) {
       const size_t slot = t * size_t(K) + j;
@@ -112,6 +121,7 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
       }
       dgates[slot] = d;
     }
+  scatter.reset();
   auto expert = [&](int i, std::vector<T> in) {
     ExpertRows& r = s.local[size_t(i)];
     const Expert& w = p.experts[size_t(i)];
@@ -134,11 +144,14 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
   auto returned = exchange_.round_trip(s.expert, rows, H, s.routing, false, expert, "MoE backward");
 
   std::vector<T> dx(size_t(R) * row, T(0));
-  for (size_t t = 0; t < size_t(R); ++t)
-    for (size_t j = 0; j < size_t(K); ++j) {
-      const T* d = &returned[(t * size_t(K) + j) * row];
-      for (size_t c = 0; c < row; ++c) dx[t * row + c] += d[c];
-    }
+  {
+    OpScope op(log_, "moe_sum", memory_work('I', (RKH + RH) * e));
+    for (size_t t = 0; t < size_t(R); ++t)
+      for (size_t j = 0; j < size_t(K); ++j) {
+        const T* d = &returned[(t * size_t(K) + j) * row];
+        for (size_t c = 0; c < row; ++c) dx[t * row + c] += d[c];
+      }
+  }
 
   // gate_j = p_j / S over the chosen p: dp_j = (dgate_j - Σ_i gate_i · dgate_i) / S; unchosen dp = 0.
   std::vector<T> dprobs(size_t(R) * size_t(E), T(0));

@@ -42,7 +42,11 @@ class MoeMlp {
   // `exchange` trades rows among the EP ranks (see ExpertExchange); `context` prefixes error messages.
   MoeMlp(const WorkloadSpec& spec, AllToAll<T> exchange, std::string context)
       : spec_(spec), exchange_(spec, std::move(exchange), std::move(context)) {}
-  void set_op_log(OpLog* log) { log_ = log; }  // GEMMs and row-wise kernels as operators of `log` (op_log.hpp)
+  // GEMMs, row-wise kernels, the row shuffles and the all-to-alls as operators of `log` (op_log.hpp).
+  void set_op_log(OpLog* log) {
+    log_ = log;
+    exchange_.set_op_log(log);
+  }
   // The router, keyed by (seed, layer), and this rank's experts, each keyed by (seed, layer, expert).
   Params init(int layer) const;
   // x = RMSNorm(h) [rows x hidden] -> the MoE output (no residual).

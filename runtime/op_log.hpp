@@ -46,6 +46,8 @@ inline OpWork gemm_work(char pass, int m, int n, int k) {
 }
 // A memory-bound operator moving `bytes` (read and written).
 inline OpWork memory_work(char pass, double bytes) { return {OpKind::Memory, pass, 0, bytes, 0}; }
+// An exchange between ranks sending `bytes` to the others (the expert all-to-all).
+inline OpWork comm_work(char pass, double bytes) { return {OpKind::Comm, pass, 0, bytes, 0}; }
 // An RMSNorm over [rows x cols]. F reads x and the weight, writes y and rstd; I also reads dy and writes
 // dx; W reads x, dy and rstd and updates the weight's gradient.
 inline OpWork rmsnorm_work(char pass, int rows, int cols, double element_bytes) {

@@ -123,6 +123,7 @@ void add_run(FitInput& in, const RunRecord& run, const std::string& prefix, cons
     if (op.step < first_step(run)) continue;
     auto name = name_of(op);
     if (run.steps[op.step][op.span].action.op == Op::OverlapFB && alone.count(name)) continue;
+    if (op.work.kind == OpKind::Comm) continue;  // priced at the run's all-to-all rate, not fitted
     auto& sample = in.phases[name];
     sample.measured.name = sample.model.name = name;
     sample.measured.instances = 1;  // sums over instances: every figure is a ratio of two of them
@@ -139,6 +140,7 @@ void add_run(FitInput& in, const RunRecord& run, const std::string& prefix, cons
         sample.model.attention_flops += op.work.flops;
         break;
       case OpKind::Memory:
+      case OpKind::Comm:
       case OpKind::None:
         sample.measured.memory_ns += op.kernel_ns;
         sample.model.memory_bytes += op.work.bytes;
@@ -212,21 +214,38 @@ double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, co
   return op_time(cost, pass, profile, precision).total();
 }
 
-RunRecord price_run(const RunRecord& run, const HwProfile& profile) {
-  auto ops = ran_ops(run, "the run");
-  auto precision = run_precision(run);
-  bool has_table = false;  // gemm_tflops() would fall back to bf16 without a word
-  for (auto& [name, table] : profile.gemm_tflops) has_table |= name == precision || name.starts_with(precision + ".");
-  if (!has_table)
+namespace {
+
+// gemm_tflops() would fall back to bf16's table without a word: pricing needs the run's own.
+void require_table(const HwProfile& profile, const std::string& precision) {
+  if (!profile.gemm_tflops.count(precision))
     throw Error(fmt::format("hardware profile {} has no {} GEMM table, the precision the run's GEMMs ran in; fit one "
                             "from the run (calibrate --hw-profile-out) or from a run of that precision",
                             profile.name.empty() ? "(unnamed)" : profile.name, precision));
+}
+
+// An operator's price: compute at the profile's rates; an exchange at the rate the run's own all-to-all
+// microbenchmark measured (bytes sent to the other EP ranks over it), the way the calibration prices links.
+double price(const RanOp& op, const RunRecord& run, const HwProfile& profile, const std::string& precision) {
+  if (op.work.kind != OpKind::Comm) return op_price_ns(op.work, op.kernels, profile, precision);
+  if (!(run.links.all_to_all_GBps > 0))
+    throw Error("the run's operators include expert all-to-alls, but its microbenchmark has no all-to-all rate "
+                "(microbenchmark.all_to_all_GBps) to price them");
+  return op.work.bytes / run.links.all_to_all_GBps;  // GB/s = bytes per ns
+}
+
+}  // namespace
+
+RunRecord price_run(const RunRecord& run, const HwProfile& profile) {
+  auto ops = ran_ops(run, "the run");
+  auto precision = run_precision(run);
+  require_table(profile, precision);
   for (std::size_t k = 0; k < run.steps.size(); ++k)
     if (k >= run.kernels.size() || run.kernels[k].empty())
       throw Error(fmt::format("the run's step {} recorded no kernels, so its actions cannot be priced", k));
   RunRecord out = run;
   std::map<std::pair<std::size_t, std::size_t>, double> priced;
-  for (auto& op : ops) priced[{op.step, op.span}] += op_price_ns(op.work, op.kernels, profile, precision);
+  for (auto& op : ops) priced[{op.step, op.span}] += price(op, run, profile, precision);
   for (std::size_t k = 0; k < out.steps.size(); ++k)
     for (std::size_t i = 0; i < out.steps[k].size(); ++i) {
       auto& span = out.steps[k][i];
@@ -240,10 +259,11 @@ RunRecord price_run(const RunRecord& run, const HwProfile& profile) {
 std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& profile) {
   auto ops = ran_ops(run, "the run");
   auto precision = run_precision(run);
+  require_table(profile, precision);
   std::map<std::pair<std::size_t, std::size_t>, std::pair<double, double>> per_action;  // -> (price, kernel time)
   for (auto& op : ops) {
     auto& a = per_action[{op.step, op.span}];
-    a.first += op_price_ns(op.work, op.kernels, profile, precision);
+    a.first += price(op, run, profile, precision);
     a.second += op.kernel_ns;
   }
   struct Lists {

@@ -33,15 +33,15 @@ struct Span {
 
 // What one operator of the runtime's stages computes, as it tells the recorder when it starts
 // (docs/gpu-runtime.md §10): the work a hardware profile prices. Counts, never times.
-enum class OpKind : std::uint8_t { None, Gemm, Attention, Memory };
+enum class OpKind : std::uint8_t { None, Gemm, Attention, Memory, Comm };
 struct OpWork {
   OpKind kind = OpKind::None;
   char pass = 'F';     // the pass it belongs to: 'F' forward, 'I' backward for inputs, 'W' for weights
   double flops = 0;    // GEMM: 2mnk; attention: causal FLOPs as docs/cost-model.md §2 counts them
-  double bytes = 0;    // memory-bound operators: bytes read and written
+  double bytes = 0;    // memory-bound operators: bytes read and written; communication: bytes sent to others
   double min_dim = 0;  // GEMM: the smallest of m, n and k
 };
-std::string_view op_kind_name(OpKind kind);  // "gemm", "attention", "memory", "" for None
+std::string_view op_kind_name(OpKind kind);  // "gemm", "attention", "memory", "comm", "" for None
 
 inline constexpr std::uint32_t kHostStream = 0xffffffff;  // a CPU stage's operators
 

@@ -66,6 +66,7 @@ std::string_view op_kind_name(OpKind kind) {
     case OpKind::Gemm: return "gemm";
     case OpKind::Attention: return "attention";
     case OpKind::Memory: return "memory";
+    case OpKind::Comm: return "comm";
     case OpKind::None: break;
   }
   return "";
@@ -103,9 +104,10 @@ KernelSpan kernel_from_json(const JsonReader& a, int ranks) {
   k.op = fields[6].get<std::int64_t>();
   if (k.op < 0) fields[6].fail(fmt::format("operator number {} is negative", k.op));
   auto kind = fields[7].get<std::string>();
-  for (auto c : {OpKind::Gemm, OpKind::Attention, OpKind::Memory})
+  for (auto c : {OpKind::Gemm, OpKind::Attention, OpKind::Memory, OpKind::Comm})
     if (kind == op_kind_name(c)) k.work.kind = c;
-  if (k.work.kind == OpKind::None) fields[7].fail(fmt::format("unknown operator kind '{}' (gemm, attention, memory)", kind));
+  if (k.work.kind == OpKind::None)
+    fields[7].fail(fmt::format("unknown operator kind '{}' (gemm, attention, memory, comm)", kind));
   auto pass = fields[8].get<std::string>();
   if (pass != "F" && pass != "I" && pass != "W") fields[8].fail(fmt::format("pass '{}' is not F, I or W", pass));
   k.work.pass = pass[0];

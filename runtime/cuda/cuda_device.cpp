@@ -558,7 +558,13 @@ class CudaDevice : public Device<T> {
     auto shift = CuptiTrace::host_offset_ns() -
                  std::chrono::duration_cast<std::chrono::nanoseconds>(origin.time_since_epoch()).count();
     std::vector<KernelSpan> out;
-    for (auto& a : trace_->flush(ops_.owner())) {
+    auto records = trace_->flush(ops_.owner());
+    if (trace_->dropped() > dropped_) {  // CUPTI ran out of buffer space: some kernels are missing
+      fmt::print(stderr, "pipesim: CUPTI dropped {} activity records; the kernel lanes miss some kernels\n",
+                 trace_->dropped() - dropped_);
+      dropped_ = trace_->dropped();
+    }
+    for (auto& a : records) {
       out.push_back({rank, a.stream, a.name, a.start_ns + shift, a.end_ns + shift, a.bytes, -1, {}});
       if (auto* work = ops_.find(a.op)) {
         out.back().op = static_cast<std::int64_t>(a.op);
@@ -574,6 +580,7 @@ class CudaDevice : public Device<T> {
   cuda::GemmMath math_;
   std::shared_ptr<SmPartition> partition_;  // when ranks share this GPU
   std::shared_ptr<CuptiTrace> trace_;  // shared with the process's other devices (ranks as threads)
+  std::uint64_t dropped_ = 0;          // CUPTI's dropped records already reported
   CuptiOpLog ops_;
 };
 

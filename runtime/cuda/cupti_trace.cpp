@@ -72,23 +72,33 @@ CuptiTrace::CuptiTrace() {
     std::lock_guard lock(active_mutex);
     active = this;
   }
-  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernel activity");
-  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "enable memcpy activity");
-  // External correlation records tie a CUDA call made while an operator was pushed to the operator, and API
-  // records tie it to the thread that made it; CUPTI emits the former only beside the latter.
-  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "enable external correlation activity");
-  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_RUNTIME), "enable runtime API activity");
-  check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_DRIVER), "enable driver API activity");
+  try {
+    check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernel activity");
+    check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "enable memcpy activity");
+    // External correlation records tie a CUDA call made while an operator was pushed to the operator, and API
+    // records (runtime, driver, and the launches libraries make internally) tie it to the thread that made it;
+    // CUPTI emits the former only beside the latter.
+    check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION), "enable external correlation activity");
+    check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_RUNTIME), "enable runtime API activity");
+    check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_DRIVER), "enable driver API activity");
+    check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_INTERNAL_LAUNCH_API), "enable internal launch activity");
+  } catch (...) {
+    stop();  // no destructor runs for a constructor that throws: nothing may be left pointing here
+    throw;
+  }
 }
 
-CuptiTrace::~CuptiTrace() {
+void CuptiTrace::stop() noexcept {
   for (auto kind : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-                    CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION, CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
+                    CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION, CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER,
+                    CUPTI_ACTIVITY_KIND_INTERNAL_LAUNCH_API})
     cuptiActivityDisable(kind);
   cuptiActivityFlushAll(1);
   std::lock_guard lock(active_mutex);
   active = nullptr;
 }
+
+CuptiTrace::~CuptiTrace() { stop(); }
 
 void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
   std::lock_guard lock(mutex_);
@@ -115,7 +125,8 @@ void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
         break;
       }
       case CUPTI_ACTIVITY_KIND_RUNTIME:
-      case CUPTI_ACTIVITY_KIND_DRIVER: {
+      case CUPTI_ACTIVITY_KIND_DRIVER:
+      case CUPTI_ACTIVITY_KIND_INTERNAL_LAUNCH_API: {
         auto* api = reinterpret_cast<const CUpti_ActivityAPI*>(record);
         pool_.add_call(api->correlationId, api->threadId);
         break;

@@ -43,6 +43,7 @@ class CuptiTrace {
   void take(const std::uint8_t* buffer, std::size_t valid_bytes);
 
  private:
+  void stop() noexcept;  // disables everything, delivers what is left, and detaches from the callbacks
   std::mutex flushing_;  // one flush at a time: CUPTI's forced flush and the pool's take together
   std::mutex mutex_;     // the pool: CUPTI may deliver buffers from its own thread while an owner flushes
   ActivityPool pool_;

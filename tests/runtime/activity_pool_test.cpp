@@ -52,14 +52,26 @@ TEST(ActivityPool, LateCorrelationsStillTagTheirRecord) {
   auto got = pool.take(a);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].op, 55u);
-  // A call that arrives before its record waits for it too.
-  pool.add_call(6, 100);
-  pool.add_operator(6, 66);
+}
+
+// An owner takes once its work is done: its calls still unmatched then launched nothing and go at once
+// (with their operators); another owner's stay for its turn. Two activities of one call are both tagged.
+TEST(ActivityPool, AnOwnersCallsThatLaunchedNothingGoAtItsTake) {
+  ActivityPool pool;
+  int a = pool.add_owner(100), b = pool.add_owner(200);
+  pool.add_call(1, 100);  // a synchronization inside an operator
+  pool.add_operator(1, 11);
+  pool.add_call(2, 200);  // the other owner's launch, its kernel not here yet
   EXPECT_TRUE(pool.take(a).empty());
-  pool.add_activity(kernel(6, 1));
-  got = pool.take(a);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].op, 66u);
+  EXPECT_EQ(pool.pending(), 1u);
+  pool.add_activity(kernel(2, 0));
+  pool.add_activity(kernel(2, 5));  // one call, two activities (a library's launch of two kernels)
+  pool.add_operator(2, 22);
+  auto got = pool.take(b);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].op, 22u);
+  EXPECT_EQ(got[1].op, 22u);
+  EXPECT_EQ(pool.pending(), 0u);
 }
 
 TEST(ActivityPool, WhatNobodyClaimsGoesAfterTwoTakesOfEveryOwner) {

@@ -22,7 +22,7 @@ namespace pipesim {
 namespace {
 
 struct Totals {
-  double gemm_flops = 0, attention_flops = 0, memory_bytes = 0;
+  double gemm_flops = 0, attention_flops = 0, memory_bytes = 0, comm_bytes = 0;
   int gemms = 0, attentions = 0, memories = 0;
   std::map<double, int> gemm_min_dims;
 };
@@ -40,6 +40,7 @@ class CountingLog final : public OpLog {
         break;
       case OpKind::Attention: t.attention_flops += work.flops, ++t.attentions; break;
       case OpKind::Memory: t.memory_bytes += work.bytes, ++t.memories; break;
+      case OpKind::Comm: t.comm_bytes += work.bytes; break;
       case OpKind::None: ADD_FAILURE() << name << " has no kind"; break;
     }
   }

@@ -41,10 +41,13 @@ for step in r['kernels']:
     for k in step: del k[6:]
 json.dump(r, open(sys.argv[2], 'w'))" "$work/run.json" "$work/untagged.json"
 expect 2 "no kernel names the operator" calibrate "$work/untagged.json" --from-kernels
-"$bin" calibrate "$work/run.json" --with "$work/run.json" --hw-profile-out "$work/profile2.json" -o /dev/null \
-  2>"$work/fit2.txt" || fail "calibrate --with"
+cp "$work/run.json" "$work/other.json"  # (another size in real use)
+"$bin" calibrate "$work/run.json" --with "$work/other.json" --hw-profile-out "$work/profile2.json" -o /dev/null \
+  2>"$work/fit2.txt" || fail "calibrate --with: $(tail -2 "$work/fit2.txt")"
 grep -q "run 2 stage 0 (F)" "$work/fit2.txt" || fail "--with's phases are not named by run: $(head -5 "$work/fit2.txt")"
-expect 2 "adds runs to the hardware-profile fit" calibrate "$work/run.json" --with "$work/run.json"
+expect 2 "adds runs to the hardware-profile fit" calibrate "$work/run.json" --with "$work/other.json"
+expect 2 "is given twice" calibrate "$work/run.json" --with "$work/run.json" --hw-profile-out "$work/p3.json"
+expect 2 "a predicted timeline" calibrate "$work/run.json" --with "$work/pred.json" --hw-profile-out "$work/p3.json"
 expect 2 "needs --device cuda and --precision fp32" run --threads 2 --schedule 1f1b -m 2 $small --gemm-math bf16
 # How far may the prediction P (simulate --calibration: the engine replaying the run's lowered programs
 # with each (stage, pass) at its median over the steps after the first) be from the measured step M that
