@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -465,49 +464,6 @@ class CudaStage : public StageCompute<T> {
   OpLog* log_;  // nullptr when the device does not record kernels
 };
 
-// Each operator a stage opens is pushed to CUPTI as an external correlation id, so the kernels it launches
-// come back tagged with it; its work waits here for take_kernels().
-class CuptiOpLog final : public OpLog {
- public:
-  void set_owner(int owner) { owner_ = owner; }
-  void begin(const char*, const OpWork& work) override {
-    if (depth_ > 0) {
-      ++depth_;
-      return;
-    }
-    auto id = ++count_;
-    CuptiTrace::push_op(id);  // throws before anything is counted open
-    work_.emplace(id, work);
-    depth_ = 1;
-  }
-  void end() override {
-    if (--depth_ == 0) CuptiTrace::pop_op();
-  }
-  // The work of operator `id` (nullptr when unknown).
-  const OpWork* find(std::uint64_t id) const {
-    auto it = work_.find(id);
-    return it == work_.end() ? nullptr : &it->second;
-  }
-  void clear() { work_.clear(); }
-  int owner() const { return owner_; }
-
- private:
-  int depth_ = 0, owner_ = 0;
-  std::uint64_t count_ = 0;
-  std::map<std::uint64_t, OpWork> work_;
-};
-
-// CUPTI allows one recorder per process (cupti_trace.hpp): the devices of one process (ranks as threads)
-// share it, and it goes when the last of them does.
-std::shared_ptr<CuptiTrace> shared_trace() {
-  static std::mutex mutex;
-  static std::weak_ptr<CuptiTrace> current;
-  std::lock_guard lock(mutex);
-  auto trace = current.lock();
-  if (!trace) current = trace = std::make_shared<CuptiTrace>();
-  return trace;
-}
-
 template <class T>
 class CudaDevice : public Device<T> {
  public:
@@ -526,7 +482,7 @@ class CudaDevice : public Device<T> {
     if (share.count > 1) partition_ = SmPartition::create(index, share.slot, share.count);
     if (record_kernels) {
       try {
-        trace_ = shared_trace();
+        trace_ = CuptiTrace::shared();
         ops_.set_owner(trace_->add_owner());
       } catch (const Error& e) {  // e.g. a profiler holds CUPTI: the run goes on without kernel lanes
         fmt::print(stderr, "pipesim: not recording GPU kernels: {}\n", e.what());

@@ -136,6 +136,15 @@ void CuptiTrace::take(const std::uint8_t* buffer, std::size_t valid) {
   }
 }
 
+std::shared_ptr<CuptiTrace> CuptiTrace::shared() {
+  static std::mutex mutex;
+  static std::weak_ptr<CuptiTrace> current;
+  std::lock_guard lock(mutex);
+  auto trace = current.lock();
+  if (!trace) current = trace = std::make_shared<CuptiTrace>();
+  return trace;
+}
+
 int CuptiTrace::add_owner() {
   std::lock_guard lock(mutex_);
   return pool_.add_owner(this_thread());

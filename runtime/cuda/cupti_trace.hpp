@@ -9,10 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include "runtime/activity_pool.hpp"
+#include "runtime/op_log.hpp"
 
 namespace pipesim {
 
@@ -24,6 +27,9 @@ class CuptiTrace {
   ~CuptiTrace();
   CuptiTrace(const CuptiTrace&) = delete;
   CuptiTrace& operator=(const CuptiTrace&) = delete;
+  // The process's recorder, made on first use: the devices of one process (ranks as threads) share it, and
+  // it goes when the last of them does.
+  static std::shared_ptr<CuptiTrace> shared();
 
   // A number for a new owner (0, 1, ...) launching from the calling thread.
   int add_owner();
@@ -48,6 +54,38 @@ class CuptiTrace {
   std::mutex mutex_;     // the pool: CUPTI may deliver buffers from its own thread while an owner flushes
   ActivityPool pool_;
   std::uint64_t dropped_ = 0;
+};
+
+// Each operator a stage opens is pushed to CUPTI as an external correlation id, so the kernels it launches
+// come back tagged with it; its work waits here for take_kernels().
+class CuptiOpLog final : public OpLog {
+ public:
+  void set_owner(int owner) { owner_ = owner; }
+  void begin(const char*, const OpWork& work) override {
+    if (depth_ > 0) {
+      ++depth_;
+      return;
+    }
+    auto id = ++count_;
+    CuptiTrace::push_op(id);  // throws before anything is counted open
+    work_.emplace(id, work);
+    depth_ = 1;
+  }
+  void end() override {
+    if (--depth_ == 0) CuptiTrace::pop_op();
+  }
+  // The work of operator `id` (nullptr when unknown).
+  const OpWork* find(std::uint64_t id) const {
+    auto it = work_.find(id);
+    return it == work_.end() ? nullptr : &it->second;
+  }
+  void clear() { work_.clear(); }
+  int owner() const { return owner_; }
+
+ private:
+  int depth_ = 0, owner_ = 0;
+  std::uint64_t count_ = 0;
+  std::map<std::uint64_t, OpWork> work_;
 };
 
 }  // namespace pipesim
