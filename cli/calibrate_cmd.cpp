@@ -33,11 +33,12 @@ void print_fit(const ProfileFit& fit) {
 }
 
 void print_checks(const std::vector<PriceCheck>& checks) {
-  fmt::print(stderr, "{:<6} {:<11} {:>12} {:>12} {:>8} {:>14}\n", "stage", "pass", "measured us", "priced us", "error",
-             "in kernels");
+  fmt::print(stderr, "{:<6} {:<11} {:>12} {:>12} {:>8} {:>11} {:>6} {:>6} {:>6} {:>6}\n", "stage", "pass", "measured us",
+             "priced us", "error", "in kernels", "gemm", "attn", "memory", "comm");
   for (auto& c : checks)
-    fmt::print(stderr, "{:<6} {:<11} {:>12.1f} {:>12.1f} {:>+7.1f}% {:>13.0f}%\n", c.stage, op_name(c.op),
-               c.measured_ns / 1e3, c.priced_ns / 1e3, 100 * c.error(), 100 * c.kernel_share);
+    fmt::print(stderr, "{:<6} {:<11} {:>12.1f} {:>12.1f} {:>+7.1f}% {:>10.0f}% {:>5.0f}% {:>5.0f}% {:>5.0f}% {:>5.0f}%\n",
+               c.stage, op_name(c.op), c.measured_ns / 1e3, c.priced_ns / 1e3, 100 * c.error(), 100 * c.kernel_share,
+               100 * c.gemm_share, 100 * c.attention_share, 100 * c.memory_share, 100 * c.comm_share);
 }
 
 }  // namespace

@@ -260,14 +260,22 @@ std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& prof
   auto ops = ran_ops(run, "the run");
   auto precision = run_precision(run);
   require_table(profile, precision);
-  std::map<std::pair<std::size_t, std::size_t>, std::pair<double, double>> per_action;  // -> (price, kernel time)
+  struct Priced {
+    double price = 0, kernels = 0;
+    double by_kind[4] = {0, 0, 0, 0};  // GEMM, attention, memory-bound, communication
+  };
+  auto kind_index = [](OpKind k) {
+    return k == OpKind::Gemm ? 0 : k == OpKind::Attention ? 1 : k == OpKind::Comm ? 3 : 2;
+  };
+  std::map<std::pair<std::size_t, std::size_t>, Priced> per_action;
   for (auto& op : ops) {
     auto& a = per_action[{op.step, op.span}];
-    a.first += price(op, run, profile, precision);
-    a.second += op.kernel_ns;
+    a.price += price(op, run, profile, precision);
+    a.kernels += op.kernel_ns;
+    a.by_kind[kind_index(op.work.kind)] += op.kernel_ns;
   }
   struct Lists {
-    std::vector<double> measured, priced, share;
+    std::vector<double> measured, priced, share, by_kind[4];
   };
   std::map<std::pair<int, Op>, Lists> lists;
   for (std::size_t k = first_step(run); k < run.steps.size(); ++k)
@@ -275,15 +283,20 @@ std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& prof
       auto& span = run.steps[k][i];
       if (span.stream != Stream::Compute || !span.action.is_compute()) continue;
       auto it = per_action.find({k, i});
+      Priced none;
+      auto& a = it == per_action.end() ? none : it->second;
       auto& l = lists[{span.action.stage(), span.action.op}];
       double measured = static_cast<double>(span.end_ns - span.start_ns);
+      auto share = [&](double ns) { return measured > 0 ? ns / measured : 0; };
       l.measured.push_back(measured);
-      l.priced.push_back(it == per_action.end() ? 0 : it->second.first);
-      l.share.push_back(it == per_action.end() || measured <= 0 ? 0 : it->second.second / measured);
+      l.priced.push_back(a.price);
+      l.share.push_back(share(a.kernels));
+      for (int j = 0; j < 4; ++j) l.by_kind[j].push_back(share(a.by_kind[j]));
     }
   std::vector<PriceCheck> out;
   for (auto& [key, l] : lists)
-    out.push_back({key.first, key.second, median(l.measured), median(l.priced), median(l.share)});
+    out.push_back({key.first, key.second, median(l.measured), median(l.priced), median(l.share), median(l.by_kind[0]),
+                   median(l.by_kind[1]), median(l.by_kind[2]), median(l.by_kind[3])});
   return out;
 }
 

@@ -41,11 +41,14 @@ double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, co
 RunRecord price_run(const RunRecord& run, const HwProfile& profile);
 
 // Per stage and action kind, over the steps after the first: the measured median duration, the median of
-// its operators' prices, and the share of the measured time its operators' kernels account for.
+// its operators' prices, and the share of the measured time its operators' kernels account for, in all and
+// by kind (GEMM, attention, memory-bound, communication; medians each, so they need not add up): where an
+// action's time goes.
 struct PriceCheck {
   int stage = 0;
   Op op = Op::F;
   double measured_ns = 0, priced_ns = 0, kernel_share = 0;
+  double gemm_share = 0, attention_share = 0, memory_share = 0, comm_share = 0;
   double error() const { return measured_ns > 0 ? (priced_ns - measured_ns) / measured_ns : 0; }
 };
 std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& profile);

@@ -139,6 +139,13 @@ TEST(RunProfile, PricedActionsLastWhatTheirKernelsAndGapsDid) {
     EXPECT_NEAR(c.error(), 0, 1e-4);
     EXPECT_LT(c.kernel_share, 1);  // the gaps are not kernel time
     EXPECT_GT(c.kernel_share, 0.9);
+    // Where the time goes, by kind: W runs no attention; the kinds add up to the kernels' share here (every
+    // action of a (stage, pass) is alike, so the medians add).
+    EXPECT_NEAR(c.gemm_share + c.attention_share + c.memory_share + c.comm_share, c.kernel_share, 1e-9);
+    EXPECT_EQ(c.comm_share, 0);
+    if (c.op == Op::W) EXPECT_EQ(c.attention_share, 0);
+    else EXPECT_GT(c.attention_share, 0.01);
+    EXPECT_GT(c.gemm_share, 0.3);
   }
 }
 
