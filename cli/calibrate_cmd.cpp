@@ -131,6 +131,9 @@ void add_calibrate_command(CLI::App& app) {
           runs.push_back({&others[i], fmt::format("{} ({})", args->with[i], file_hash(args->with[i]))});
         auto fit = fit_run_profile(runs, cluster.profile, 0);
         fit.profile.name = "run-calibrated";
+        // The device the kernels ran on, as the run names it (the GPU field is otherwise the base profile's).
+        if (record.workload.contains("device") && record.workload["device"].is_string())
+          fit.profile.gpu = record.workload["device"].get<std::string>();
         print_fit(fit);
         try {  // what is written must load: a fit outside the format's ranges is refused here, by field
           parse_hw_profile(to_json(fit.profile).dump(), "the fitted profile");

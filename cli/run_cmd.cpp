@@ -65,6 +65,7 @@ RunRecord make_run_record(const RunArgs& args, const Schedule& lowered, const Ru
                      {"ffn", args.workload.ffn},       {"seq", args.workload.seq},
                      {"micro_batch", args.workload.micro_batch}, {"precision", args.precision}};
   if (args.gemm_math != "exact") record.workload["gemm_math"] = args.gemm_math;  // the GEMM tables it measures
+  if (!result.device.empty()) record.workload["device"] = result.device;          // whose rates its kernels show
   record.links = result.links;
   record.steps = result.steps;
   record.kernels = result.kernels;

@@ -44,6 +44,7 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
   comm.set_timeout(options.timeout_s);
   Executor<T> executor(lowered, spec, comm, device);
   RunResult result;
+  result.device = device.name();
   auto& links = result.links;
   links.activation_bytes = static_cast<std::int64_t>(static_cast<std::size_t>(spec.micro_batch) * spec.seq * spec.hidden *
                                                      sizeof(T));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "runtime/comm.hpp"
@@ -27,6 +28,7 @@ struct RunResult {
   std::vector<std::vector<KernelSpan>> kernels;  // per step, when the device records GPU kernels; else empty
   LinkFigures links;
   std::optional<CheckResult> check;  // rank 0 only, with options.check
+  std::string device;                // what ran the stages ("cpu", "cuda:0 (64 of its 132 SMs)")
 };
 
 // Called by every rank of `comm` (MPI ranks = pipeline ranks × spec.ep, or threads); `device` makes the

@@ -28,6 +28,7 @@ grep -q '"gemm","F"' "$work/run.json" || fail "the run's kernels lack their oper
   || fail "calibrate --hw-profile-out: $(tail -3 "$work/fit.txt")"
 grep -q "gemm fp64.wgrad *stage 1 (W)" "$work/fit.txt" || fail "no residual row for stage 1's W GEMMs: $(cat "$work/fit.txt")"
 grep -q '"fp64.dgrad"' "$work/profile.json" || fail "profile lacks the fp64 dgrad table"
+grep -q '"gpu": *"cpu"' "$work/profile.json" || fail "the profile does not name the device its kernels ran on"
 "$bin" simulate --model megatron-1.7b --cluster dgx-h100 --pp 2 --hw-profile "$work/profile.json" >/dev/null \
   || fail "simulate does not load the fitted profile"
 "$bin" calibrate "$work/run.json" --from-kernels -o "$work/priced.json" 2>"$work/priced.txt" || fail "calibrate --from-kernels"
