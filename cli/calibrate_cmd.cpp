@@ -41,6 +41,43 @@ void print_checks(const std::vector<PriceCheck>& checks) {
                100 * c.gemm_share, 100 * c.attention_share, 100 * c.memory_share, 100 * c.comm_share);
 }
 
+// A measured run's record; a predicted timeline is refused.
+RunRecord read_measured(const std::string& path) {
+  auto record = parse_run_record(read_file(path), path);
+  if (record.source == "predicted")
+    throw Error(fmt::format("{}: a predicted timeline (from `simulate --timeline`); calibrate reads measured runs "
+                            "(`pipesim run --timeline`, `pipesim import -o`)",
+                            path));
+  return record;
+}
+
+// The hardware profile fitted from `run`'s kernels and those of the `with` runs, over `base`, named after the
+// run's device; its residuals printed. What is returned loads back (checked here, by field).
+HwProfile fit_run_profile(const RunRecord& run, const std::string& path, const std::vector<std::string>& with,
+                          const HwProfile& base) {
+  std::vector<RunRecord> others;
+  for (auto& other : with) {
+    if (other == path || std::count(with.begin(), with.end(), other) > 1)
+      throw Error(fmt::format("calibrate: --with {} is given twice; each run joins the fit once", other));
+    others.push_back(read_measured(other));
+  }
+  std::vector<SourcedRun> runs{{&run, fmt::format("{} ({})", path, file_hash(path))}};
+  for (std::size_t i = 0; i < others.size(); ++i)
+    runs.push_back({&others[i], fmt::format("{} ({})", with[i], file_hash(with[i]))});
+  auto fit = pipesim::fit_run_profile(runs, base, 0);
+  fit.profile.name = "run-calibrated";
+  // The device the kernels ran on, as the run names it (the GPU field is otherwise the base profile's).
+  if (run.workload.contains("device") && run.workload["device"].is_string())
+    fit.profile.gpu = run.workload["device"].get<std::string>();
+  print_fit(fit);
+  try {
+    parse_hw_profile(to_json(fit.profile).dump(), "the fitted profile");
+  } catch (const Error& e) {
+    throw Error(fmt::format("calibrate: the profile fitted from {} is out of range: {}", path, e.what()));
+  }
+  return fit.profile;
+}
+
 }  // namespace
 
 void add_calibrate_command(CLI::App& app) {
@@ -105,48 +142,23 @@ void add_calibrate_command(CLI::App& app) {
       return;
     }
     if (args->run.empty()) throw Error("calibrate: give a run timeline (pipesim run --timeline) or --trace FILE");
-    auto record = parse_run_record(read_file(args->run), args->run);
-    if (record.source == "predicted")
-      throw Error(fmt::format("{}: a predicted timeline (from `simulate --timeline`); calibrate reads measured runs "
-                              "(`pipesim run --timeline`, `pipesim import -o`)",
-                              args->run));
-    bool fits = !args->profile_out.empty() || (args->from_kernels && args->plan.hw_profile.empty());
-    if (!args->with.empty() && !fits)
+    auto record = read_measured(args->run);
+    bool fit = !args->profile_out.empty() || (args->from_kernels && args->plan.hw_profile.empty());
+    if (!args->with.empty() && !fit)
       throw Error("calibrate: --with adds runs to the hardware-profile fit; give --hw-profile-out FILE, or --from-kernels "
                   "without --hw-profile");
-    if (!args->profile_out.empty() || args->from_kernels) {
+    if (fit || args->from_kernels) {
       auto cluster = cluster_of(args->plan);
-      std::optional<HwProfile> profile;
-      if (!args->profile_out.empty() || args->plan.hw_profile.empty()) {
-        std::vector<RunRecord> others;
-        for (auto& path : args->with) {
-          if (path == args->run || std::count(args->with.begin(), args->with.end(), path) > 1)
-            throw Error(fmt::format("calibrate: --with {} is given twice; each run joins the fit once", path));
-          others.push_back(parse_run_record(read_file(path), path));
-          if (others.back().source == "predicted")
-            throw Error(fmt::format("{}: a predicted timeline; --with takes measured runs (`pipesim run --timeline`)", path));
-        }
-        std::vector<SourcedRun> runs{{&record, fmt::format("{} ({})", args->run, file_hash(args->run))}};
-        for (std::size_t i = 0; i < others.size(); ++i)
-          runs.push_back({&others[i], fmt::format("{} ({})", args->with[i], file_hash(args->with[i]))});
-        auto fit = fit_run_profile(runs, cluster.profile, 0);
-        fit.profile.name = "run-calibrated";
-        // The device the kernels ran on, as the run names it (the GPU field is otherwise the base profile's).
-        if (record.workload.contains("device") && record.workload["device"].is_string())
-          fit.profile.gpu = record.workload["device"].get<std::string>();
-        print_fit(fit);
-        try {  // what is written must load: a fit outside the format's ranges is refused here, by field
-          parse_hw_profile(to_json(fit.profile).dump(), "the fitted profile");
-        } catch (const Error& e) {
-          throw Error(fmt::format("calibrate: the profile fitted from {} is out of range: {}", args->run, e.what()));
-        }
-        if (!args->profile_out.empty()) print_or_write(to_json(fit.profile).dump(1) + "\n", args->profile_out);
-        profile = fit.profile;
+      HwProfile profile = cluster.profile;  // --hw-profile's when given
+      if (fit) {
+        auto fitted = fit_run_profile(record, args->run, args->with, cluster.profile);
+        if (!args->profile_out.empty()) print_or_write(to_json(fitted).dump(1) + "\n", args->profile_out);
+        if (args->plan.hw_profile.empty()) profile = fitted;
       }
       if (args->from_kernels) {
-        if (!args->plan.hw_profile.empty()) profile = cluster.profile;  // --hw-profile replaced the cluster's
-        print_checks(check_prices(record, *profile));
-        record = price_run(record, *profile);
+        auto priced = price_run(record, profile);
+        print_checks(priced.checks);
+        record = std::move(priced.run);
       }
     }
     auto calibration = calibrate(record);

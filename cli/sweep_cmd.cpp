@@ -108,9 +108,10 @@ std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
   return axes;
 }
 
-// One point as a JSON row: the varied values, then the results or the reason it is invalid.
 // One Topology per cluster the sweep visits, built by the first point that needs it and shared by the
 // workers (its queries are const, its memo locked): building it for every point took a fifth of a point.
+// At the start several workers may build the same one at once; the first kept wins (it is cheap beside a
+// sweep).
 class Topologies {
  public:
   explicit Topologies(const SweepArgs& args) : args_(args) {}
@@ -136,6 +137,7 @@ class Topologies {
   std::map<std::string, std::shared_ptr<const Topology>> built_;
 };
 
+// One point as a JSON row: the varied values, then the results or the reason it is invalid.
 nlohmann::ordered_json run_point(const SweepArgs& args, const ModelSpec& model, const std::vector<Axis>& axes,
                                  std::size_t index, Topologies& topologies) {
   nlohmann::ordered_json row;

@@ -19,7 +19,7 @@ namespace pipesim {
 class OpLog {
  public:
   virtual ~OpLog() = default;
-  // Operators nest (a MoE layer's GEMMs inside nothing else today); a recorder keeps the outermost.
+  // Operators may nest; a recorder keeps the outermost.
   virtual void begin(const char* name, const OpWork& work) = 0;
   virtual void end() = 0;
 };

@@ -19,7 +19,6 @@ using detail::matmul;
 using detail::Purpose;
 using detail::random_tensor;
 using detail::release;
-
 using detail::weight_grad;
 using std::size_t;
 namespace k = kernels;
@@ -228,11 +227,13 @@ std::vector<T> StageModel<T>::forward(int microbatch, const std::vector<T>& inpu
   // dL/dout is a by-product of the loss; keeping it instead of the output costs nothing extra.
   T squares = 0;
   m.dout.resize(RH);
-  OpScope op(log_, "mse_loss", elementwise_work('F', double(RH), 3, sizeof(T)));  // out, target -> dout
-  for (size_t i = 0; i < RH; ++i) {
-    T d = out[i] - target[i];
-    squares += d * d;
-    m.dout[i] = d / T(RH);
+  {
+    OpScope op(log_, "mse_loss", elementwise_work('F', double(RH), 3, sizeof(T)));  // out, target -> dout
+    for (size_t i = 0; i < RH; ++i) {
+      T d = out[i] - target[i];
+      squares += d * d;
+      m.dout[i] = d / T(RH);
+    }
   }
   T loss = squares / T(2 * RH);
   losses_[microbatch] = loss;

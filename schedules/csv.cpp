@@ -89,15 +89,13 @@ Schedule schedule_from_programs(std::vector<std::vector<Action>> programs, std::
   for (auto& program : s.programs)
     for (auto& action : program)
       for (auto& pass : action.passes()) {
+        // Callers parse non-negative numbers; a caller that did not would index out of bounds later.
+        if (pass.stage < 0 || pass.microbatch < 0)
+          throw Error(fmt::format("{}: {} names a negative stage or micro-batch", source, to_string(pass)));
         max_stage = std::max(max_stage, pass.stage);
         max_microbatch = std::max(max_microbatch, pass.microbatch);
       }
   if (max_stage < 0) throw Error(fmt::format("{}: no actions in any row", source));
-  for (auto& program : s.programs)
-    for (auto& action : program)
-      for (auto& pass : action.passes())
-        if (pass.stage < 0 || pass.microbatch < 0)
-          throw Error(fmt::format("{}: {} names a negative stage or micro-batch", source, to_string(pass)));
   if ((static_cast<long>(max_stage) + 1) * (static_cast<long>(max_microbatch) + 1) > (1L << 24))
     throw Error(fmt::format("{}: {} stages x {} micro-batches is beyond the supported size (16777216 pairs)", source,
                             static_cast<long>(max_stage) + 1, static_cast<long>(max_microbatch) + 1));

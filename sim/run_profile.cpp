@@ -11,11 +11,10 @@
 #include "common/error.hpp"
 #include "common/numeric.hpp"
 #include "sim/op_time.hpp"
+#include "traces/calibration.hpp"
 
 namespace pipesim {
 namespace {
-
-std::size_t first_step(const RunRecord& r) { return r.steps.size() > 1 ? 1 : 0; }
 
 // One operator instance: the kernels it launched, inside one action of one step.
 struct RanOp {
@@ -61,9 +60,8 @@ std::vector<RanOp> ran_ops(const RunRecord& run, const std::string& source) {
     }
   }
   if (!any)
-    throw Error(fmt::format("{}: no kernel names the operator that launched it; record the run with this pipesim "
-                            "(`pipesim run` tags operators on the CPU, and on GPUs when each rank is its own process, "
-                            "under mpirun)",
+    throw Error(fmt::format("{}: no kernel names the operator that launched it; record the run with this pipesim's "
+                            "`run --timeline` (it tags every kernel with its operator, on the CPU and on GPUs)",
                             source));
   return out;
 }
@@ -118,9 +116,9 @@ void add_run(FitInput& in, const RunRecord& run, const std::string& prefix, cons
   // their kernels' times are not an idle GPU's: a phase is measured on actions that ran alone when it has any.
   std::set<std::string> alone;
   for (auto& op : ops)
-    if (op.step >= first_step(run) && run.steps[op.step][op.span].action.op != Op::OverlapFB) alone.insert(name_of(op));
+    if (op.step >= first_calibrated_step(run) && run.steps[op.step][op.span].action.op != Op::OverlapFB) alone.insert(name_of(op));
   for (auto& op : ops) {
-    if (op.step < first_step(run)) continue;
+    if (op.step < first_calibrated_step(run)) continue;
     auto name = name_of(op);
     if (run.steps[op.step][op.span].action.op == Op::OverlapFB && alone.count(name)) continue;
     if (op.work.kind == OpKind::Comm) continue;  // priced at the run's all-to-all rate, not fitted
@@ -148,7 +146,7 @@ void add_run(FitInput& in, const RunRecord& run, const std::string& prefix, cons
         break;
     }
   }
-  for (std::size_t k = first_step(run); k < run.kernels.size() && k < run.steps.size(); ++k) {
+  for (std::size_t k = first_calibrated_step(run); k < run.kernels.size() && k < run.steps.size(); ++k) {
     std::map<std::pair<int, std::uint32_t>, std::vector<const KernelSpan*>> streams;
     for (auto& kernel : run.kernels[k])
       if (kernel.op >= 0) streams[{kernel.rank, kernel.stream}].push_back(&kernel);
@@ -209,7 +207,7 @@ double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, co
   cost.flops[pass] = work.flops;
   cost.bytes[pass] = work.bytes;
   cost.kernels[pass] = kernels;
-  if (work.kind == OpKind::Gemm) cost.m = cost.n = cost.k = work.min_dim;
+  if (work.kind == OpKind::Gemm) cost.m = cost.n = cost.k = work.min_dim;  // op_time reads only their smallest
   cost.fused_attention = work.kind == OpKind::Attention;
   return op_time(cost, pass, profile, precision).total();
 }
@@ -236,30 +234,13 @@ double price(const RanOp& op, const RunRecord& run, const HwProfile& profile, co
 
 }  // namespace
 
-RunRecord price_run(const RunRecord& run, const HwProfile& profile) {
+PricedRun price_run(const RunRecord& run, const HwProfile& profile) {
   auto ops = ran_ops(run, "the run");
   auto precision = run_precision(run);
   require_table(profile, precision);
   for (std::size_t k = 0; k < run.steps.size(); ++k)
     if (k >= run.kernels.size() || run.kernels[k].empty())
       throw Error(fmt::format("the run's step {} recorded no kernels, so its actions cannot be priced", k));
-  RunRecord out = run;
-  std::map<std::pair<std::size_t, std::size_t>, double> priced;
-  for (auto& op : ops) priced[{op.step, op.span}] += price(op, run, profile, precision);
-  for (std::size_t k = 0; k < out.steps.size(); ++k)
-    for (std::size_t i = 0; i < out.steps[k].size(); ++i) {
-      auto& span = out.steps[k][i];
-      if (span.stream != Stream::Compute || !span.action.is_compute()) continue;
-      auto it = priced.find({k, i});
-      span.end_ns = span.start_ns + (it == priced.end() ? 0 : static_cast<std::int64_t>(it->second + 0.5));
-    }
-  return out;
-}
-
-std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& profile) {
-  auto ops = ran_ops(run, "the run");
-  auto precision = run_precision(run);
-  require_table(profile, precision);
   struct Priced {
     double price = 0, kernels = 0;
     double by_kind[4] = {0, 0, 0, 0};  // GEMM, attention, memory-bound, communication
@@ -278,13 +259,17 @@ std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& prof
     std::vector<double> measured, priced, share, by_kind[4];
   };
   std::map<std::pair<int, Op>, Lists> lists;
-  for (std::size_t k = first_step(run); k < run.steps.size(); ++k)
+  PricedRun out{run, {}};
+  for (std::size_t k = 0; k < run.steps.size(); ++k)
     for (std::size_t i = 0; i < run.steps[k].size(); ++i) {
       auto& span = run.steps[k][i];
       if (span.stream != Stream::Compute || !span.action.is_compute()) continue;
       auto it = per_action.find({k, i});
       Priced none;
       auto& a = it == per_action.end() ? none : it->second;
+      auto& priced = out.run.steps[k][i];
+      priced.end_ns = priced.start_ns + static_cast<std::int64_t>(a.price + 0.5);
+      if (k < first_calibrated_step(run)) continue;
       auto& l = lists[{span.action.stage(), span.action.op}];
       double measured = static_cast<double>(span.end_ns - span.start_ns);
       auto share = [&](double ns) { return measured > 0 ? ns / measured : 0; };
@@ -293,10 +278,9 @@ std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& prof
       l.share.push_back(share(a.kernels));
       for (int j = 0; j < 4; ++j) l.by_kind[j].push_back(share(a.by_kind[j]));
     }
-  std::vector<PriceCheck> out;
   for (auto& [key, l] : lists)
-    out.push_back({key.first, key.second, median(l.measured), median(l.priced), median(l.share), median(l.by_kind[0]),
-                   median(l.by_kind[1]), median(l.by_kind[2]), median(l.by_kind[3])});
+    out.checks.push_back({key.first, key.second, median(l.measured), median(l.priced), median(l.share),
+                          median(l.by_kind[0]), median(l.by_kind[1]), median(l.by_kind[2]), median(l.by_kind[3])});
   return out;
 }
 

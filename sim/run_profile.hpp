@@ -36,10 +36,6 @@ ProfileFit fit_run_profile(const std::vector<SourcedRun>& runs, const HwProfile&
 // The time of one operator that launched `kernels` kernels, at `profile`'s rates (op_time()).
 double op_price_ns(const OpWork& work, int kernels, const HwProfile& profile, const std::string& precision);
 
-// The run with every compute action's duration replaced by the sum of its operators' prices (its start
-// kept); an action that ran no tagged operator lasts 0. Throws like fit_run_profile.
-RunRecord price_run(const RunRecord& run, const HwProfile& profile);
-
 // Per stage and action kind, over the steps after the first: the measured median duration, the median of
 // its operators' prices, and the share of the measured time its operators' kernels account for, in all and
 // by kind (GEMM, attention, memory-bound, communication; medians each, so they need not add up): where an
@@ -51,6 +47,15 @@ struct PriceCheck {
   double gemm_share = 0, attention_share = 0, memory_share = 0, comm_share = 0;
   double error() const { return measured_ns > 0 ? (priced_ns - measured_ns) / measured_ns : 0; }
 };
-std::vector<PriceCheck> check_prices(const RunRecord& run, const HwProfile& profile);
+
+// `run` with every compute action's duration replaced by the sum of its operators' prices (its start kept;
+// an action that ran no tagged operator lasts 0), and the measured-against-priced checks. An expert
+// all-to-all is priced at the run's own all-to-all microbenchmark rate. Throws Error when the profile lacks
+// the run's GEMM table (no silent fall back to bf16's), a step recorded no kernels, or no kernel is tagged.
+struct PricedRun {
+  RunRecord run;
+  std::vector<PriceCheck> checks;
+};
+PricedRun price_run(const RunRecord& run, const HwProfile& profile);
 
 }  // namespace pipesim

@@ -208,9 +208,14 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
   // Figures alone play the compute-only schedule with the metrics pass; the gradient buckets of
   // --overlap-grad-reduce read the timeline, so they take the engine as a timeline does.
   bool figures = detail == StepDetail::Figures && !p.overlap_grad_reduce;
-  auto compute_only = std::make_shared<const Schedule>(plan_compute_schedule(rp));
-  std::shared_ptr<const Schedule> lowered;
-  if (!figures) lowered = std::make_shared<const Schedule>(lower(*compute_only));
+  // Figures: the shape checked here, the rest by the metrics pass as it plays (one walk, as `simulate`).
+  std::shared_ptr<const Schedule> compute_only, lowered;
+  if (figures) {
+    compute_only = std::make_shared<const Schedule>(generate_schedule(p.schedule, rp.schedule_options()));
+    validate_shape(*compute_only);
+  } else {
+    lowered = std::make_shared<const Schedule>(plan_schedule(rp));
+  }
   report.model = model.name;
   report.cluster = topology.spec().name;
   report.simulated_replicas = p.full ? p.dp : 1;
@@ -237,7 +242,7 @@ StepReport simulate_step(const ModelSpec& model, const Topology& topology, const
       Timeline timeline;
       Metrics metrics;
       if (figures) {
-        metrics = simulate_metrics(*compute_only, mc.spec, Validation::AlreadyDone);
+        metrics = simulate_metrics(*compute_only, mc.spec, Validation::ShapeDone);
       } else {
         timeline = simulate_lowered(lowered, resolve_costs(mc.spec, *lowered));
         metrics = compute_metrics(timeline);

@@ -20,9 +20,6 @@ std::optional<std::int64_t> median(std::vector<std::int64_t> v) {
   return v[v.size() / 2];
 }
 
-// The steps to learn from: all but the first (warm-up) when there are several.
-std::size_t first_step(const RunRecord& r) { return r.steps.size() > 1 ? 1 : 0; }
-
 std::int64_t makespan(const std::vector<Span>& spans) {
   std::int64_t end = 0;
   for (auto& s : spans) end = std::max(end, s.end_ns);
@@ -31,6 +28,8 @@ std::int64_t makespan(const std::vector<Span>& spans) {
 
 }  // namespace
 
+std::size_t first_calibrated_step(const RunRecord& run) { return run.steps.size() > 1 ? 1 : 0; }
+
 Calibration calibrate(const RunRecord& run) {
   Calibration c;
   c.schedule = run.schedule;
@@ -38,7 +37,7 @@ Calibration calibrate(const RunRecord& run) {
   auto stages = run.schedule.stages;
   std::vector<std::map<Op, std::vector<std::int64_t>>> durations(static_cast<std::size_t>(stages));
   std::vector<double> pair_ratio;
-  for (std::size_t k = first_step(run); k < run.steps.size(); ++k) {
+  for (std::size_t k = first_calibrated_step(run); k < run.steps.size(); ++k) {
     ++c.steps_used;
     for (auto& s : run.steps[k]) {
       if (s.stream != Stream::Compute || !s.action.is_compute()) continue;
@@ -55,7 +54,7 @@ Calibration calibrate(const RunRecord& run) {
   }
   // Overlap slowdown: a pair's time over its halves' stand-alone times.
   std::vector<double> ratios;
-  for (std::size_t k = first_step(run); k < run.steps.size(); ++k)
+  for (std::size_t k = first_calibrated_step(run); k < run.steps.size(); ++k)
     for (auto& s : run.steps[k]) {
       if (s.stream != Stream::Compute || s.action.op != Op::OverlapFB) continue;
       auto& f = c.stages[static_cast<std::size_t>(s.action.pass[0].stage)];
@@ -127,7 +126,7 @@ Comparison compare(const RunRecord& measured, const RunRecord& predicted) {
   Comparison out;
   // The measured step with the median makespan stands for the run.
   std::vector<std::pair<std::int64_t, std::size_t>> spans;
-  for (std::size_t k = first_step(measured); k < measured.steps.size(); ++k)
+  for (std::size_t k = first_calibrated_step(measured); k < measured.steps.size(); ++k)
     spans.emplace_back(makespan(measured.steps[k]), k);
   std::sort(spans.begin(), spans.end());
   auto& typical = measured.steps[spans[spans.size() / 2].second];
@@ -157,7 +156,7 @@ Comparison compare(const RunRecord& measured, const RunRecord& predicted) {
       out.straggler = r.rank;
   // Per action: the median measured duration over steps against the prediction.
   std::map<std::pair<int, std::string>, std::vector<std::int64_t>> measured_durations;
-  for (std::size_t k = first_step(measured); k < measured.steps.size(); ++k)
+  for (std::size_t k = first_calibrated_step(measured); k < measured.steps.size(); ++k)
     for (auto& s : measured.steps[k])
       if (s.stream == Stream::Compute && s.action.is_compute())
         measured_durations[{s.rank, to_string(s.action)}].push_back(s.end_ns - s.start_ns);

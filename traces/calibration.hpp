@@ -30,6 +30,8 @@ struct Calibration {
 };
 
 Calibration calibrate(const RunRecord& run);
+// The first step calibrations learn from: 1 when the run has several (step 0 is a warm-up), else 0.
+std::size_t first_calibrated_step(const RunRecord& run);
 nlohmann::ordered_json to_json(const Calibration& c);
 Calibration parse_calibration(const std::string& text, const std::string& source);
 

@@ -52,9 +52,8 @@ Schedule dualpipe(const GeneratorOptions& o) {
   for (int r = 0; r < p; ++r) {
     DualPipeChunk down{r, 0}, up{2 * p - 1 - r, m / 2};  // directions entering at rank 0 / rank p-1
     bool second_half = r >= p / 2;
-    auto& program = s.programs[static_cast<std::size_t>(r)];
-    program = dualpipe_program(p / 2, std::min(r, p - 1 - r), m / 2, second_half ? up : down, second_half ? down : up,
-                               std::move(program));
+    dualpipe_program(p / 2, std::min(r, p - 1 - r), m / 2, second_half ? up : down, second_half ? down : up,
+                     s.programs[static_cast<std::size_t>(r)]);
   }
   return s;
 }

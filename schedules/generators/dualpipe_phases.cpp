@@ -12,13 +12,9 @@ namespace {
 
 class RankProgram {
  public:
-  // Room for every pass of `chunks` micro-batches in each direction (F and B or I, and at most 2n W's), so
-  // the program is never copied as it grows.
-  RankProgram(DualPipeChunk phase0, DualPipeChunk phase1, int n, int chunks, std::vector<Action> room)
-      : chunk_{phase0, phase1}, program_(std::move(room)) {
-    program_.clear();
-    program_.reserve(4 * static_cast<std::size_t>(chunks) + 2 * static_cast<std::size_t>(n));
-  }
+  // Appends to `program` (start_schedule() reserved room for it).
+  RankProgram(DualPipeChunk phase0, DualPipeChunk phase1, std::vector<Action>& program)
+      : chunk_{phase0, phase1}, program_(program) {}
 
   Pass next_forward(int phase) { return {Op::F, chunk_[phase].stage, chunk_[phase].first_microbatch + forwards_[phase]++}; }
   Pass next_backward(int phase, bool zero_bubble) {
@@ -37,9 +33,8 @@ class RankProgram {
     emit({Op::W, weights_.front().stage, weights_.front().microbatch});
     weights_.pop_front();
   }
-  std::vector<Action> finish() {
+  void finish() const {
     if (!weights_.empty()) throw Error("dualpipe: weight gradients left pending", Error::Kind::Internal);
-    return std::move(program_);
   }
 
  private:
@@ -47,14 +42,14 @@ class RankProgram {
   DualPipeChunk chunk_[2];
   int forwards_[2]{}, backwards_[2]{};
   std::deque<Pass> weights_;  // FIFO, as WeightGradStore's queue
-  std::vector<Action> program_;
+  std::vector<Action>& program_;
 };
 
 }  // namespace
 
-std::vector<Action> dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1,
-                                     std::vector<Action> room) {
-  RankProgram p(phase0, phase1, n, chunks, std::move(room));
+void dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1,
+                      std::vector<Action>& program) {
+  RankProgram p(phase0, phase1, program);
   bool middle = h == n - 1;  // the rank where the two directions meet (DualPipeV: the last rank)
 
   for (int i = 0; i < (n - h - 1) * 2; ++i) p.forward(0);  // nF0
@@ -92,7 +87,7 @@ std::vector<Action> dualpipe_program(int n, int h, int chunks, DualPipeChunk pha
     p.backward(0, true);
   }
   for (int i = 0; i < h + 1; ++i) p.weight();  // nW
-  return p.finish();
+  p.finish();
 }
 
 }  // namespace pipesim

@@ -16,9 +16,9 @@ struct DualPipeChunk {
   int first_microbatch;  // micro-batch id of the phase's first chunk
 };
 
-// `room`: the rank's empty program as start_schedule() reserved it; its memory is reused (a fresh vector per
-// rank would map and unmap a block each).
-std::vector<Action> dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1,
-                                     std::vector<Action> room = {});
+// Appends the rank's order to `program` (the rank's program as start_schedule() reserved it: a fresh vector
+// per rank would map and unmap a block each).
+void dualpipe_program(int n, int h, int chunks, DualPipeChunk phase0, DualPipeChunk phase1,
+                      std::vector<Action>& program);
 
 }  // namespace pipesim

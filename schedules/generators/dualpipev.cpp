@@ -24,10 +24,8 @@ Schedule dualpipev(const GeneratorOptions& o) {
   require("dualpipev", dualpipev_supports(o));
   int p = o.ranks, m = o.microbatches;
   auto s = start_schedule("dualpipev", o, v_layout(p));
-  for (int r = 0; r < p; ++r) {
-    auto& program = s.programs[static_cast<std::size_t>(r)];
-    program = dualpipe_program(p, r, m, {r, 0}, {2 * p - 1 - r, 0}, std::move(program));
-  }
+  for (int r = 0; r < p; ++r)
+    dualpipe_program(p, r, m, {r, 0}, {2 * p - 1 - r, 0}, s.programs[static_cast<std::size_t>(r)]);
   return s;
 }
 

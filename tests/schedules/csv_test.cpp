@@ -72,5 +72,21 @@ TEST(Csv, GapInMicrobatchesIsAValidationError) {
   }
 }
 
+// Programs built elsewhere (trace import) reach the schedule through schedule_from_programs: a negative
+// stage or micro-batch is refused there, naming the pass, instead of indexing out of bounds later.
+TEST(Csv, ProgramsWithANegativeNumberAreRefused) {
+  for (auto bad : {Action::single(Op::F, -1, 0), Action::single(Op::F, 0, -2)}) {
+    std::vector<std::vector<Action>> programs{{Action::single(Op::F, 0, 0), bad}};
+    try {
+      schedule_from_programs(programs, "imported");
+      ADD_FAILURE() << "no error for " << to_string(bad);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("imported: " + to_string(bad.pass[0]) + " names a negative"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pipesim

@@ -124,7 +124,7 @@ TEST(RunProfile, PricedActionsLastWhatTheirKernelsAndGapsDid) {
   TrueRates t;
   auto run = synthetic_run(t);
   auto fit = fit_run_profile(run, HwProfile{}, 0, "synthetic");
-  auto priced = price_run(run, fit.profile);
+  auto [priced, checks] = price_run(run, fit.profile);
   for (std::size_t i = 0; i < run.steps[1].size(); ++i) {
     auto& measured = run.steps[1][i];
     auto& p = priced.steps[1][i];
@@ -133,7 +133,6 @@ TEST(RunProfile, PricedActionsLastWhatTheirKernelsAndGapsDid) {
                 1e-4 * static_cast<double>(measured.end_ns - measured.start_ns))
         << to_string(measured.action);
   }
-  auto checks = check_prices(run, fit.profile);
   ASSERT_EQ(checks.size(), 6u);  // 2 stages x F, I, W
   for (auto& c : checks) {
     EXPECT_NEAR(c.error(), 0, 1e-4);
