@@ -17,6 +17,38 @@ using detail::release;
 using detail::weight_grad;
 using std::size_t;
 
+// 0, 1, ..., n - 1: the slots of tokens whose rows are in (token, slot) order.
+static std::vector<int> identity_slots(int n) {
+  std::vector<int> v(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) v[size_t(i)] = i;
+  return v;
+}
+
+template <class T>
+void renormalise_gates(int rows, int k, T* gates) {
+  for (size_t t = 0; t < size_t(rows); ++t) {
+    T* g = &gates[t * size_t(k)];
+    T sum = 0;
+    for (int j = 0; j < k; ++j) sum += g[j];
+    for (int j = 0; j < k; ++j) g[j] /= sum;
+  }
+}
+
+template <class T>
+std::vector<T> router_probs_grad(int rows, int experts, int k, const int* chosen, const T* chosen_probs, const T* gates,
+                                 const T* dgates) {
+  std::vector<T> dprobs(size_t(rows) * size_t(experts), T(0));
+  for (size_t t = 0; t < size_t(rows); ++t) {
+    const size_t at = t * size_t(k);
+    T sum = 0, mean = 0;
+    for (int j = 0; j < k; ++j) sum += chosen_probs[at + size_t(j)];
+    for (int j = 0; j < k; ++j) mean += gates[at + size_t(j)] * dgates[at + size_t(j)];
+    for (int j = 0; j < k; ++j)
+      dprobs[t * size_t(experts) + size_t(chosen[at + size_t(j)])] = (dgates[at + size_t(j)] - mean) / sum;
+  }
+  return dprobs;
+}
+
 template <class T>
 typename MoeMlp<T>::Params MoeMlp<T>::init(int layer) const {
   const size_t H = size_t(spec_.hidden), E = size_t(spec_.experts), FE = size_t(spec_.expert_ffn);
@@ -54,12 +86,7 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
     OpScope op(log_, "top_k", memory_work('F', bytes));
     kernels::top_k(R, E, K, s.probs.data(), s.expert.data(), s.gates.data());
   }
-  for (size_t t = 0; t < size_t(R); ++t) {
-    T* g = &s.gates[t * size_t(K)];
-    T sum = 0;
-    for (int j = 0; j < K; ++j) sum += g[j];
-    for (int j = 0; j < K; ++j) g[j] /= sum;
-  }
+  renormalise_gates(R, K, s.gates.data());
 
   const double e = sizeof(T), RH = double(R) * H, RKH = RH * K;
   std::vector<T> rows(size_t(R) * size_t(K) * row);  // each slot carries its token's row
@@ -87,14 +114,9 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
 
   // y_t = Σ_j gate_tj · out_tj, slots in order; out is kept for the gates' gradient.
   OpScope combine(log_, "moe_combine", memory_work('F', (RKH + RH + double(R) * K) * e));
-  std::vector<T> y(size_t(R) * row, T(0));
-  for (size_t t = 0; t < size_t(R); ++t)
-    for (size_t j = 0; j < size_t(K); ++j) {
-      const size_t slot = t * size_t(K) + j;
-      const T* o = &s.out[slot * row];
-      const T g = s.gates[slot];
-      for (size_t c = 0; c < row; ++c) y[t * row + c] += g * o[c];
-    }
+  std::vector<T> y(size_t(R) * row);
+  const auto slots = identity_slots(R * K);
+  kernels::combine_rows(R, K, H, slots.data(), s.gates.data(), s.out.data(), y.data());
   return y;
 }
 
@@ -107,20 +129,9 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
   const size_t row = size_t(H);
   const double e = sizeof(T), RH = double(R) * H, RKH = RH * K;
   std::vector<T> rows(size_t(R) * size_t(K) * row), dgates(size_t(R) * size_t(K));
+  const auto slots = identity_slots(R * K);
   std::optional<OpScope> scatter(std::in_place, log_, "moe_gate_grad", memory_work('I', (RH + 2 * RKH) * e));
-  for (size_t t = 0; t < size_t(R); ++t)
-    for (size_t j = 0; j < size_t(K); ++j) {
-      const size_t slot = t * size_t(K) + j;
-      const T* d_out = &dy[t * row];
-      const T* o = &s.out[slot * row];
-      const T g = s.gates[slot];
-      T d = 0;
-      for (size_t c = 0; c < row; ++c) {
-        d += d_out[c] * o[c];
-        rows[slot * row + c] = g * d_out[c];
-      }
-      dgates[slot] = d;
-    }
+  kernels::moe_gate_grad(R, K, H, slots.data(), s.gates.data(), dy.data(), s.out.data(), rows.data(), dgates.data());
   scatter.reset();
   auto expert = [&](int i, std::vector<T> in) {
     ExpertRows& r = s.local[size_t(i)];
@@ -143,26 +154,18 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
   };
   auto returned = exchange_.round_trip(s.expert, rows, H, s.routing, false, expert, "MoE backward");
 
-  std::vector<T> dx(size_t(R) * row, T(0));
+  std::vector<T> dx(size_t(R) * row);
   {
     OpScope op(log_, "moe_sum", memory_work('I', (RKH + RH) * e));
-    for (size_t t = 0; t < size_t(R); ++t)
-      for (size_t j = 0; j < size_t(K); ++j) {
-        const T* d = &returned[(t * size_t(K) + j) * row];
-        for (size_t c = 0; c < row; ++c) dx[t * row + c] += d[c];
-      }
+    const std::vector<T> ones(size_t(R) * size_t(K), T(1));  // 1 · d is d exactly: a plain sum in slot order
+    kernels::combine_rows(R, K, H, slots.data(), ones.data(), returned.data(), dx.data());
   }
 
-  // gate_j = p_j / S over the chosen p: dp_j = (dgate_j - Σ_i gate_i · dgate_i) / S; unchosen dp = 0.
-  std::vector<T> dprobs(size_t(R) * size_t(E), T(0));
-  for (size_t t = 0; t < size_t(R); ++t) {
-    const int* chosen = &s.expert[t * size_t(K)];
-    const T *pr = &s.probs[t * size_t(E)], *g = &s.gates[t * size_t(K)], *dg = &dgates[t * size_t(K)];
-    T sum = 0, mean = 0;
-    for (int j = 0; j < K; ++j) sum += pr[chosen[j]];
-    for (int j = 0; j < K; ++j) mean += g[j] * dg[j];
-    for (int j = 0; j < K; ++j) dprobs[t * size_t(E) + size_t(chosen[j])] = (dg[j] - mean) / sum;
-  }
+  // gate_j = p_j / S over the chosen p.
+  std::vector<T> chosen(s.gates.size());
+  for (size_t slot = 0; slot < chosen.size(); ++slot)
+    chosen[slot] = s.probs[(slot / size_t(K)) * size_t(E) + size_t(s.expert[slot])];
+  auto dprobs = router_probs_grad(R, E, K, s.expert.data(), chosen.data(), s.gates.data(), dgates.data());
   s.dlogits.resize(size_t(R) * size_t(E));
   {
     OpScope op(log_, "softmax_backward", elementwise_work('I', double(R) * E, 3, sizeof(T)));
@@ -189,7 +192,12 @@ void MoeMlp<T>::backward_weight(const Saved& s, const std::vector<T>& x, Params&
   weight_grad(x, s.dlogits, R, H, spec_.experts, g.router, log_);
 }
 
-template class MoeMlp<float>;
-template class MoeMlp<double>;
+#define PIPESIM_MOE_INSTANTIATE(T)                                                                           \
+  template class MoeMlp<T>;                                                                                  \
+  template void renormalise_gates<T>(int, int, T*);                                                          \
+  template std::vector<T> router_probs_grad<T>(int, int, int, const int*, const T*, const T*, const T*);
+PIPESIM_MOE_INSTANTIATE(float)
+PIPESIM_MOE_INSTANTIATE(double)
+#undef PIPESIM_MOE_INSTANTIATE
 
 }  // namespace pipesim

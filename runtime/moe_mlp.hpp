@@ -17,6 +17,16 @@
 
 namespace pipesim {
 
+// The router's steps on the host, shared with the CUDA stage's MoE (runtime/device_moe.hpp): each token's
+// top-k probabilities renormalised to sum to one, in slot order ([rows x k], in place);
+template <class T>
+void renormalise_gates(int rows, int k, T* gates);
+// and their backward: with S the sum of the chosen probabilities, dp_j = (dgate_j - Σ_i gate_i · dgate_i) / S
+// for the chosen experts, 0 for the others -> dprobs [rows x experts].
+template <class T>
+std::vector<T> router_probs_grad(int rows, int experts, int k, const int* chosen, const T* chosen_probs, const T* gates,
+                                 const T* dgates);
+
 template <class T>
 class MoeMlp {
  public:

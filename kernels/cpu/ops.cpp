@@ -315,6 +315,44 @@ void attention_backward_reference(const AttentionShape& s, const T* q, const T* 
     }
 }
 
+template <class T>
+void gather_rows(int rows, int cols, const int* source, const T* in, T* out) {
+  for (int r = 0; r < rows; ++r)
+    std::copy_n(in + size_t(source[r]) * size_t(cols), cols, out + size_t(r) * size_t(cols));
+}
+
+template <class T>
+void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight, const T* in, T* out) {
+  for (int t = 0; t < tokens; ++t) {
+    T* o = out + size_t(t) * size_t(cols);
+    std::fill_n(o, cols, T(0));
+    for (int j = 0; j < k; ++j) {
+      const int from = slot[size_t(t) * size_t(k) + size_t(j)];
+      if (from < 0) continue;
+      const T w = weight[size_t(t) * size_t(k) + size_t(j)];
+      const T* x = in + size_t(from) * size_t(cols);
+      for (int c = 0; c < cols; ++c) o[c] += w * x[c];
+    }
+  }
+}
+
+template <class T>
+void moe_gate_grad(int tokens, int k, int cols, const int* slot, const T* weight, const T* dy, const T* out, T* rows,
+                   T* dweight) {
+  for (int t = 0; t < tokens; ++t)
+    for (int j = 0; j < k; ++j) {
+      const size_t s = size_t(t) * size_t(k) + size_t(j), at = size_t(slot[s]) * size_t(cols);
+      const T* d = dy + size_t(t) * size_t(cols);
+      const T w = weight[s];
+      T dot = 0;
+      for (int c = 0; c < cols; ++c) {
+        dot += d[c] * out[at + size_t(c)];
+        rows[at + size_t(c)] = w * d[c];
+      }
+      dweight[s] = dot;
+    }
+}
+
 #define PIPESIM_OPS_INSTANTIATE(T)                                                                                     \
   template void rmsnorm_forward<T>(int, int, const T*, const T*, T, T*, T*);                                           \
   template void rmsnorm_backward_input<T>(int, int, const T*, const T*, const T*, const T*, T*);                       \
@@ -328,6 +366,9 @@ void attention_backward_reference(const AttentionShape& s, const T* q, const T* 
   template void swiglu_forward<T>(int, const T*, const T*, T*);                                                        \
   template void swiglu_backward<T>(int, const T*, const T*, const T*, T*, T*);                                         \
   template void add<T>(int, const T*, const T*, T*);                                                                   \
+  template void gather_rows<T>(int, int, const int*, const T*, T*);                                                    \
+  template void combine_rows<T>(int, int, int, const int*, const T*, const T*, T*);                                    \
+  template void moe_gate_grad<T>(int, int, int, const int*, const T*, const T*, const T*, T*, T*);                     \
   template void attention_forward<T>(const AttentionShape&, const T*, const T*, const T*, T*, T*);                     \
   template void attention_backward<T>(const AttentionShape&, const T*, const T*, const T*, const T*, const T*, T*, T*, \
                                       T*);                                                                             \

@@ -47,6 +47,20 @@ void swiglu_backward(int n, const T* gate, const T* up, const T* dout, T* dgate,
 template <class T>
 void add(int n, const T* a, const T* b, T* out);  // out = a + b (out may alias a or b)
 
+// MoE token permutation, rows of `cols` elements. Gather: out[r] = in[source[r]] for r < rows (into the
+// order the rows travel or the experts read them). Combine: out[t] = Σ_j weight[t·k + j] · in[slot[t·k + j]],
+// j = 0..k-1 in order from zero, for t < tokens; a slot < 0 contributes nothing (a dropped token).
+template <class T>
+void gather_rows(int rows, int cols, const int* source, const T* in, T* out);
+template <class T>
+void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight, const T* in, T* out);
+// The combine's backward, for slot s = t·k + j whose expert output is row slot[s] of `out`: the gradient
+// that goes back to the expert, rows[slot[s]] = weight[s] · dy[t], and the gate's, dweight[s] =
+// Σ_c dy[t][c] · out[slot[s]][c] (c in order from zero).
+template <class T>
+void moe_gate_grad(int tokens, int k, int cols, const int* slot, const T* weight, const T* dy, const T* out, T* rows,
+                   T* dweight);
+
 // Causal self-attention. q, k, v and out are [batch·seq x heads·head_dim] (head h owns columns
 // [h·head_dim, (h+1)·head_dim)); probs is [batch x heads x seq x seq], written by forward and read by
 // backward. Scores are scaled by 1/sqrt(head_dim).

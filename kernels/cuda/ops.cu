@@ -187,6 +187,22 @@ __global__ void combine_rows_kernel(int tokens, int k, int cols, const int* slot
 }
 
 template <class T>
+__global__ void moe_gate_grad_kernel(int k, int cols, const int* slot, const T* weight, const T* dy, const T* out,
+                                     T* rows, T* dweight) {
+  long long s = blockIdx.x, t = s / k;
+  long long at = static_cast<long long>(slot[s]) * cols;
+  const T* d = dy + t * cols;
+  const T w = weight[s];
+  T dot = 0;
+  for (int c = threadIdx.x; c < cols; c += kBlock) {
+    dot += d[c] * out[at + c];
+    rows[at + c] = w * d[c];
+  }
+  dot = block_sum(dot);
+  if (threadIdx.x == 0) dweight[s] = dot;
+}
+
+template <class T>
 __global__ void mse_loss_kernel(int n, const T* out, const T* target, T* dout, T* loss) {
   T squares = 0;
   for (int i = threadIdx.x; i < n; i += kBlock) {
@@ -294,6 +310,14 @@ void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight,
 }
 
 template <class T>
+void moe_gate_grad(int tokens, int k, int cols, const int* slot, const T* weight, const T* dy, const T* out, T* rows,
+                   T* dweight, cudaStream_t stream) {
+  if (tokens <= 0 || k <= 0) return;
+  moe_gate_grad_kernel<<<tokens * k, kBlock, 0, stream>>>(k, cols, slot, weight, dy, out, rows, dweight);
+  launched("moe_gate_grad");
+}
+
+template <class T>
 void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream_t stream) {
   if (n <= 0) throw Error("mse_loss: no elements", Error::Kind::Internal);
   mse_loss_kernel<<<1, kBlock, 0, stream>>>(n, out, target, dout, loss);
@@ -313,6 +337,7 @@ void mse_loss(int n, const T* out, const T* target, T* dout, T* loss, cudaStream
   template void attention_softmax_forward<T>(int, int, T*, cudaStream_t);                                               \
   template void gather_rows<T>(int, int, const int*, const T*, T*, cudaStream_t);                                      \
   template void combine_rows<T>(int, int, int, const int*, const T*, const T*, T*, cudaStream_t);                      \
+  template void moe_gate_grad<T>(int, int, int, const int*, const T*, const T*, const T*, T*, T*, cudaStream_t);     \
   template void mse_loss<T>(int, const T*, const T*, T*, T*, cudaStream_t);
 PIPESIM_CUDA_OPS_INSTANTIATE(float)
 PIPESIM_CUDA_OPS_INSTANTIATE(double)

@@ -203,18 +203,9 @@ TYPED_TEST(CudaKernels, PermutationGathersAndCombinesRows) {
     for (int j = 0; j < k; ++j) slot[std::size_t(t * k + j)] = (t * k + j * 5) % rows;
   slot[3] = -1;  // dropped
   auto weight = random<T>(std::size_t(rows), 19);
-  std::vector<T> gathered(std::size_t(rows) * cols), combined(std::size_t(tokens) * cols, T(0));
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) gathered[std::size_t(r * cols + c)] = in[std::size_t(source[std::size_t(r)] * cols + c)];
-  for (int t = 0; t < tokens; ++t)
-    for (int c = 0; c < cols; ++c) {
-      T sum = 0;
-      for (int j = 0; j < k; ++j) {
-        int from = slot[std::size_t(t * k + j)];
-        if (from >= 0) sum += weight[std::size_t(t * k + j)] * gathered[std::size_t(from * cols + c)];
-      }
-      combined[std::size_t(t * cols + c)] = sum;
-    }
+  std::vector<T> gathered(std::size_t(rows) * cols), combined(std::size_t(tokens) * cols);
+  kernels::gather_rows(rows, cols, source.data(), in.data(), gathered.data());
+  kernels::combine_rows(tokens, k, cols, slot.data(), weight.data(), gathered.data(), combined.data());
   DeviceBuffer<T> gin(in), gg(gathered.size()), gw(weight), gc(combined.size());
   DeviceBuffer<int> gsrc(source), gslot(slot);
   cuda::gather_rows(rows, cols, gsrc.data(), gin.data(), gg.data(), nullptr);
@@ -222,6 +213,24 @@ TYPED_TEST(CudaKernels, PermutationGathersAndCombinesRows) {
   sync();
   EXPECT_EQ(gg.download(), gathered);
   expect_close(gc.download(), combined, "combined");  // the GPU may fuse multiply-adds
+}
+
+TYPED_TEST(CudaKernels, GateGradientSendsEachSlotItsRowAndDotProduct) {
+  REQUIRE_GPU();
+  using T = TypeParam;
+  const int tokens = 7, k = 3, cols = 300;  // more columns than a block has threads
+  std::vector<int> slot(std::size_t(tokens * k));
+  for (int s = 0; s < tokens * k; ++s) slot[std::size_t(s)] = (s * 8) % (tokens * k);  // a permutation
+  auto weight = random<T>(slot.size(), 31), dy = random<T>(std::size_t(tokens) * cols, 32),
+       out = random<T>(slot.size() * cols, 33);
+  std::vector<T> rows(out.size()), dweight(slot.size());
+  kernels::moe_gate_grad(tokens, k, cols, slot.data(), weight.data(), dy.data(), out.data(), rows.data(), dweight.data());
+  DeviceBuffer<int> gslot(slot);
+  DeviceBuffer<T> gw(weight), gdy(dy), gout(out), grows(rows.size()), gdw(dweight.size());
+  cuda::moe_gate_grad(tokens, k, cols, gslot.data(), gw.data(), gdy.data(), gout.data(), grows.data(), gdw.data(), nullptr);
+  sync();
+  EXPECT_EQ(grows.download(), rows);                      // products, exact
+  expect_close(gdw.download(), dweight, "gate gradient");  // sums in another order
 }
 
 TYPED_TEST(CudaKernels, MseLossAndItsGradientOnAStreamOrderedBuffer) {

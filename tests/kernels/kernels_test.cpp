@@ -297,6 +297,43 @@ TEST(Ops, Add) {
   EXPECT_EQ(a, out);
 }
 
+TEST(Ops, GatherAndCombineRowsByHand) {
+  // Three tokens of two columns, two slots each; slot (1, 1) dropped.
+  std::vector<double> in{1, 2, 3, 4, 5, 6};
+  std::vector<int> source{2, 0, 2, 1};
+  std::vector<double> gathered(8);
+  gather_rows(4, 2, source.data(), in.data(), gathered.data());
+  EXPECT_EQ(gathered, (std::vector<double>{5, 6, 1, 2, 5, 6, 3, 4}));
+  std::vector<int> slot{1, 3, 0, -1, 2, 2};
+  std::vector<double> weight{0.5, 2, 4, 100, 1, -1}, out(6, 99);
+  combine_rows(3, 2, 2, slot.data(), weight.data(), gathered.data(), out.data());
+  // token 0: 0.5·(1,2) + 2·(3,4); token 1: 4·(5,6); token 2: (5,6) - (5,6)
+  EXPECT_EQ(out, (std::vector<double>{6.5, 9, 20, 24, 0, 0}));
+}
+
+TEST(Ops, GateGradientIsTheAdjointOfTheCombine) {
+  // L = <dy, combine(in, w)>: dL/dw[s] = dweight[s] and dL/din = rows, so both inner products equal L.
+  const int tokens = 5, k = 3, cols = 4, slots = tokens * k;
+  std::vector<int> slot(slots);
+  for (int s = 0; s < slots; ++s) slot[std::size_t(s)] = (s * 7) % slots;  // a permutation of the rows
+  auto in = random_vector(std::size_t(slots) * cols, 41), weight = random_vector(std::size_t(slots), 42),
+       dy = random_vector(std::size_t(tokens) * cols, 43);
+  std::vector<double> y(std::size_t(tokens) * cols), rows(in.size(), 99), dweight(std::size_t(slots), 99);
+  combine_rows(tokens, k, cols, slot.data(), weight.data(), in.data(), y.data());
+  moe_gate_grad(tokens, k, cols, slot.data(), weight.data(), dy.data(), in.data(), rows.data(), dweight.data());
+  double loss = 0, by_rows = 0, by_weights = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) loss += dy[i] * y[i];
+  for (std::size_t i = 0; i < in.size(); ++i) by_rows += rows[i] * in[i];
+  for (int s = 0; s < slots; ++s) by_weights += weight[std::size_t(s)] * dweight[std::size_t(s)];
+  EXPECT_NEAR(by_rows, loss, 1e-12);
+  EXPECT_NEAR(by_weights, loss, 1e-12);
+  // And by hand for one slot: s = 4 is token 1's slot 1, reading row 13.
+  double dot = 0;
+  for (int c = 0; c < cols; ++c) dot += dy[std::size_t(cols + c)] * in[std::size_t(13 * cols + c)];
+  EXPECT_EQ(dweight[4], dot);
+  EXPECT_EQ(rows[std::size_t(13 * cols)], weight[4] * dy[std::size_t(cols)]);
+}
+
 const AttentionShape kAttention{2, 5, 3, 4};
 
 TEST(Attention, FastMatchesReference) {
