@@ -70,61 +70,57 @@ void release(std::vector<T>& t) {
   std::vector<T>().swap(t);
 }
 
-// The three GEMMs of a linear layer, each an operator of `log` when there is one (op_log.hpp).
+// The three GEMMs of a linear layer as kernel parameters, on pointers into any memory (kernels/cpu or
+// kernels/cuda take the same GemmParams).
 // c = a · b, with a [rows x inner] and b [inner x cols]: the forward y = x·W.
+template <class T>
+kernels::GemmParams<T> forward_gemm(const T* a, const T* b, int rows, int inner, int cols, T* c) {
+  return {.m = rows, .n = cols, .k = inner, .a = a, .lda = inner, .b = b, .ldb = cols, .c = c, .ldc = cols};
+}
+// c (+)= dy · Wᵀ, with dy [rows x out] and W [in x out]: an input gradient.
+template <class T>
+kernels::GemmParams<T> input_grad_gemm(const T* dy, const T* w, int rows, int in, int out, T* c, bool accumulate) {
+  return {.m = rows, .n = in, .k = out, .trans_b = true, .a = dy, .lda = out, .b = w, .ldb = out,
+          .beta = T(accumulate ? 1 : 0), .c = c, .ldc = in};
+}
+// dW += xᵀ · dy, with x [rows x in] and dy [rows x out]: a weight gradient. gemm forms the micro-batch's
+// whole product before adding it, so what is added never depends on what dW already held.
+template <class T>
+kernels::GemmParams<T> weight_grad_gemm(const T* x, const T* dy, int rows, int in, int out, T* dw) {
+  return {.m = in, .n = out, .k = rows, .trans_a = true, .a = x, .lda = in, .b = dy, .ldb = out, .beta = T(1),
+          .c = dw, .ldc = out};
+}
+// Each as an operator of a log: its name and work by pass (F forward, I input gradient, W weight gradient).
+inline const char* gemm_name(char pass) { return pass == 'F' ? "gemm_forward" : pass == 'I' ? "gemm_dgrad" : "gemm_wgrad"; }
+template <class T>
+OpWork gemm_work(char pass, const kernels::GemmParams<T>& p) {
+  return pipesim::gemm_work(pass, p.m, p.n, p.k);
+}
+
+// The same on host vectors, run by kernels/cpu, each an operator of `log` when there is one (op_log.hpp).
 template <class T>
 std::vector<T> matmul(const std::vector<T>& a, const std::vector<T>& b, int rows, int inner, int cols,
                       OpLog* log = nullptr) {
   std::vector<T> c(std::size_t(rows) * std::size_t(cols));
-  OpScope op(log, "gemm_forward", gemm_work('F', rows, cols, inner));
-  kernels::gemm<T>({.m = rows,
-                    .n = cols,
-                    .k = inner,
-                    .a = a.data(),
-                    .lda = inner,
-                    .b = b.data(),
-                    .ldb = cols,
-                    .c = c.data(),
-                    .ldc = cols});
+  auto p = forward_gemm(a.data(), b.data(), rows, inner, cols, c.data());
+  OpScope op(log, gemm_name('F'), gemm_work('F', p));
+  kernels::gemm<T>(p);
   return c;
 }
-
-// c (+)= dy · Wᵀ, with dy [rows x out] and W [in x out]: an input gradient.
 template <class T>
 void input_grad(const std::vector<T>& dy, const std::vector<T>& w, int rows, int in, int out, std::vector<T>& c,
                 bool accumulate, OpLog* log = nullptr) {
   c.resize(std::size_t(rows) * std::size_t(in));
-  OpScope op(log, "gemm_dgrad", gemm_work('I', rows, in, out));
-  kernels::gemm<T>({.m = rows,
-                    .n = in,
-                    .k = out,
-                    .trans_b = true,
-                    .a = dy.data(),
-                    .lda = out,
-                    .b = w.data(),
-                    .ldb = out,
-                    .beta = T(accumulate ? 1 : 0),
-                    .c = c.data(),
-                    .ldc = in});
+  auto p = input_grad_gemm(dy.data(), w.data(), rows, in, out, c.data(), accumulate);
+  OpScope op(log, gemm_name('I'), gemm_work('I', p));
+  kernels::gemm<T>(p);
 }
-
-// dW += xᵀ · dy, with x [rows x in] and dy [rows x out]: a weight gradient. gemm forms the micro-batch's
-// whole product before adding it, so what is added never depends on what dW already held.
 template <class T>
 void weight_grad(const std::vector<T>& x, const std::vector<T>& dy, int rows, int in, int out, std::vector<T>& dw,
                  OpLog* log = nullptr) {
-  OpScope op(log, "gemm_wgrad", gemm_work('W', in, out, rows));
-  kernels::gemm<T>({.m = in,
-                    .n = out,
-                    .k = rows,
-                    .trans_a = true,
-                    .a = x.data(),
-                    .lda = in,
-                    .b = dy.data(),
-                    .ldb = out,
-                    .beta = T(1),
-                    .c = dw.data(),
-                    .ldc = out});
+  auto p = weight_grad_gemm(x.data(), dy.data(), rows, in, out, dw.data());
+  OpScope op(log, gemm_name('W'), gemm_work('W', p));
+  kernels::gemm<T>(p);
 }
 
 }  // namespace pipesim::detail

@@ -17,9 +17,10 @@
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/ops.hpp"
 #include "kernels/cuda/attention.hpp"
+#include "runtime/cuda/cuda_moe_ops.hpp"
 #include "runtime/cuda/cupti_trace.hpp"
 #include "runtime/cuda/sm_partition.hpp"
-#include "runtime/moe_mlp.hpp"
+#include "runtime/device_moe.hpp"
 #include "runtime/op_log.hpp"
 #include "runtime/stage_model.hpp"
 #include "runtime/tensor_math.hpp"
@@ -52,7 +53,8 @@ class CudaStage : public StageCompute<T> {
       : spec_(spec), first_(first), count_(count), first_stage_(first_stage), last_stage_(last_stage),
         stream_(std::move(stream)), blas_(math), log_(log) {
     if (spec.experts > 0)
-      moe_.emplace(spec, std::move(exchange), fmt::format("CUDA stage layers [{}, {})", first, first + count));
+      moe_.emplace(spec, std::move(exchange), fmt::format("CUDA stage layers [{}, {})", first, first + count),
+                   CudaMoeOps<T>(stream_->get(), &blas_), log_);
     // The CPU stage draws the initial weights; they are uploaded in its order, which is also gradients()'s.
     StageModel<T> init(spec, first, count, first_stage, last_stage, moe_ ? AllToAll<T>([](auto rows) { return rows; })
                                                                         : AllToAll<T>{});
@@ -69,13 +71,11 @@ class CudaStage : public StageCompute<T> {
       int layer = std::stoi(name.substr(5, dot - 5)) - first;
       auto tensor = name.substr(dot + 1);
       auto& L = layers_[static_cast<size_t>(layer)];
-      if (moe_ && (tensor == "router" || tensor.rfind("expert", 0) == 0)) {
-        add_moe_tensor(L.moe, L.moe_grads, tensor, std::move(host));
-        continue;
-      }
       L.weights[tensor] = DeviceBuffer<T>(host);
       L.grads[tensor] = DeviceBuffer<T>(host.size());
     }
+    if (moe_)
+      for (auto& L : layers_) point_at_moe_tensors(L);
     zero_gradients();
   }
 
@@ -175,9 +175,7 @@ class CudaStage : public StageCompute<T> {
       }
       auto dot = name.find('.');
       auto& L = layers_[static_cast<size_t>(std::stoi(name.substr(5, dot - 5)) - first_)];
-      auto tensor = name.substr(dot + 1);
-      auto it = L.grads.find(tensor);
-      out.emplace_back(name, it != L.grads.end() ? it->second.download() : moe_tensor(L.moe_grads, tensor));
+      out.emplace_back(name, L.grads.at(name.substr(dot + 1)).download());
     }
     return out;
   }
@@ -186,9 +184,6 @@ class CudaStage : public StageCompute<T> {
     for (auto& L : layers_) {
       for (auto& [name, g] : L.grads)
         cuda::check(cudaMemsetAsync(g.data(), 0, g.size() * sizeof(T), stream()), "cudaMemset");
-      L.moe_grads.router.assign(L.moe_grads.router.size(), T(0));
-      for (auto& e : L.moe_grads.experts)
-        for (auto* t : {&e.w_gate, &e.w_up, &e.w_down}) t->assign(t->size(), T(0));
     }
     if (final_norm_grad_.size())
       cuda::check(cudaMemsetAsync(final_norm_grad_.data(), 0, final_norm_grad_.size() * sizeof(T), stream()),
@@ -200,17 +195,19 @@ class CudaStage : public StageCompute<T> {
   void synchronize() override { cuda::check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 
  private:
+  using Moe = DeviceMoe<CudaMoeOps<T>>;
   struct Layer {
-    std::map<std::string, DeviceBuffer<T>> weights, grads;  // attn_norm, wq, wk, wv, wo, mlp_norm, w_gate, w_up, w_down
-    typename MoeMlp<T>::Params moe, moe_grads;              // on the host (see cuda_device.hpp)
+    // attn_norm, wq, wk, wv, wo, mlp_norm, then w_gate, w_up, w_down or router, expert{e}.w_gate, ...
+    std::map<std::string, DeviceBuffer<T>> weights, grads;
+    typename Moe::Weights moe;  // pointers into weights and grads
+    typename Moe::Grads moe_grads;
     const T* w(const char* name) const { return weights.at(name).data(); }
     T* g(const char* name) { return grads.at(name).data(); }
   };
   struct Saved {
     DeviceBuffer<T> x, rstd1, n1, q, k, v, probs, ctx, h, rstd2, n2, gate, up, act;  // from F
     DeviceBuffer<T> dy, dn2, dh, dq, dk, dv, dn1, dgate, dup;                        // from I
-    std::vector<T> n2_host, dy_host;                                                 // MoE layers
-    typename MoeMlp<T>::Saved moe;
+    typename Moe::Saved moe;
   };
   struct Microbatch {
     bool input_done = false;
@@ -258,24 +255,20 @@ class CudaStage : public StageCompute<T> {
   }
 
   // tensor_math.hpp's three GEMM shapes on the GPU.
+  void gemm(char pass, const kernels::GemmParams<T>& p) {
+    OpScope op(log_, detail::gemm_name(pass), detail::gemm_work(pass, p));
+    cuda::gemm<T>(blas_, p, stream());
+  }
   DeviceBuffer<T> matmul(const T* a, const T* b, int r, int inner, int cols) {
     DeviceBuffer<T> c = buffer(size_t(r) * size_t(cols));
-    OpScope op(log_, "gemm_forward", gemm_work('F', r, cols, inner));
-    cuda::gemm<T>(blas_, {.m = r, .n = cols, .k = inner, .a = a, .lda = inner, .b = b, .ldb = cols, .c = c.data(), .ldc = cols},
-                  stream());
+    gemm('F', detail::forward_gemm(a, b, r, inner, cols, c.data()));
     return c;
   }
   void input_grad(const T* dy, const T* w, int r, int in, int out, T* c, bool accumulate) {
-    OpScope op(log_, "gemm_dgrad", gemm_work('I', r, in, out));
-    cuda::gemm<T>(blas_, {.m = r, .n = in, .k = out, .trans_b = true, .a = dy, .lda = out, .b = w, .ldb = out,
-                          .beta = T(accumulate ? 1 : 0), .c = c, .ldc = in},
-                  stream());
+    gemm('I', detail::input_grad_gemm(dy, w, r, in, out, c, accumulate));
   }
   void weight_grad(const T* x, const T* dy, int r, int in, int out, T* dw) {
-    OpScope op(log_, "gemm_wgrad", gemm_work('W', in, out, r));
-    cuda::gemm<T>(blas_, {.m = in, .n = out, .k = r, .trans_a = true, .a = x, .lda = in, .b = dy, .ldb = out,
-                          .beta = T(1), .c = dw, .ldc = out},
-                  stream());
+    gemm('W', detail::weight_grad_gemm(x, dy, r, in, out, dw));
   }
 
   // out = a + b over [rows x hidden], an operator of the log.
@@ -320,9 +313,7 @@ class CudaStage : public StageCompute<T> {
     }
     DeviceBuffer<T> y;
     if (moe_) {
-      synchronize();
-      s.n2_host = s.n2.download();
-      y = upload(moe_->forward(p.moe, s.n2_host, s.moe));
+      y = moe_->forward(p.moe, s.n2.data(), s.moe);
     } else {  // DenseMlp::forward
       s.gate = matmul(s.n2.data(), p.w("w_gate"), R, H, F);
       s.up = matmul(s.n2.data(), p.w("w_up"), R, H, F);
@@ -344,9 +335,7 @@ class CudaStage : public StageCompute<T> {
     auto sh = shape();
     s.dy = std::move(dy);
     if (moe_) {
-      synchronize();
-      s.dy_host = s.dy.download();
-      s.dn2 = upload(moe_->backward_input(p.moe, s.dy_host, s.moe));
+      s.dn2 = moe_->backward_input(p.moe, s.dy.data(), s.moe);
     } else {  // DenseMlp::backward_input
       DeviceBuffer<T> dact = buffer(size_t(R) * F);
       input_grad(s.dy.data(), p.w("w_down"), R, F, H, dact.data(), false);
@@ -401,7 +390,7 @@ class CudaStage : public StageCompute<T> {
   void layer_backward_weight(const Saved& s, Layer& g) {
     const int R = rows(), H = spec_.hidden, F = spec_.ffn;
     if (moe_) {
-      moe_->backward_weight(s.moe, s.n2_host, g.moe_grads);
+      moe_->backward_weight(s.moe, s.n2.data(), g.moe_grads);
     } else {  // DenseMlp::backward_weight
       weight_grad(s.act.data(), s.dy.data(), R, F, H, g.g("w_down"));
       weight_grad(s.n2.data(), s.dgate.data(), R, H, F, g.g("w_gate"));
@@ -421,32 +410,20 @@ class CudaStage : public StageCompute<T> {
     }
   }
 
-  // MoE tensors by name, in MoeMlp::for_each_tensor's order: "router", "expert{e}.w_gate", ".w_up", ".w_down".
-  void add_moe_tensor(typename MoeMlp<T>::Params& params, typename MoeMlp<T>::Params& grads, const std::string& name,
-                      std::vector<T> values) {
-    std::vector<T> zeros(values.size(), T(0));
-    if (name == "router") {
-      params.router = std::move(values);
-      grads.router = std::move(zeros);
-      return;
+  // The MoE layer's tensors, by MoeMlp::for_each_tensor's names ("router", "expert{e}.w_gate", ...).
+  void point_at_moe_tensors(Layer& L) {
+    L.moe.router = L.w("router");
+    L.moe_grads.router = L.g("router");
+    const auto& x = moe_->exchange();
+    for (int e = x.first_expert(); e < x.first_expert() + x.local_experts(); ++e) {
+      auto name = [e](const char* part) { return fmt::format("expert{}.{}", e, part); };
+      L.moe.w_gate.push_back(L.w(name("w_gate").c_str()));
+      L.moe.w_up.push_back(L.w(name("w_up").c_str()));
+      L.moe.w_down.push_back(L.w(name("w_down").c_str()));
+      L.moe_grads.w_gate.push_back(L.g(name("w_gate").c_str()));
+      L.moe_grads.w_up.push_back(L.g(name("w_up").c_str()));
+      L.moe_grads.w_down.push_back(L.g(name("w_down").c_str()));
     }
-    auto part = name.substr(name.find('.') + 1);
-    if (part == "w_gate") {
-      params.experts.emplace_back();
-      grads.experts.emplace_back();
-    }
-    auto pick = [&](typename MoeMlp<T>::Expert& e) -> std::vector<T>& {
-      return part == "w_gate" ? e.w_gate : part == "w_up" ? e.w_up : e.w_down;
-    };
-    pick(params.experts.back()) = std::move(values);
-    pick(grads.experts.back()) = std::move(zeros);
-  }
-  std::vector<T> moe_tensor(const typename MoeMlp<T>::Params& grads, const std::string& name) const {
-    if (name == "router") return grads.router;
-    int expert = std::stoi(name.substr(6, name.find('.') - 6)) - spec_.ep_rank * (spec_.experts / spec_.ep);
-    auto& e = grads.experts.at(static_cast<size_t>(expert));
-    auto part = name.substr(name.find('.') + 1);
-    return part == "w_gate" ? e.w_gate : part == "w_up" ? e.w_up : e.w_down;
   }
 
   WorkloadSpec spec_;
@@ -455,7 +432,7 @@ class CudaStage : public StageCompute<T> {
   std::shared_ptr<GpuStream> stream_;
   cuda::Blas blas_;
   std::map<int, DeviceBuffer<T>> inputs_, targets_;  // synthetic(): the first stage's inputs, the last's targets
-  std::optional<MoeMlp<T>> moe_;
+  std::optional<Moe> moe_;
   std::vector<Layer> layers_;
   std::vector<std::string> names_;  // gradients() order
   DeviceBuffer<T> final_norm_, final_norm_grad_;

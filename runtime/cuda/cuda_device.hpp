@@ -2,8 +2,8 @@
 // GEMMs through cuBLAS and the rest through kernels/cuda, on the stage's own compute stream, with every
 // activation, saved tensor, weight and gradient in GPU memory. Initial weights are the CPU stage's (drawn
 // from the same keyed streams), so a CUDA run and the CPU reference start from the same model.
-// MoE layers run their router and experts through the CPU MoeMlp for now (the layer's input and output
-// gradient cross to the host and back); attention, norms and residuals stay on the GPU.
+// MoE layers run on the GPU too (runtime/device_moe.hpp): only the router's choices, the gates' gradients
+// and the expert all-to-all's buffers cross to the host, the all-to-all being the host exchange.
 #pragma once
 
 #include <memory>

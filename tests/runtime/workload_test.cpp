@@ -11,8 +11,6 @@
 #include "common/numeric.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <barrier>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "tests/runtime/thread_all_to_all.hpp"
 
 namespace pipesim {
 namespace {
@@ -429,30 +428,6 @@ TEST(MoeGradCheck, WholeStageModel) {
 }
 
 // All-to-all among threads of one process: each deposits its buffers, waits for all, takes its own.
-class ThreadAllToAll {
- public:
-  explicit ThreadAllToAll(int ranks) : mail_(std::size_t(ranks)), barrier_(ranks) {}
-  AllToAll<double> rank(int r) {
-    return [this, r](std::vector<std::vector<double>> out) {
-      mail_[std::size_t(r)] = std::move(out);
-      barrier_.arrive_and_wait();
-      std::vector<std::vector<double>> in(mail_.size());
-      for (std::size_t from = 0; from < mail_.size(); ++from) {
-        if (std::size_t(r) < mail_[from].size()) in[from] = std::move(mail_[from][std::size_t(r)]);
-        if (from != std::size_t(r)) crossed += in[from].size();
-      }
-      barrier_.arrive_and_wait();  // nobody deposits the next round before everyone has taken this one
-      return in;
-    };
-  }
-  void leave() { barrier_.arrive_and_drop(); }  // a rank that failed, so the others do not wait forever
-  std::atomic<std::size_t> crossed = 0;          // elements that went to another rank
-
- private:
-  std::vector<std::vector<std::vector<double>>> mail_;  // [from][to]
-  std::barrier<> barrier_;
-};
-
 // Each rank's passes as (op, local index); both ranks run the same interleaved order in lockstep.
 const std::vector<std::pair<char, int>> kLockstep{{'F', 0}, {'F', 1}, {'I', 0}, {'F', 2},
                                                   {'W', 0}, {'I', 1}, {'I', 2}, {'W', 2}, {'W', 1}};
@@ -477,7 +452,7 @@ TEST(Moe, ExpertParallelMatchesOneProcess) {
   StageModel<double> single(spec, 0, spec.layers, true, true);
   for (int r = 0; r < ranks; ++r) run_passes(single, r * per_rank, want);
 
-  ThreadAllToAll all_to_all(ranks);
+  ThreadAllToAll<double> all_to_all(ranks);
   std::vector<std::unique_ptr<StageModel<double>>> models;
   for (int r = 0; r < ranks; ++r) {
     WorkloadSpec s = spec;
