@@ -48,7 +48,7 @@ struct RunArgs {
   RunOptions options;
   std::string timeline, trace;
   std::string device = "auto", comm = "auto", gpu_share = "auto";
-  std::string gemm_math = "exact";  // --device cuda, fp32: exact, tf32 or bf16 tensor-core math
+  std::string gemm_math = "exact";  // --device cuda, fp32: exact, tf32, bf16 or fp8 tensor-core math
   int threads = 0;  // > 0: ranks as threads of this process instead of MPI processes
   std::string config;  // every option of the run as parsed (CLI11's config text): what all ranks must share
 };
@@ -202,6 +202,7 @@ RunResult run_on(const RunArgs& args, Comm& comm, const Schedule& lowered, const
   bool record = !args.timeline.empty() || !args.trace.empty();
   auto math = args.gemm_math == "bf16"   ? cuda::GemmMath::Bf16
               : args.gemm_math == "tf32" ? cuda::GemmMath::Tf32
+              : args.gemm_math == "fp8"  ? cuda::GemmMath::Fp8
                                          : cuda::GemmMath::Exact;
   auto gpu = make_cuda_device<T>(local % gpus, record, share, math);
   if (share.count > 1 && share.slot == 0)
@@ -411,8 +412,10 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--gemm-math", args->gemm_math,
                   "With --device cuda --precision fp32: exact (FP32), or tf32 / bf16 tensor-core math on FP32 storage, "
-                  "for timing runs whose kernels calibrate a TF32 or BF16 GEMM table (calibrate --hw-profile-out)")
-      ->check(CLI::IsMember({"exact", "tf32", "bf16"}))
+                  "or fp8 (E4M3 with a per-tensor scale, through cuBLASLt; attention and shapes that are not multiples "
+                  "of 16 take bf16), for timing runs whose kernels calibrate a TF32, BF16 or FP8 GEMM table "
+                  "(calibrate --hw-profile-out)")
+      ->check(CLI::IsMember({"exact", "tf32", "bf16", "fp8"}))
       ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");

@@ -36,7 +36,11 @@ struct HostMoeOps {
   std::vector<U> upload(const std::vector<U>& host) { return host; }
   template <class U>
   std::vector<U> download(const std::vector<U>& tensor) { return tensor; }
-  void gemm(const kernels::GemmParams<T>& p) { kernels::gemm<T>(p); }
+  // A GEMM as an operator of `log` (pass F, I or W).
+  void gemm(OpLog* log, char pass, const kernels::GemmParams<T>& p) {
+    OpScope op(log, detail::gemm_name(pass), detail::gemm_work(pass, p));
+    kernels::gemm<T>(p);
+  }
   void softmax_forward(int rows, int cols, const T* x, T* y) { kernels::softmax_forward(rows, cols, x, y, false); }
   void softmax_backward(int rows, int cols, const T* y, const T* dy, T* dx) {
     kernels::softmax_backward(rows, cols, y, dy, dx);
@@ -240,10 +244,7 @@ class DeviceMoe {
   }
   static T* row(Tensor& t, int r, int width) { return t.data() + std::size_t(r) * std::size_t(width); }
   static const T* row(const Tensor& t, int r, int width) { return t.data() + std::size_t(r) * std::size_t(width); }
-  void gemm(char pass, const kernels::GemmParams<T>& p) {
-    OpScope op(log_, detail::gemm_name(pass), detail::gemm_work(pass, p));
-    ops_.gemm(p);
-  }
+  void gemm(char pass, const kernels::GemmParams<T>& p) { ops_.gemm(log_, pass, p); }
   // Rows of `in` picked by `index` (one per output row), as an operator named `name`.
   Tensor gather(const Index& index, const T* in, int width, const char* name, char pass) {
     const int n = int(index.size());

@@ -85,8 +85,8 @@ std::string run_precision(const RunRecord& run) {
   };
   auto math = text("gemm_math");  // tensor-core math on FP32 storage (run --gemm-math)
   if (!math.empty() && math != "exact") {
-    if (math != "tf32" && math != "bf16")
-      throw Error(fmt::format("the run's workload.gemm_math '{}' is not exact, tf32 or bf16", math));
+    if (math != "tf32" && math != "bf16" && math != "fp8")
+      throw Error(fmt::format("the run's workload.gemm_math '{}' is not exact, tf32, bf16 or fp8", math));
     return math;
   }
   auto precision = text("precision");

@@ -15,7 +15,7 @@
 
 namespace pipesim {
 
-// The GEMM table the run's GEMMs measure: its workload's "gemm_math" when tensor-core (tf32, bf16), else its
+// The GEMM table the run's GEMMs measure: its workload's "gemm_math" when tensor-core (tf32, bf16, fp8), else its
 // "precision" (fp32, fp64), else fp32.
 std::string run_precision(const RunRecord& run);
 

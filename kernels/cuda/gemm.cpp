@@ -7,6 +7,7 @@
 
 #include "common/error.hpp"
 #include "kernels/cuda/check.hpp"
+#include "kernels/cuda/gemm_fp8.hpp"
 
 namespace pipesim::cuda {
 
@@ -16,18 +17,26 @@ void check(cublasStatus_t status, const char* what) {
                 Error::Kind::Internal);
 }
 
-Blas::Blas(GemmMath math) : math_(math) { check(cublasCreate(&handle_), "cublasCreate"); }
+Blas::Blas(GemmMath math) : math_(math) {
+  check(cublasCreate(&handle_), "cublasCreate");
+  if (math == GemmMath::Fp8) fp8_ = std::make_unique<Fp8>();
+}
+
+Blas::~Blas() {
+  fp8_.reset();
+  if (handle_) cublasDestroy(handle_);
+}
+
+long long Blas::fp8_fallbacks() const { return fp8_ ? fp8_->fallbacks : 0; }
 
 namespace {
 
+// Tensor-core math other than FP8's: attention's batched GEMMs and the shapes FP8 refuses take BF16.
 cublasComputeType_t compute_type(GemmMath math) {
-  return math == GemmMath::Bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_TF32;
+  return math == GemmMath::Tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
 }
 
 }  // namespace
-Blas::~Blas() {
-  if (handle_) cublasDestroy(handle_);
-}
 
 template <class T>
 void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
@@ -38,6 +47,10 @@ void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
   auto op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   // Column-major view: Cᵀ (n x m) = op(B)ᵀ (n x k) · op(A)ᵀ (k x m).
   if constexpr (std::is_same_v<T, float>) {
+    if (blas.fp8() && use_fp8(*blas.fp8(), p)) {
+      fp8_multiply(*blas.fp8(), p, fp8_quantize(p, stream), stream);
+      return;
+    }
     if (blas.math() != GemmMath::Exact) {
       check(cublasGemmEx(blas.handle(), op_b, op_a, p.n, p.m, p.k, &p.alpha, p.b, CUDA_R_32F, p.ldb, p.a, CUDA_R_32F,
                          p.lda, &p.beta, p.c, CUDA_R_32F, p.ldc, compute_type(blas.math()), CUBLAS_GEMM_DEFAULT),

@@ -5,6 +5,8 @@
 // set to tensor-core math for timing runs (GemmMath).
 #pragma once
 
+#include <memory>
+
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -22,10 +24,16 @@ class Blas {
   Blas& operator=(const Blas&) = delete;
   cublasHandle_t handle() const { return handle_; }
   GemmMath math() const { return math_; }
+  // With GemmMath::Fp8: the cuBLASLt handle, workspace and per-shape plans (gemm_fp8.hpp); else null.
+  struct Fp8;
+  Fp8* fp8() const { return fp8_.get(); }
+  // FP8 GEMMs that ran on BF16 tensor cores because cuBLASLt has no FP8 kernel for their shape.
+  long long fp8_fallbacks() const;
 
  private:
   cublasHandle_t handle_ = nullptr;
   GemmMath math_;
+  std::unique_ptr<Fp8> fp8_;
 };
 
 // Throws Error naming `what` and cuBLAS's status unless it is CUBLAS_STATUS_SUCCESS.

@@ -20,6 +20,7 @@
 #include "runtime/cuda/cuda_moe_ops.hpp"
 #include "runtime/cuda/cupti_trace.hpp"
 #include "runtime/cuda/sm_partition.hpp"
+#include "runtime/cuda/timed_gemm.hpp"
 #include "runtime/device_moe.hpp"
 #include "runtime/op_log.hpp"
 #include "runtime/stage_model.hpp"
@@ -255,10 +256,7 @@ class CudaStage : public StageCompute<T> {
   }
 
   // tensor_math.hpp's three GEMM shapes on the GPU.
-  void gemm(char pass, const kernels::GemmParams<T>& p) {
-    OpScope op(log_, detail::gemm_name(pass), detail::gemm_work(pass, p));
-    cuda::gemm<T>(blas_, p, stream());
-  }
+  void gemm(char pass, const kernels::GemmParams<T>& p) { timed_gemm(blas_, log_, pass, p, stream()); }
   DeviceBuffer<T> matmul(const T* a, const T* b, int r, int inner, int cols) {
     DeviceBuffer<T> c = buffer(size_t(r) * size_t(cols));
     gemm('F', detail::forward_gemm(a, b, r, inner, cols, c.data()));

@@ -13,6 +13,7 @@
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "runtime/cuda/timed_gemm.hpp"
 
 namespace pipesim {
 
@@ -46,7 +47,8 @@ class CudaMoeOps {
     return host;
   }
 
-  void gemm(const kernels::GemmParams<T>& p) { cuda::gemm<T>(*blas_, p, stream_); }
+  // A GEMM as operators of `log` (pass F, I or W): timed_gemm.hpp.
+  void gemm(OpLog* log, char pass, const kernels::GemmParams<T>& p) { timed_gemm(*blas_, log, pass, p, stream_); }
   void softmax_forward(int rows, int cols, const T* x, T* y) { cuda::softmax_forward(rows, cols, x, y, false, stream_); }
   void softmax_backward(int rows, int cols, const T* y, const T* dy, T* dx) {
     cuda::softmax_backward(rows, cols, y, dy, dx, stream_);

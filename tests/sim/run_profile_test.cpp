@@ -193,6 +193,15 @@ TEST(RunProfile, PrecisionIsTheGemmMathOrTheStorage) {
   EXPECT_EQ(run_precision(run), "bf16");
   run.workload["gemm_math"] = "tf32";
   EXPECT_EQ(run_precision(run), "tf32");
+  run.workload["gemm_math"] = "fp8";
+  EXPECT_EQ(run_precision(run), "fp8");
+  run.workload["gemm_math"] = "int4";
+  try {
+    run_precision(run);
+    ADD_FAILURE() << "int4 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'int4'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RunProfile, RefusesARunWithoutTaggedKernels) {
