@@ -5,15 +5,22 @@
 // top-k choices, the gates' gradients and the all-to-all buffers cross to the host, the all-to-all itself
 // being the host exchange. The forward and input-gradient GEMMs run per (expert, source EP rank) chunk, so
 // each has the shape it has in the single-process reference (one source per expert there): cuBLAS may pick
-// another algorithm, and other bits, for another shape. Weight gradients take an expert's rows at once.
+// another algorithm, and other bits, for another shape (or for another alignment: a chunk starts begin·width
+// elements into its tensor, 16-byte aligned whenever hidden and expert_ffn are multiples of 4 in fp32).
+// Weight gradients take an expert's rows at once.
 // Run on the host (tests/runtime/device_moe_test.cpp), it gives MoeMlp's bits.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "common/error.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "runtime/expert_exchange.hpp"
@@ -30,7 +37,8 @@ struct HostMoeOps {
   using Value = T;
   using Tensor = std::vector<T>;
   using Index = std::vector<int>;
-  Tensor tensor(std::size_t n) { return Tensor(n); }
+  // Filled with NaN, not zero: GPU memory comes uninitialised, so a read of what nobody wrote must show here.
+  Tensor tensor(std::size_t n) { return Tensor(n, std::numeric_limits<T>::quiet_NaN()); }
   Index index(std::size_t n) { return Index(n); }
   template <class U>
   std::vector<U> upload(const std::vector<U>& host) { return host; }
@@ -133,8 +141,8 @@ class DeviceMoe {
     auto received = exchange_.trade(split_rows(ops_.download(send), plan.sent, H, &ids), "MoE dispatch", 'F');
     std::vector<std::vector<int>> got_ids;
     std::vector<int> count;
-    auto arrived = join_rows(received, H, count, &got_ids, "MoE dispatch");
-    s.routing = learn_routing(got_ids, exchange_.first_expert(), exchange_.local_experts(), "MoE dispatch");
+    auto arrived = join_rows(received, H, count, &got_ids, named("MoE dispatch"));
+    s.routing = learn_routing(got_ids, exchange_.first_expert(), exchange_.local_experts(), named("MoE dispatch"));
     s.chunks = expert_chunks(s.routing);
     auto group = expert_major_rows(s.routing);
     std::vector<int> ungroup(group.size());
@@ -143,6 +151,9 @@ class DeviceMoe {
     s.ungroup = ops_.upload(ungroup);
 
     const int N = int(group.size());
+    if (double(N) * std::max(FE, H) > double(std::numeric_limits<int>::max()))
+      throw Error(fmt::format("{}: {} rows of {} for the local experts overflow a kernel's element count",
+                              exchange_.context(), N, std::max(FE, H)));
     s.x = gather(s.group, ops_.upload(arrived).data(), H, "moe_group", 'F');
     s.gate = ops_.tensor(std::size_t(N) * FE);
     s.up = ops_.tensor(std::size_t(N) * FE);
@@ -178,7 +189,7 @@ class DeviceMoe {
     }
     auto received = exchange_.trade(split_rows(ops_.download(rows_out), s.sent, H, nullptr), "MoE backward dispatch", 'I');
     auto count = s.routing.received;
-    auto arrived = ops_.upload(join_rows(received, H, count, nullptr, "MoE backward dispatch"));
+    auto arrived = ops_.upload(join_rows(received, H, count, nullptr, named("MoE backward dispatch")));
     s.dout = gather(s.group, arrived.data(), H, "moe_group", 'I');
 
     Tensor dact = ops_.tensor(std::size_t(N) * FE), dx_e = ops_.tensor(std::size_t(N) * H);
@@ -258,8 +269,9 @@ class DeviceMoe {
   Tensor send_back(const Tensor& back, const Saved& s, const std::string& what, char pass) {
     auto returned = exchange_.trade(split_rows(ops_.download(back), s.routing.received, spec_.hidden, nullptr), what, pass);
     auto sent = s.sent;
-    return ops_.upload(join_rows(returned, spec_.hidden, sent, nullptr, what));
+    return ops_.upload(join_rows(returned, spec_.hidden, sent, nullptr, named(what)));
   }
+  std::string named(const std::string& what) const { return exchange_.context() + ": " + what; }
 
   WorkloadSpec spec_;
   ExpertExchange<T> exchange_;

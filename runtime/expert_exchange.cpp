@@ -17,7 +17,12 @@ using std::size_t;
 Dispatch plan_dispatch(const std::vector<int>& expert, int ep, int local_experts) {
   Dispatch d;
   d.sent.assign(size_t(ep), 0);
-  for (int e : expert) ++d.sent[size_t(e / local_experts)];
+  for (int e : expert) {
+    if (e < 0 || e >= ep * local_experts)
+      throw Error(fmt::format("MoE dispatch: the router chose expert {} of {}", e, ep * local_experts),
+                  Error::Kind::Internal);
+    ++d.sent[size_t(e / local_experts)];
+  }
   std::vector<int> next(size_t(ep), 0);
   for (int p = 1; p < ep; ++p) next[size_t(p)] = next[size_t(p - 1)] + d.sent[size_t(p - 1)];
   d.order.resize(expert.size());
@@ -75,6 +80,12 @@ std::vector<ExpertChunk> expert_chunks(const ExpertRouting& routing) {
 template <class T>
 std::vector<std::vector<T>> split_rows(const std::vector<T>& rows, const std::vector<int>& count, int width,
                                        const std::vector<int>* ids) {
+  size_t rows_total = 0;
+  for (int n : count) rows_total += size_t(n);
+  if (rows.size() != rows_total * size_t(width) || (ids && ids->size() != rows_total))
+    throw Error(fmt::format("MoE exchange: {} elements and {} ids for {} rows of {}", rows.size(),
+                            ids ? ids->size() : 0, rows_total, width),
+                Error::Kind::Internal);
   std::vector<std::vector<T>> out(count.size());
   size_t row = 0;
   for (size_t p = 0; p < count.size(); ++p) {
@@ -94,6 +105,8 @@ template <class T>
 std::vector<T> join_rows(const std::vector<std::vector<T>>& buffers, int width, std::vector<int>& count,
                          std::vector<std::vector<int>>* ids, const std::string& what) {
   const size_t record = size_t(width) + (ids ? 1 : 0);
+  if (!ids && count.size() != buffers.size())
+    throw Error(fmt::format("{}: {} buffers for {} EP ranks", what, buffers.size(), count.size()), Error::Kind::Internal);
   if (ids) {
     count.assign(buffers.size(), 0);
     ids->assign(buffers.size(), {});
@@ -107,7 +120,7 @@ std::vector<T> join_rows(const std::vector<std::vector<T>>& buffers, int width, 
                     Error::Kind::Internal);
       count[p] = int(b.size() / record);
     } else if (b.size() != size_t(count[p]) * size_t(width)) {
-      throw Error(fmt::format("{}: EP rank {} sent {} elements for its {} rows", what, p, b.size(), count[p]),
+      throw Error(fmt::format("{}: {} elements from EP rank {}, expected {} rows of {}", what, b.size(), p, count[p], width),
                   Error::Kind::Internal);
     }
     total += size_t(count[p]);
@@ -173,6 +186,7 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
                                              const std::string& what) const {
   const size_t row = size_t(width);
   const char pass = learn ? 'F' : 'I';
+  const std::string named = context_ + ": " + what;  // errors name the stage
 
   // Dispatch: each slot's row to its expert's owner, in (token, slot) order; the forward's carry their ids.
   auto plan = plan_dispatch(expert, ep_, local_experts_);
@@ -183,8 +197,8 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
                          learn ? &ids : nullptr);
   auto received = trade(std::move(send), what + " dispatch", pass);
   std::vector<std::vector<int>> received_ids;
-  auto arrived = join_rows(received, width, routing.received, learn ? &received_ids : nullptr, what + " dispatch");
-  if (learn) routing = learn_routing(received_ids, first_expert_, local_experts_, what + " dispatch");
+  auto arrived = join_rows(received, width, routing.received, learn ? &received_ids : nullptr, named + " dispatch");
+  if (learn) routing = learn_routing(received_ids, first_expert_, local_experts_, named + " dispatch");
 
   // Each local expert's rows, in (source EP rank, token, slot) order; then each result row back to where its
   // input came from.
@@ -198,7 +212,7 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
     auto out = compute(i, std::vector<T>(input.begin() + std::ptrdiff_t(begin * row),
                                          input.begin() + std::ptrdiff_t((begin + n) * row)));
     if (out.size() != n * row)
-      throw Error(fmt::format("{}: expert {} returned {} elements for {} rows", what, first_expert_ + i, out.size(), n),
+      throw Error(fmt::format("{}: expert {} returned {} elements for {} rows", named, first_expert_ + i, out.size(), n),
                   Error::Kind::Internal);
     OpScope copy(log_, "moe_return_pack", memory_work(pass, 2.0 * double(out.size()) * sizeof(T)));
     for (size_t q = 0; q < n; ++q) std::copy_n(&out[q * row], row, &back[size_t(index[begin + q]) * row]);
@@ -207,7 +221,7 @@ std::vector<T> ExpertExchange<T>::round_trip(const std::vector<int>& expert, con
   auto returned = trade(split_rows(back, routing.received, width, nullptr), what + " combine", pass);
 
   // Every slot's result, in (token, slot) order.
-  auto joined = join_rows(returned, width, plan.sent, nullptr, what + " combine");
+  auto joined = join_rows(returned, width, plan.sent, nullptr, named + " combine");
   return gathered(joined, plan.position, width, log_, "moe_unpack", pass);
 }
 

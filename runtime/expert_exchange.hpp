@@ -72,6 +72,7 @@ class ExpertExchange {
 
   int owner(int expert) const { return expert / local_experts_; }
   int ep() const { return ep_; }
+  const std::string& context() const { return context_; }
   int first_expert() const { return first_expert_; }
   int local_experts() const { return local_experts_; }
 

@@ -341,7 +341,12 @@ void moe_gate_grad(int tokens, int k, int cols, const int* slot, const T* weight
                    T* dweight) {
   for (int t = 0; t < tokens; ++t)
     for (int j = 0; j < k; ++j) {
-      const size_t s = size_t(t) * size_t(k) + size_t(j), at = size_t(slot[s]) * size_t(cols);
+      const size_t s = size_t(t) * size_t(k) + size_t(j);
+      if (slot[s] < 0) {  // a dropped token: no row, no gradient
+        dweight[s] = 0;
+        continue;
+      }
+      const size_t at = size_t(slot[s]) * size_t(cols);
       const T* d = dy + size_t(t) * size_t(cols);
       const T w = weight[s];
       T dot = 0;

@@ -56,7 +56,7 @@ template <class T>
 void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight, const T* in, T* out);
 // The combine's backward, for slot s = t·k + j whose expert output is row slot[s] of `out`: the gradient
 // that goes back to the expert, rows[slot[s]] = weight[s] · dy[t], and the gate's, dweight[s] =
-// Σ_c dy[t][c] · out[slot[s]][c] (c in order from zero).
+// Σ_c dy[t][c] · out[slot[s]][c] (c in order from zero); a slot < 0 (dropped) gets dweight 0 and no row.
 template <class T>
 void moe_gate_grad(int tokens, int k, int cols, const int* slot, const T* weight, const T* dy, const T* out, T* rows,
                    T* dweight);

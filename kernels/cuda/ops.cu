@@ -190,6 +190,10 @@ template <class T>
 __global__ void moe_gate_grad_kernel(int k, int cols, const int* slot, const T* weight, const T* dy, const T* out,
                                      T* rows, T* dweight) {
   long long s = blockIdx.x, t = s / k;
+  if (slot[s] < 0) {  // a dropped token (the same for the whole block: no thread reaches block_sum)
+    if (threadIdx.x == 0) dweight[s] = 0;
+    return;
+  }
   long long at = static_cast<long long>(slot[s]) * cols;
   const T* d = dy + t * cols;
   const T w = weight[s];

@@ -54,7 +54,8 @@ template <class T>
 void combine_rows(int tokens, int k, int cols, const int* slot, const T* weight, const T* in, T* out,
                   cudaStream_t stream);
 // The combine's backward (kernels/cpu/ops.hpp): rows[slot[s]] = weight[s] · dy[t] and dweight[s] =
-// Σ_c dy[t][c] · out[slot[s]][c] for s = t·k + j; a block per slot, the dot product by the fixed tree.
+// Σ_c dy[t][c] · out[slot[s]][c] for s = t·k + j (0 for a slot < 0); a block per slot, the dot product by
+// the fixed tree.
 template <class T>
 void moe_gate_grad(int tokens, int k, int cols, const int* slot, const T* weight, const T* dy, const T* out, T* rows,
                    T* dweight, cudaStream_t stream);

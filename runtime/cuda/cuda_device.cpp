@@ -202,8 +202,14 @@ class CudaStage : public StageCompute<T> {
     std::map<std::string, DeviceBuffer<T>> weights, grads;
     typename Moe::Weights moe;  // pointers into weights and grads
     typename Moe::Grads moe_grads;
-    const T* w(const char* name) const { return weights.at(name).data(); }
-    T* g(const char* name) { return grads.at(name).data(); }
+    const T* w(const std::string& name) const { return find(weights, name).data(); }
+    T* g(const std::string& name) { return find(grads, name).data(); }
+    template <class Map>
+    static auto& find(Map& tensors, const std::string& name) {
+      auto it = tensors.find(name);
+      if (it == tensors.end()) throw Error("CUDA stage: no tensor " + name, Error::Kind::Internal);
+      return it->second;
+    }
   };
   struct Saved {
     DeviceBuffer<T> x, rstd1, n1, q, k, v, probs, ctx, h, rstd2, n2, gate, up, act;  // from F
@@ -415,12 +421,12 @@ class CudaStage : public StageCompute<T> {
     const auto& x = moe_->exchange();
     for (int e = x.first_expert(); e < x.first_expert() + x.local_experts(); ++e) {
       auto name = [e](const char* part) { return fmt::format("expert{}.{}", e, part); };
-      L.moe.w_gate.push_back(L.w(name("w_gate").c_str()));
-      L.moe.w_up.push_back(L.w(name("w_up").c_str()));
-      L.moe.w_down.push_back(L.w(name("w_down").c_str()));
-      L.moe_grads.w_gate.push_back(L.g(name("w_gate").c_str()));
-      L.moe_grads.w_up.push_back(L.g(name("w_up").c_str()));
-      L.moe_grads.w_down.push_back(L.g(name("w_down").c_str()));
+      L.moe.w_gate.push_back(L.w(name("w_gate")));
+      L.moe.w_up.push_back(L.w(name("w_up")));
+      L.moe.w_down.push_back(L.w(name("w_down")));
+      L.moe_grads.w_gate.push_back(L.g(name("w_gate")));
+      L.moe_grads.w_up.push_back(L.g(name("w_up")));
+      L.moe_grads.w_down.push_back(L.g(name("w_down")));
     }
   }
 

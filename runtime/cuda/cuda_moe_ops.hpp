@@ -1,7 +1,7 @@
 // DeviceMoe's kernel set on the GPU (runtime/device_moe.hpp): tensors are stream-ordered device buffers of
-// the stage's stream, the kernels are kernels/cuda's on that stream, and uploads and downloads wait for
-// the stream (the host vectors they read or fill may go once they return; the stage's stream does not
-// synchronise with the legacy default stream, so a plain cudaMemcpy would not wait for its kernels).
+// the stage's stream, the kernels are kernels/cuda's on that stream, and downloads wait for the stream
+// (the stage's stream does not synchronise with the legacy default stream, so a plain cudaMemcpy would not
+// wait for its kernels).
 #pragma once
 
 #include <cstddef>
@@ -31,10 +31,10 @@ class CudaMoeOps {
   template <class U>
   cuda::DeviceBuffer<U> upload(const std::vector<U>& host) {
     cuda::DeviceBuffer<U> b(host.size(), stream_);
+    // From pageable memory the copy returns once the bytes are staged: `host` may go, no wait needed.
     if (!host.empty())
       cuda::check(cudaMemcpyAsync(b.data(), host.data(), host.size() * sizeof(U), cudaMemcpyHostToDevice, stream_),
                   "MoE upload");
-    cuda::check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     return b;
   }
   template <class U>

@@ -261,12 +261,14 @@ TYPED_TEST(CudaKernels, GateGradientSendsEachSlotItsRowAndDotProduct) {
   const int tokens = 7, k = 3, cols = 300;  // more columns than a block has threads
   std::vector<int> slot(std::size_t(tokens * k));
   for (int s = 0; s < tokens * k; ++s) slot[std::size_t(s)] = (s * 8) % (tokens * k);  // a permutation
+  slot[5] = -1;                                                                          // and a dropped slot
   auto weight = random<T>(slot.size(), 31), dy = random<T>(std::size_t(tokens) * cols, 32),
        out = random<T>(slot.size() * cols, 33);
-  std::vector<T> rows(out.size()), dweight(slot.size());
+  std::vector<T> rows(out.size(), T(7)), dweight(slot.size());
+  DeviceBuffer<T> grows(rows);  // the dropped slot's row keeps what it held
   kernels::moe_gate_grad(tokens, k, cols, slot.data(), weight.data(), dy.data(), out.data(), rows.data(), dweight.data());
   DeviceBuffer<int> gslot(slot);
-  DeviceBuffer<T> gw(weight), gdy(dy), gout(out), grows(rows.size()), gdw(dweight.size());
+  DeviceBuffer<T> gw(weight), gdy(dy), gout(out), gdw(dweight.size());
   cuda::moe_gate_grad(tokens, k, cols, gslot.data(), gw.data(), gdy.data(), gout.data(), grows.data(), gdw.data(), nullptr);
   sync();
   EXPECT_EQ(grows.download(), rows);                      // products, exact

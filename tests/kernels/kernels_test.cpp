@@ -332,6 +332,12 @@ TEST(Ops, GateGradientIsTheAdjointOfTheCombine) {
   for (int c = 0; c < cols; ++c) dot += dy[std::size_t(cols + c)] * in[std::size_t(13 * cols + c)];
   EXPECT_EQ(dweight[4], dot);
   EXPECT_EQ(rows[std::size_t(13 * cols)], weight[4] * dy[std::size_t(cols)]);
+  // A dropped slot: no gradient for its gate, its row untouched.
+  slot[4] = -1;
+  std::fill(rows.begin(), rows.end(), 99.0);
+  moe_gate_grad(tokens, k, cols, slot.data(), weight.data(), dy.data(), in.data(), rows.data(), dweight.data());
+  EXPECT_EQ(dweight[4], 0.0);
+  EXPECT_EQ(rows[std::size_t(13 * cols)], 99.0);
 }
 
 const AttentionShape kAttention{2, 5, 3, 4};

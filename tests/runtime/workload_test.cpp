@@ -427,7 +427,6 @@ TEST(MoeGradCheck, WholeStageModel) {
   EXPECT_EQ(rerouted, 0);
 }
 
-// All-to-all among threads of one process: each deposits its buffers, waits for all, takes its own.
 // Each rank's passes as (op, local index); both ranks run the same interleaved order in lockstep.
 const std::vector<std::pair<char, int>> kLockstep{{'F', 0}, {'F', 1}, {'I', 0}, {'F', 2},
                                                   {'W', 0}, {'I', 1}, {'I', 2}, {'W', 2}, {'W', 1}};
