@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -56,24 +57,29 @@ class CudaKernels : public ::testing::Test {};
 using Types = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(CudaKernels, Types);
 
+// C = 0.5·op(A)·op(B) + 2·C on random inputs through `blas`: the GPU's C, then the CPU reference's.
+template <class T>
+std::pair<std::vector<T>, std::vector<T>> gemm_on_both(cuda::Blas& blas, int m, int n, int k, bool ta, bool tb) {
+  auto a = random<T>(std::size_t(m) * k, 1), b = random<T>(std::size_t(k) * n, 2), c = random<T>(std::size_t(m) * n, 3);
+  kernels::GemmParams<T> p{m, n, k, ta, tb, T(0.5), nullptr, ta ? m : k, nullptr, tb ? k : n, T(2), nullptr, n};
+  auto cpu = c;
+  auto host = p;
+  host.a = a.data(), host.b = b.data(), host.c = cpu.data();
+  kernels::gemm_reference(host);
+  DeviceBuffer<T> da(a), db(b), dc(c);
+  p.a = da.data(), p.b = db.data(), p.c = dc.data();
+  cuda::gemm(blas, p, nullptr);
+  sync();
+  return {dc.download(), cpu};
+}
+
 TYPED_TEST(CudaKernels, GemmMatchesTheCpuKernelInEveryTransposition) {
   REQUIRE_GPU();
-  using T = TypeParam;
   cuda::Blas blas;
-  const int m = 37, n = 29, k = 53;
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
-      auto a = random<T>(std::size_t(m) * k, 1), b = random<T>(std::size_t(k) * n, 2), c = random<T>(std::size_t(m) * n, 3);
-      kernels::GemmParams<T> p{m, n, k, ta, tb, T(0.5), nullptr, ta ? m : k, nullptr, tb ? k : n, T(2), nullptr, n};
-      auto cpu = c;
-      auto host = p;
-      host.a = a.data(), host.b = b.data(), host.c = cpu.data();
-      kernels::gemm_reference(host);
-      DeviceBuffer<T> da(a), db(b), dc(c);
-      p.a = da.data(), p.b = db.data(), p.c = dc.data();
-      cuda::gemm(blas, p, nullptr);
-      sync();
-      expect_close(dc.download(), cpu, ta ? (tb ? "AᵀBᵀ" : "AᵀB") : (tb ? "ABᵀ" : "AB"));
+      auto [gpu, cpu] = gemm_on_both<TypeParam>(blas, 37, 29, 53, ta, tb);
+      expect_close(gpu, cpu, ta ? (tb ? "AᵀBᵀ" : "AᵀB") : (tb ? "ABᵀ" : "AB"));
     }
 }
 
@@ -84,7 +90,8 @@ TYPED_TEST(CudaKernels, GemmMatchesTheCpuKernelInEveryTransposition) {
 TEST(CudaGemmMath, Fp8IsOffByE4m3RoundingAndFallsBackToBf16) {
   REQUIRE_GPU();
   cuda::Blas blas(cuda::GemmMath::Fp8);
-  auto relative = [](const std::vector<float>& got, const std::vector<float>& want) {
+  auto relative = [&](int m, int n, int k, bool ta, bool tb) {  // the Frobenius norm of the error, relative
+    auto [got, want] = gemm_on_both<float>(blas, m, n, k, ta, tb);
     double diff = 0, norm = 0;
     for (std::size_t i = 0; i < got.size(); ++i) {
       diff += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
@@ -92,28 +99,14 @@ TEST(CudaGemmMath, Fp8IsOffByE4m3RoundingAndFallsBackToBf16) {
     }
     return std::sqrt(diff / norm);
   };
-  auto run = [&](int m, int n, int k, bool ta, bool tb) {
-    auto a = random<float>(std::size_t(m) * k, 11), b = random<float>(std::size_t(k) * n, 12),
-         c = random<float>(std::size_t(m) * n, 13);
-    kernels::GemmParams<float> p{m, n, k, ta, tb, 0.5f, nullptr, ta ? m : k, nullptr, tb ? k : n, 2.0f, nullptr, n};
-    auto cpu = c;
-    auto host = p;
-    host.a = a.data(), host.b = b.data(), host.c = cpu.data();
-    kernels::gemm_reference(host);
-    DeviceBuffer<float> da(a), db(b), dc(c);
-    p.a = da.data(), p.b = db.data(), p.c = dc.data();
-    cuda::gemm(blas, p, nullptr);
-    sync();
-    return relative(dc.download(), cpu);
-  };
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
-      double error = run(48, 32, 64, ta, tb);
+      double error = relative(48, 32, 64, ta, tb);
       EXPECT_GT(error, 1e-2) << "ta " << ta << " tb " << tb << ": as exact as BF16; did FP8 run?";
       EXPECT_LT(error, 1e-1) << "ta " << ta << " tb " << tb;
     }
   EXPECT_EQ(blas.fp8_fallbacks(), 0);
-  EXPECT_LT(run(37, 29, 53, false, false), 1e-2);
+  EXPECT_LT(relative(37, 29, 53, false, false), 1e-2);
   EXPECT_EQ(blas.fp8_fallbacks(), 1);
 }
 
