@@ -7,8 +7,10 @@
 // each has the shape it has in the single-process reference (one source per expert there): cuBLAS may pick
 // another algorithm, and other bits, for another shape (or for another alignment: a chunk starts begin·width
 // elements into its tensor, 16-byte aligned whenever hidden and expert_ffn are multiples of 4 in fp32).
-// Weight gradients take an expert's rows at once.
-// Run on the host (tests/runtime/device_moe_test.cpp), it gives MoeMlp's bits.
+// Weight gradients add chunk by chunk too: one GEMM over all of an expert's rows would sum in another order
+// (fine at 1e-5) but, under FP8 math, round with scales taken over other rows (not fine).
+// Run on the host (tests/runtime/device_moe_test.cpp), it gives MoeMlp's bits (weight gradients to rounding
+// with several EP ranks).
 #pragma once
 
 #include <algorithm>
@@ -231,17 +233,14 @@ class DeviceMoe {
     return dx;
   }
 
-  // Adds this micro-batch's weight gradients: each local expert's over all its rows, then the router's.
+  // Adds this micro-batch's weight gradients: each local expert's chunk by chunk, then the router's.
   void backward_weight(const Saved& s, const T* x, const Grads& g) {
     const int R = rows(), H = spec_.hidden, FE = spec_.expert_ffn;
-    int begin = 0;
-    for (std::size_t i = 0; i < s.routing.from.size(); ++i) {
-      const int n = int(s.routing.from[i].size());
-      if (n == 0) continue;
-      gemm('W', detail::weight_grad_gemm(row(s.act, begin, FE), row(s.dout, begin, H), n, FE, H, g.w_down[i]));
-      gemm('W', detail::weight_grad_gemm(row(s.x, begin, H), row(s.dgate, begin, FE), n, H, FE, g.w_gate[i]));
-      gemm('W', detail::weight_grad_gemm(row(s.x, begin, H), row(s.dup, begin, FE), n, H, FE, g.w_up[i]));
-      begin += n;
+    for (auto& c : s.chunks) {
+      const int e = c.expert, n = c.rows;
+      gemm('W', detail::weight_grad_gemm(row(s.act, c.begin, FE), row(s.dout, c.begin, H), n, FE, H, g.w_down[e]));
+      gemm('W', detail::weight_grad_gemm(row(s.x, c.begin, H), row(s.dgate, c.begin, FE), n, H, FE, g.w_gate[e]));
+      gemm('W', detail::weight_grad_gemm(row(s.x, c.begin, H), row(s.dup, c.begin, FE), n, H, FE, g.w_up[e]));
     }
     gemm('W', detail::weight_grad_gemm(x, s.dlogits.data(), R, H, spec_.experts, g.router));
   }

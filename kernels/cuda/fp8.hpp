@@ -15,7 +15,8 @@ inline constexpr float kE4m3Max = 448.0f;
 // smaller maximum): the blocks combine by an atomic max on the bits, which orders non-negative floats.
 void abs_max(int rows, int cols, const float* x, int ld, float* amax, cudaStream_t stream);
 
-// E4M3 bytes of x · s, s = 448 / *amax (1 when *amax is 0), rounded to nearest and saturated: row-major
+// E4M3 bytes of x · s, s = 448 / max(*amax, 1e-12) (1 when *amax is not finite), rounded to nearest and
+// saturated: row-major
 // [rows x cols], or with `transpose` [cols x rows] (dst[c·rows + r] = x[r·ld + c]). *dequant = 1 / s,
 // what the GEMM multiplies back.
 void quantize_e4m3(int rows, int cols, const float* x, int ld, bool transpose, const float* amax, std::uint8_t* dst,

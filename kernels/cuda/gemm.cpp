@@ -19,7 +19,13 @@ void check(cublasStatus_t status, const char* what) {
 
 Blas::Blas(GemmMath math) : math_(math) {
   check(cublasCreate(&handle_), "cublasCreate");
-  if (math == GemmMath::Fp8) fp8_ = std::make_unique<Fp8>();
+  if (math != GemmMath::Fp8) return;
+  try {
+    fp8_ = std::make_unique<Fp8>();
+  } catch (...) {
+    cublasDestroy(handle_);
+    throw;
+  }
 }
 
 Blas::~Blas() {
@@ -39,7 +45,7 @@ cublasComputeType_t compute_type(GemmMath math) {
 }  // namespace
 
 template <class T>
-void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
+void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream, bool try_fp8) {
   if (p.m < 0 || p.n < 0 || p.k < 0) throw Error(fmt::format("gemm: bad shape {}x{}x{}", p.m, p.n, p.k), Error::Kind::Internal);
   if (p.m == 0 || p.n == 0) return;
   check(cublasSetStream(blas.handle(), stream), "cublasSetStream");
@@ -47,7 +53,7 @@ void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream) {
   auto op_b = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   // Column-major view: Cᵀ (n x m) = op(B)ᵀ (n x k) · op(A)ᵀ (k x m).
   if constexpr (std::is_same_v<T, float>) {
-    if (blas.fp8() && use_fp8(*blas.fp8(), p)) {
+    if (blas.fp8() && try_fp8 && use_fp8(*blas.fp8(), p)) {
       fp8_multiply(*blas.fp8(), p, fp8_quantize(p, stream), stream);
       return;
     }
@@ -91,8 +97,8 @@ void gemm_batched(Blas& blas, const kernels::GemmParams<T>& p, const BatchStride
   }
 }
 
-template void gemm<float>(Blas&, const kernels::GemmParams<float>&, cudaStream_t);
-template void gemm<double>(Blas&, const kernels::GemmParams<double>&, cudaStream_t);
+template void gemm<float>(Blas&, const kernels::GemmParams<float>&, cudaStream_t, bool);
+template void gemm<double>(Blas&, const kernels::GemmParams<double>&, cudaStream_t, bool);
 template void gemm_batched<float>(Blas&, const kernels::GemmParams<float>&, const BatchStrides&, cudaStream_t);
 template void gemm_batched<double>(Blas&, const kernels::GemmParams<double>&, const BatchStrides&, cudaStream_t);
 

@@ -39,9 +39,10 @@ class Blas {
 // Throws Error naming `what` and cuBLAS's status unless it is CUBLAS_STATUS_SUCCESS.
 void check(cublasStatus_t status, const char* what);
 
-// a, b, c are device pointers. Runs on `stream`; returns without waiting.
+// a, b, c are device pointers. Runs on `stream`; returns without waiting. With FP8 math, `try_fp8` false
+// runs it straight on BF16 tensor cores (what use_fp8 refused: runtime/cuda/timed_gemm.hpp).
 template <class T>
-void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream);
+void gemm(Blas& blas, const kernels::GemmParams<T>& p, cudaStream_t stream, bool try_fp8 = true);
 
 // `batch` GEMMs of p's shape in one call: GEMM i reads a + i·stride_a and b + i·stride_b and writes
 // c + i·stride_c (strides in elements). Attention's per-head products.

@@ -16,9 +16,9 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 
 // Row-major C [m x n] = op(A) [m x k] · op(B) [k x n] is column-major D (n x m) = X^T · Y with X = op(B)^T
 // stored K-major (column-major k x n) and Y = op(A) stored K-major (column-major k x m): the only operand
-// layout cuBLASLt's FP8 kernels take (transa = T, transb = N).
-Blas::Fp8::Plan make_plan(Blas::Fp8& lt, int m, int n, int k, int ldc) {
-  Blas::Fp8::Plan plan;
+// layout cuBLASLt's FP8 kernels take (transa = T, transb = N). Fills `plan` (whatever it created is freed
+// with the plans even if a step throws); plan.ok stays false when cuBLASLt has no kernel for the shape.
+void make_plan(Blas::Fp8& lt, Blas::Fp8::Plan& plan, int m, int n, int k, int ldc) {
   check(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   cublasOperation_t t = CUBLAS_OP_T, none = CUBLAS_OP_N;
   check(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), "FP8 GEMM transa");
@@ -28,24 +28,33 @@ Blas::Fp8::Plan make_plan(Blas::Fp8& lt, int m, int n, int k, int ldc) {
   check(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, std::uint64_t(n), std::uint64_t(m), ldc), "FP8 layout C");
   cublasLtMatmulPreference_t preference = nullptr;
   check(cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate");
-  check(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &lt.workspace_bytes,
-                                             sizeof(lt.workspace_bytes)),
-        "FP8 GEMM workspace");
+  // C may start inside a larger tensor (a MoE chunk's rows): 16-byte aligned (use_fp8 checks), no more.
+  std::uint32_t c_alignment = 16;
+  auto status = cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                     &lt.workspace_bytes, sizeof(lt.workspace_bytes));
+  for (auto attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    if (status == CUBLAS_STATUS_SUCCESS)
+      status = cublasLtMatmulPreferenceSetAttribute(preference, attribute, &c_alignment, sizeof(c_alignment));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  auto status = cublasLtMatmulAlgoGetHeuristic(lt.handle, plan.op, plan.x, plan.y, plan.c, plan.c, preference, 1,
-                                               &result, &found);
+  if (status == CUBLAS_STATUS_SUCCESS)
+    status = cublasLtMatmulAlgoGetHeuristic(lt.handle, plan.op, plan.x, plan.y, plan.c, plan.c, preference, 1, &result,
+                                            &found);
   cublasLtMatmulPreferenceDestroy(preference);
-  plan.ok = status == CUBLAS_STATUS_SUCCESS && found > 0;  // NOT_SUPPORTED: no FP8 kernel for this shape
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED) return;  // no FP8 kernel for this shape
+  check(status, fmt::format("FP8 GEMM heuristic for {}x{}x{}", m, n, k).c_str());
+  plan.ok = found > 0;
   if (plan.ok) plan.algo = result.algo;
-  return plan;
 }
 
 }  // namespace
 
 Blas::Fp8::Fp8() {
   check(cublasLtCreate(&handle), "cublasLtCreate");
-  cuda::check(cudaMalloc(&workspace, workspace_bytes), "cudaMalloc (cuBLASLt workspace)");
+  if (auto status = cudaMalloc(&workspace, workspace_bytes); status != cudaSuccess) {
+    cublasLtDestroy(handle);
+    cuda::check(status, "cudaMalloc (cuBLASLt workspace)");
+  }
 }
 
 Blas::Fp8::~Fp8() {
@@ -60,17 +69,25 @@ Blas::Fp8::~Fp8() {
 }
 
 bool use_fp8(Blas::Fp8& lt, const kernels::GemmParams<float>& p) {
-  bool ok = p.m % 16 == 0 && p.n % 16 == 0 && p.k % 16 == 0 && p.ldc % 4 == 0;
-  if (ok) {
+  // cuBLASLt's FP8 kernels want K-major operands whose leading dimension (k) and the output's rows (n) are
+  // multiples of 16; m is free. C is written in place, so it must be 16-byte aligned.
+  const char* why = nullptr;
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0) why = "an empty dimension";
+  else if (p.n % 16 || p.k % 16) why = "n and k must be multiples of 16";
+  else if (p.ldc % 4 || reinterpret_cast<std::uintptr_t>(p.c) % 16) why = "C is not 16-byte aligned";
+  if (!why) {
     auto key = std::make_tuple(p.m, p.n, p.k, p.ldc);
     auto it = lt.plans.find(key);
-    if (it == lt.plans.end()) it = lt.plans.emplace(key, make_plan(lt, p.m, p.n, p.k, p.ldc)).first;
-    ok = it->second.ok;
+    if (it == lt.plans.end()) {
+      it = lt.plans.emplace(key, Blas::Fp8::Plan{}).first;
+      make_plan(lt, it->second, p.m, p.n, p.k, p.ldc);
+    }
+    if (!it->second.ok) why = "cuBLASLt has no FP8 kernel for it";
   }
-  if (!ok && lt.fallbacks++ == 0)
-    fmt::print(stderr, "pipesim: no FP8 GEMM kernel for {}x{}x{} (m, n, k must be multiples of 16): such GEMMs run "
-                       "on BF16 tensor cores\n", p.m, p.n, p.k);
-  return ok;
+  if (why && lt.fallbacks++ == 0)
+    fmt::print(stderr, "pipesim: FP8 GEMM {}x{}x{} runs on BF16 tensor cores ({}); so do the stage's other such GEMMs, "
+                       "left out of the operators a profile is fitted from\n", p.m, p.n, p.k, why);
+  return !why;
 }
 
 double fp8_quantize_bytes(const kernels::GemmParams<float>& p) {
@@ -116,9 +133,9 @@ void fp8_multiply(Blas::Fp8& lt, const kernels::GemmParams<float>& p, const Fp8O
         "FP8 GEMM scale X");
   check(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &y_scale, sizeof(y_scale)),
         "FP8 GEMM scale Y");
-  check(cublasLtMatmul(lt.handle, plan.op, &p.alpha, q.scratch_ + q.x_at_, plan.x, q.scratch_ + q.y_at_, plan.y, &p.beta,
-                       p.c, plan.c, p.c, plan.c, &plan.algo, lt.workspace, lt.workspace_bytes, stream),
-        fmt::format("cublasLtMatmul (FP8, {}x{}x{})", p.m, p.n, p.k).c_str());
+  auto status = cublasLtMatmul(lt.handle, plan.op, &p.alpha, q.scratch_ + q.x_at_, plan.x, q.scratch_ + q.y_at_, plan.y,
+                               &p.beta, p.c, plan.c, p.c, plan.c, &plan.algo, lt.workspace, lt.workspace_bytes, stream);
+  if (status != CUBLAS_STATUS_SUCCESS) check(status, fmt::format("cublasLtMatmul (FP8, {}x{}x{})", p.m, p.n, p.k).c_str());
 }
 
 }  // namespace pipesim::cuda

@@ -38,8 +38,8 @@ struct Blas::Fp8 {
 };
 
 // Whether `p` runs through FP8: false, counted in lt.fallbacks and said on standard error the first time,
-// when cuBLASLt has no FP8 kernel for the shape (m, n, k must be multiples of 16); the caller then runs it
-// on BF16 tensor cores.
+// when cuBLASLt has no FP8 kernel for it (n and k must be multiples of 16, C 16-byte aligned); the caller
+// then runs it on BF16 tensor cores. Throws Error when cuBLASLt fails otherwise.
 bool use_fp8(Blas::Fp8& lt, const kernels::GemmParams<float>& p);
 
 // The two steps, so that a caller can time each as an operator of its own (runtime/cuda/timed_gemm.hpp):

@@ -1,7 +1,7 @@
 // DeviceMoe, the MoE layer the CUDA stage runs (index plans, gathers, chunked GEMMs), run here on host
-// memory against MoeMlp, the CPU stage's layer: the same outputs, input gradients and weight gradients bit
-// for bit, on one EP rank and on two (threads), with a router that leaves one EP rank without rows, and the
-// same operators' work (GEMM FLOPs by pass, all-to-all bytes).
+// memory against MoeMlp, the CPU stage's layer: the same outputs and input gradients bit for bit, weight
+// gradients too on one EP rank (to 1e-13 on two, where they sum chunk by chunk), with a router that leaves
+// one EP rank without rows, and the same operators' work (GEMM FLOPs by pass, all-to-all bytes).
 #include "runtime/device_moe.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/numeric.hpp"
 #include "runtime/moe_mlp.hpp"
 #include "runtime/op_log.hpp"
 #include "tests/runtime/thread_all_to_all.hpp"
@@ -143,7 +144,13 @@ void expect_same(int ep, bool skew) {
     SCOPED_TRACE("EP rank " + std::to_string(r));
     EXPECT_EQ(got[r].y, want[r].y);
     EXPECT_EQ(got[r].dx, want[r].dx);
-    EXPECT_EQ(got[r].grads, want[r].grads);
+    if (ep == 1) {
+      EXPECT_EQ(got[r].grads, want[r].grads);
+    } else {  // an expert's weight gradient sums its sources' chunks, MoeMlp all its rows at once
+      ASSERT_EQ(got[r].grads.size(), want[r].grads.size());
+      for (std::size_t t = 0; t < got[r].grads.size(); ++t)
+        EXPECT_LT(relative_error(got[r].grads[t], want[r].grads[t]), 1e-13) << "tensor " << t;
+    }
     EXPECT_EQ(got[r].work, want[r].work);
     EXPECT_GT(got[r].work["gemm F"], 0);
     EXPECT_EQ(got[r].work["a2a count F"], 4);  // dispatch and combine, two micro-batches
