@@ -66,6 +66,7 @@ RunRecord make_run_record(const RunArgs& args, const Schedule& lowered, const Ru
                      {"micro_batch", args.workload.micro_batch}, {"precision", args.precision}};
   if (args.gemm_math != "exact") record.workload["gemm_math"] = args.gemm_math;  // the GEMM tables it measures
   if (!result.device.empty()) record.workload["device"] = result.device;          // whose rates its kernels show
+  if (args.options.overlap_pairs) record.workload["overlap_pairs"] = true;        // how its pairs ran
   record.links = result.links;
   record.steps = result.steps;
   record.kernels = result.kernels;
@@ -100,6 +101,10 @@ void report(const RunArgs& args, const Schedule& lowered, const RunResult& resul
 void check_arguments(const RunArgs& args, Comm& comm) {
   if (args.model == "tiny" && args.workload.experts > 0) throw Error("--experts needs --model tiny-moe");
   if (args.workload.ep < 1) throw Error(fmt::format("--ep is {}; it must be at least 1", args.workload.ep));
+  if (args.options.overlap_pairs && (args.workload.experts == 0 || args.workload.ep < 2))
+    throw Error(fmt::format("--overlap-pairs needs MoE layers over --ep 2 or more (this run: {} experts, --ep {}); a "
+                            "dense pair's halves already overlap on a GPU, each launched on its stage's own stream",
+                            args.workload.experts, args.workload.ep));
   if (comm.size() % args.workload.ep != 0)
     throw Error(fmt::format("--ep {} does not divide the {} MPI ranks (ranks = pipeline ranks x ep)", args.workload.ep,
                             comm.size()));
@@ -419,6 +424,10 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");
+  cmd->add_flag("--overlap-pairs", args->options.overlap_pairs,
+                "MoE over --ep > 1: run an overlapped F&B pair's two halves (DualPipe) on two threads taking turns at "
+                "each expert all-to-all, so that on a GPU one half's all-to-all overlaps the kernels the other has "
+                "launched (docs/gpu-runtime.md §11); without it the halves run one after the other");
   cmd->add_option("--timeout", args->options.timeout_s,
                   "Seconds any rank may wait for a transfer or a collective before the job stops with what it waited "
                   "for (a stopped, stuck or lost rank); 0: wait forever")

@@ -7,8 +7,12 @@
 namespace pipesim {
 
 int ActivityPool::add_owner(std::uint32_t thread) {
-  owners_.push_back(thread);
+  owners_.push_back({thread});
   return static_cast<int>(owners_.size()) - 1;
+}
+
+void ActivityPool::add_thread(int owner, std::uint32_t thread) {
+  owners_.at(static_cast<std::size_t>(owner)).push_back(thread);
 }
 
 void ActivityPool::add_activity(GpuActivity activity) { activities_.push_back({std::move(activity), 0}); }
@@ -32,7 +36,7 @@ std::vector<GpuActivity> ActivityPool::take(int owner) {
   const int patience = 2 * static_cast<int>(std::max<std::size_t>(owners_.size(), 1));
   auto owner_of = [&](std::uint32_t thread) {
     for (std::size_t i = 0; i < owners_.size(); ++i)
-      if (owners_[i] == thread) return static_cast<int>(i);
+      if (std::find(owners_[i].begin(), owners_[i].end(), thread) != owners_[i].end()) return static_cast<int>(i);
     return -1;
   };
   std::vector<GpuActivity> out;
@@ -58,7 +62,7 @@ std::vector<GpuActivity> ActivityPool::take(int owner) {
   // synchronization, a query): they go now, with their operators, instead of waiting out their patience.
   if (!owners_.empty())
     for (auto it = calls_.begin(); it != calls_.end();) {
-      if (alone || it->second.value == owners_[static_cast<std::size_t>(owner)]) {
+      if (alone || owner_of(it->second.value) == owner) {
         operators_.erase(it->first);
         it = calls_.erase(it);
       } else {

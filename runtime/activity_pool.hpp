@@ -27,6 +27,8 @@ class ActivityPool {
  public:
   // An owner launching from thread `thread` (the system thread id CUPTI reports); numbered 0, 1, ...
   int add_owner(std::uint32_t thread);
+  // Another thread launching for `owner` (an overlapped pair's second thread: runtime/pair_runner.hpp).
+  void add_thread(int owner, std::uint32_t thread);
   void add_activity(GpuActivity activity);
   void add_operator(std::uint32_t correlation, std::uint64_t op);  // an external-correlation record
   void add_call(std::uint32_t correlation, std::uint32_t thread);  // an API record
@@ -45,7 +47,7 @@ class ActivityPool {
     V value;
     int age = 0;  // takes it has waited through
   };
-  std::vector<std::uint32_t> owners_;  // owner -> thread
+  std::vector<std::vector<std::uint32_t>> owners_;  // owner -> its threads
   std::vector<Aged<GpuActivity>> activities_;
   std::map<std::uint32_t, Aged<std::uint64_t>> operators_;  // correlation -> operator
   std::map<std::uint32_t, Aged<std::uint32_t>> calls_;      // correlation -> thread

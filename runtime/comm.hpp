@@ -33,6 +33,9 @@ class Comm {
   // waiting on (a stopped or lost peer); 0 waits forever. Backends that cannot hang (threads, which detect a
   // deadlock) may ignore it.
   virtual void set_timeout(double seconds) { (void)seconds; }
+  // Whether another thread may call this Comm while the thread that made it waits, one at a time (MPI:
+  // MPI_THREAD_SERIALIZED); an overlapped pair's second thread does (runtime/pair_runner.hpp).
+  virtual bool other_threads() const { return true; }
   // Every rank sends send[p] to rank p and receives, in rank order, what each rank sent it (sizes may differ).
   virtual std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) = 0;
   // The ranks with the same color, ordered by key (a sub-group such as an expert-parallel group).

@@ -24,6 +24,7 @@ class ForwardingComm : public Comm {
   void barrier() override { inner_.barrier(); }
   std::int64_t max_tag() const override { return inner_.max_tag(); }
   void set_timeout(double seconds) override { inner_.set_timeout(seconds); }
+  bool other_threads() const override { return inner_.other_threads(); }
   std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) override {
     return inner_.all_to_all_v(send);
   }

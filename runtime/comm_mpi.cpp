@@ -20,7 +20,11 @@ class MpiComm : public Comm {
     if (world_) {
       int initialised = 0;
       MPI_Initialized(&initialised);
-      if (!initialised) MPI_Init(nullptr, nullptr);
+      // Serialized: an overlapped pair's second thread makes MPI calls while the first waits (pair_runner.hpp).
+      int provided = MPI_THREAD_SINGLE;
+      if (!initialised) MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+      else MPI_Query_thread(&provided);
+      serialized_ = provided >= MPI_THREAD_SERIALIZED;
       comm_ = MPI_COMM_WORLD;
     }
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
@@ -75,9 +79,11 @@ class MpiComm : public Comm {
     check(MPI_Comm_split(comm_, color, key, &sub), "split");
     auto out = std::make_unique<MpiComm>(sub);
     out->set_timeout(timeout_s_);
+    out->serialized_ = serialized_;
     return out;
   }
   int rank() const override { return rank_; }
+  bool other_threads() const override { return serialized_; }
   int size() const override { return size_; }
   std::int64_t max_tag() const override { return max_tag_; }
 
@@ -193,6 +199,7 @@ class MpiComm : public Comm {
   std::int64_t max_tag_ = 32767;
   std::vector<MPI_Request> requests_;
   double timeout_s_ = 0;
+  bool serialized_ = true;  // MPI gave MPI_THREAD_SERIALIZED (the world's level, copied into sub-communicators)
 };
 
 }  // namespace

@@ -7,7 +7,9 @@
 // each has the shape it has in the single-process reference (one source per expert there): cuBLAS may pick
 // another algorithm, and other bits, for another shape (or for another alignment: a chunk starts begin·width
 // elements into its tensor, 16-byte aligned whenever hidden and expert_ffn are multiples of 4 in fp32).
-// Weight gradients add chunk by chunk too: one GEMM over all of an expert's rows would sum in another order
+// In an overlapped pair (runtime/pair_runner.hpp) the layer gives the other half its turn before each wait
+// for its own stream, so that the other half's kernels are queued on the GPU while this one waits and
+// trades. Weight gradients add chunk by chunk too: one GEMM over all of an expert's rows would sum in another order
 // (fine at 1e-5) but, under FP8 math, round with scales taken over other rows (not fine).
 // Run on the host (tests/runtime/device_moe_test.cpp), it gives MoeMlp's bits (weight gradients to rounding
 // with several EP ranks).
@@ -125,6 +127,7 @@ class DeviceMoe {
       OpScope op(log_, "top_k", memory_work('F', bytes));
       ops_.top_k(R, E, K, s.probs.data(), chosen.data(), values.data());
     }
+    exchange_.pause();  // each wait for this stream gives an overlapped pair's other half its turn first
     s.expert = ops_.download(chosen);
     s.chosen = ops_.download(values);
     s.gates = s.chosen;
@@ -140,7 +143,8 @@ class DeviceMoe {
       ids[i] = s.expert[std::size_t(plan.order[i])];
     }
     Tensor send = gather(ops_.upload(token), x, H, "moe_dispatch_pack", 'F');
-    auto received = exchange_.trade(split_rows(ops_.download(send), plan.sent, H, &ids), "MoE dispatch", 'F');
+    exchange_.pause();
+    auto received = exchange_.trade(split_rows(ops_.download(send), plan.sent, H, &ids), "MoE dispatch", 'F', false);
     std::vector<std::vector<int>> got_ids;
     std::vector<int> count;
     auto arrived = join_rows(received, H, count, &got_ids, named("MoE dispatch"));
@@ -189,7 +193,9 @@ class DeviceMoe {
       OpScope op(log_, "moe_gate_grad", memory_work('I', (double(R) * H + 2.0 * R * K * H) * sizeof(T)));
       ops_.moe_gate_grad(R, K, H, s.position.data(), s.gates_d.data(), dy, s.out.data(), rows_out.data(), dgates.data());
     }
-    auto received = exchange_.trade(split_rows(ops_.download(rows_out), s.sent, H, nullptr), "MoE backward dispatch", 'I');
+    exchange_.pause();
+    auto received =
+        exchange_.trade(split_rows(ops_.download(rows_out), s.sent, H, nullptr), "MoE backward dispatch", 'I', false);
     auto count = s.routing.received;
     auto arrived = ops_.upload(join_rows(received, H, count, nullptr, named("MoE backward dispatch")));
     s.dout = gather(s.group, arrived.data(), H, "moe_group", 'I');
@@ -220,6 +226,7 @@ class DeviceMoe {
       auto ones = ops_.upload(std::vector<T>(std::size_t(R) * K, T(1)));  // 1 · d is d: a plain sum in slot order
       ops_.combine_rows(R, K, H, s.position.data(), ones.data(), returned.data(), dx.data());
     }
+    exchange_.pause();
     auto dg = ops_.download(dgates);
     auto dprobs = ops_.upload(router_probs_grad(R, E, K, s.expert.data(), s.chosen.data(), s.gates.data(), dg.data()));
     s.dlogits = ops_.tensor(std::size_t(R) * E);
@@ -266,7 +273,9 @@ class DeviceMoe {
   // The experts' results, in arrival order, back to the EP ranks that sent the rows -> what each slot's row
   // became, in sent order.
   Tensor send_back(const Tensor& back, const Saved& s, const std::string& what, char pass) {
-    auto returned = exchange_.trade(split_rows(ops_.download(back), s.routing.received, spec_.hidden, nullptr), what, pass);
+    exchange_.pause();
+    auto returned =
+        exchange_.trade(split_rows(ops_.download(back), s.routing.received, spec_.hidden, nullptr), what, pass, false);
     auto sent = s.sent;
     return ops_.upload(join_rows(returned, spec_.hidden, sent, nullptr, named(what)));
   }

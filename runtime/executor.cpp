@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "models/layer_split.hpp"
+#include "runtime/pair_runner.hpp"
 #include "schedules/dependencies.hpp"
 
 namespace pipesim {
@@ -43,6 +44,7 @@ struct Executor<T>::State {
   int rank;     // pipeline rank
   int replica;  // which data-parallel replica of the pipeline (the EP rank inside the expert group)
   std::unique_ptr<Comm> experts;  // the EP group: the ranks holding the same stages in every replica
+  std::unique_ptr<PairRunner> pairs;  // overlapped pairs' halves taking turns at the all-to-alls (--overlap-pairs)
   std::map<int, std::unique_ptr<StageCompute<T>>> models;  // the stages this rank holds
   std::map<Key, Buffer<T>> inbox, outbox;
   std::map<Key, std::pair<Comm::Request, std::size_t>> pending;  // RECV posted: request, span index
@@ -51,7 +53,7 @@ struct Executor<T>::State {
   std::chrono::steady_clock::time_point origin;
   std::size_t message_elements;
 
-  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c, Device<T>& device)
+  State(const Schedule& schedule, const WorkloadSpec& w, Comm& c, Device<T>& device, bool overlap_pairs)
       : s(schedule), index(schedule), spec(w), comm(c), rank(c.rank() % schedule.ranks), replica(c.rank() / schedule.ranks) {
     if (comm.size() != s.ranks * spec.ep)
       throw Error(fmt::format("the schedule has {} ranks and --ep is {}, so {} processes are needed, but {} were started; "
@@ -59,6 +61,12 @@ struct Executor<T>::State {
                               s.ranks, spec.ep, s.ranks * spec.ep, comm.size(), s.ranks * spec.ep));
     spec.ep_rank = replica;
     if (spec.ep > 1) experts = comm.split(rank, replica);
+    // Without an EP group no half pauses, so a second thread would only run the halves one after the other.
+    if (overlap_pairs && experts) {
+      if (!experts->other_threads())
+        throw Error("--overlap-pairs: this MPI does not offer MPI_THREAD_SERIALIZED, which a pair's second thread needs");
+      pairs = std::make_unique<PairRunner>([&device] { device.adopt_thread(); });
+    }
     for (int st = 0; st < s.stages; ++st) stage_layers(s, st, spec.layers);  // refused alike on every rank
     for (int st = 0; st < s.stages; ++st) {
       if (rank_of(st) != rank) continue;
@@ -73,10 +81,14 @@ struct Executor<T>::State {
                               s.microbatches, comm.max_tag()));
   }
 
-  // The MoE layers' all-to-all over the EP group, in elements of T.
+  // The MoE layers' all-to-all over the EP group, in elements of T; an overlapped pair's half pauses before
+  // each (PairRunner).
   AllToAll<T> exchange() {
     if (!experts) return {};
-    return [this](std::vector<std::vector<T>> send) {
+    auto pause = [this] {
+      if (pairs) pairs->pause();
+    };
+    auto trade = [this](std::vector<std::vector<T>> send) {
       std::vector<std::vector<char>> bytes(send.size());
       for (std::size_t p = 0; p < send.size(); ++p) {
         auto* data = reinterpret_cast<const char*>(send[p].data());
@@ -90,6 +102,7 @@ struct Executor<T>::State {
       }
       return out;
     };
+    return {trade, pause};
   }
   // A micro-batch's id in the data: each replica trains on its own micro-batches.
   int data_id(int mb) const { return replica * s.microbatches + mb; }
@@ -214,8 +227,9 @@ struct Executor<T>::State {
 };
 
 template <class T>
-Executor<T>::Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device)
-    : state_(std::make_unique<State>(lowered, spec, comm, device)) {}
+Executor<T>::Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device,
+                      bool overlap_pairs)
+    : state_(std::make_unique<State>(lowered, spec, comm, device, overlap_pairs)) {}
 
 template <class T>
 Executor<T>::~Executor() = default;
@@ -239,11 +253,16 @@ std::vector<Span> Executor<T>::run_step(std::chrono::steady_clock::time_point or
         auto first = st.input(action.pass[0]);
         auto second = pair ? st.input(action.pass[1]) : Buffer<T>{};
         auto start = st.now();
-        st.compute(action.pass[0], std::move(first), losses_);
-        if (pair) {
-          st.comm.progress();  // let the transfers move between the halves
-          st.finish_sends(false);
-          st.compute(action.pass[1], std::move(second), losses_);
+        if (pair && st.pairs) {
+          st.pairs->run([&] { st.compute(action.pass[0], std::move(first), losses_); },
+                        [&] { st.compute(action.pass[1], std::move(second), losses_); });
+        } else {
+          st.compute(action.pass[0], std::move(first), losses_);
+          if (pair) {
+            st.comm.progress();  // let the transfers move between the halves
+            st.finish_sends(false);
+            st.compute(action.pass[1], std::move(second), losses_);
+          }
         }
         for (auto& pass : action.passes()) st.models.at(pass.stage)->synchronize();  // the span ends with the work
         st.spans.push_back({st.rank, Stream::Compute, action, start, st.now(), 0, -1, -1});

@@ -158,10 +158,11 @@ ExpertExchange<T>::ExpertExchange(const WorkloadSpec& spec, AllToAll<T> exchange
 // All-to-all with its shape checked: one buffer from each EP rank.
 template <class T>
 std::vector<std::vector<T>> ExpertExchange<T>::trade(std::vector<std::vector<T>> buffers, const std::string& what,
-                                                     char pass) const {
+                                                     char pass, bool pause_first) const {
   double sent = 0;  // to the other EP ranks: what the all-to-all microbenchmark's rate is per
   for (size_t p = 0; p < buffers.size(); ++p)
     if (int(p) != first_expert_ / std::max(local_experts_, 1)) sent += double(buffers[p].size()) * sizeof(T);
+  if (pause_first) pause();  // before the operator: the other half of a pair may run here
   OpScope op(log_, "all_to_all", comm_work(pass, sent));
   auto got = exchange_(std::move(buffers));
   if (got.size() != size_t(ep_))

@@ -42,7 +42,7 @@ RunResult run_pipeline(const Schedule& lowered, const WorkloadSpec& spec, Comm& 
                        const RunOptions& options) {
   if (options.steps < 1) throw Error(fmt::format("--steps is {}; run at least 1", options.steps));
   comm.set_timeout(options.timeout_s);
-  Executor<T> executor(lowered, spec, comm, device);
+  Executor<T> executor(lowered, spec, comm, device, options.overlap_pairs);
   RunResult result;
   result.device = device.name();
   auto& links = result.links;

@@ -20,6 +20,7 @@ struct RunOptions {
   int steps = 3;       // timed training steps, at least 1
   bool check = false;  // compare the first step with reference_step()
   double timeout_s = 300;  // a blocking wait longer than this fails (Comm::set_timeout); 0: never
+  bool overlap_pairs = false;  // overlapped pairs' halves take turns at the all-to-alls (Executor)
 };
 
 struct RunResult {

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace pipesim {
@@ -29,9 +31,24 @@ struct WorkloadSpec {
 };
 
 // Expert-parallel all-to-all: buffers[p] goes to EP rank p; returns what each EP rank sent here, in rank
-// order (element counts may differ). With ep = 1 the identity. Called in lockstep by all EP ranks.
+// order (element counts may differ). With ep = 1 the identity. Called in lockstep by all EP ranks. `pause`,
+// when set, is called before each all-to-all, outside any operator: an overlapped pair's half lets the other
+// half run there (runtime/pair_runner.hpp). A callable converts to one without a pause.
 template <class T>
-using AllToAll = std::function<std::vector<std::vector<T>>(std::vector<std::vector<T>>)>;
+struct AllToAll {
+  using Trade = std::function<std::vector<std::vector<T>>(std::vector<std::vector<T>>)>;
+  AllToAll() = default;
+  template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, AllToAll>)
+  AllToAll(F trade_function) : trade(std::move(trade_function)) {}  // NOLINT: a lambda is an AllToAll
+  AllToAll(Trade trade_function, std::function<void()> pause_function)
+      : trade(std::move(trade_function)), pause(std::move(pause_function)) {}
+  explicit operator bool() const { return bool(trade); }
+  std::vector<std::vector<T>> operator()(std::vector<std::vector<T>> buffers) const { return trade(std::move(buffers)); }
+
+  Trade trade;
+  std::function<void()> pause;
+};
 
 // Throws Error (Input) naming the first field out of range.
 void validate(const WorkloadSpec& spec);

@@ -483,6 +483,12 @@ class CudaDevice : public Device<T> {
                                           partition_ ? partition_->make_stream() : make_device_stream(), math_,
                                           trace_ ? &ops_ : nullptr);
   }
+  // The overlapped pairs' second thread: this device's GPU and SM share, its kernels recorded as this rank's.
+  void adopt_thread() override {
+    cuda::check(cudaSetDevice(index_), "cudaSetDevice");
+    if (partition_) partition_->make_current();
+    if (trace_) trace_->add_thread(ops_.owner());
+  }
   Buffer<T> transfer_buffer(std::size_t count) override {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
     if (partition_) partition_->make_current();

@@ -150,6 +150,11 @@ int CuptiTrace::add_owner() {
   return pool_.add_owner(this_thread());
 }
 
+void CuptiTrace::add_thread(int owner) {
+  std::lock_guard lock(mutex_);
+  pool_.add_thread(owner, this_thread());
+}
+
 std::vector<GpuActivity> CuptiTrace::flush(int owner) {
   std::lock_guard serial(flushing_);
   std::size_t lost = 0;

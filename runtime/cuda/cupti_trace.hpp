@@ -33,6 +33,8 @@ class CuptiTrace {
 
   // A number for a new owner (0, 1, ...) launching from the calling thread.
   int add_owner();
+  // The calling thread launches for `owner` too.
+  void add_thread(int owner);
   // What `owner`'s thread launched, recorded since its last call (ActivityPool::take): call it once that
   // work has finished on the GPU, so its records are complete.
   std::vector<GpuActivity> flush(int owner);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <thread>
@@ -165,6 +166,43 @@ TEST(OpLog, RunRecordsEachStepsOperatorsInsideTheirActions) {
         EXPECT_EQ(kernel.stream, kHostStream);
       }
     }
+  }
+}
+
+// DualPipe with MoE over 2 EP replicas: an overlapped pair's halves run one after the other (every operator
+// of its F before any of its backward), or with overlap_pairs take turns at their all-to-alls (a backward
+// operator before some of the F's), with the same losses and gradients either way.
+TEST(OpLog, OverlappedPairsTakeTurnsAtTheirAllToAlls) {
+  WorkloadSpec spec;
+  spec.layers = 4, spec.hidden = 16, spec.heads = 2, spec.seq = 8, spec.experts = 4, spec.experts_per_token = 2;
+  spec.expert_ffn = 16, spec.ep = 2;
+  auto lowered = lower(generate_schedule("dualpipe", {2, 8, 1}));
+  for (bool overlap : {false, true}) {
+    SCOPED_TRACE(overlap ? "overlap" : "one after the other");
+    RunResult result;
+    run_on_threads(4, [&](Comm& comm) {
+      auto device = make_cpu_device<double>(true);
+      auto r = run_pipeline<double>(lowered, spec, comm, *device, {.steps = 1, .check = true, .overlap_pairs = overlap});
+      if (comm.rank() == 0) result = std::move(r);
+    });
+    ASSERT_TRUE(result.check && result.check->ok);
+    int pairs = 0, interleaved = 0;
+    for (auto& span : result.steps[0]) {
+      if (span.stream != Stream::Compute || span.action.op != Op::OverlapFB) continue;
+      ++pairs;
+      std::vector<const KernelSpan*> inside;
+      for (auto& k : result.kernels[0])
+        if (k.rank == span.rank && span.start_ns <= k.start_ns && k.end_ns <= span.end_ns) inside.push_back(&k);
+      std::sort(inside.begin(), inside.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+      bool backward_seen = false, forward_after = false;
+      for (auto* k : inside) {
+        if (k->work.pass != 'F') backward_seen = true;
+        else if (backward_seen) forward_after = true;
+      }
+      interleaved += forward_after;
+    }
+    ASSERT_GT(pairs, 0);
+    EXPECT_EQ(interleaved, overlap ? pairs : 0);
   }
 }
 

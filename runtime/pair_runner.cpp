@@ -1,0 +1,121 @@
+// Two halves taking turns (see pair_runner.hpp).
+#include "runtime/pair_runner.hpp"
+
+#include "common/error.hpp"
+
+namespace pipesim {
+
+namespace {
+
+// What a half throws at a pause once the other has failed; run() rethrows the other's error instead.
+struct Cancelled : Error {
+  Cancelled() : Error("stopped: the other half of its overlapped pair failed", Error::Kind::Internal) {}
+};
+
+}  // namespace
+
+PairRunner::PairRunner(std::function<void()> on_helper_start)
+    : helper_([this, start = std::move(on_helper_start)] { helper_loop(start); }) {}
+
+PairRunner::~PairRunner() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  helper_.join();
+}
+
+void PairRunner::finish(int half, std::exception_ptr error, bool cancelled, std::unique_lock<std::mutex>& lock) {
+  (void)lock;
+  done_[half] = true;
+  error_[half] = error;
+  cancelled_[half] = cancelled;
+  turn_ = 1 - half;
+  changed_.notify_all();
+}
+
+void PairRunner::helper_loop(const std::function<void()>& on_start) {
+  std::exception_ptr start_error;
+  if (on_start) {
+    try {
+      on_start();
+    } catch (...) {
+      start_error = std::current_exception();  // reported by every run()
+    }
+  }
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [&] { return stop_ || (work_ && turn_ == 1); });
+    if (stop_) return;
+    work_ = false;
+    std::exception_ptr error = start_error;
+    bool cancelled = false;
+    if (!error && error_[0]) {  // the first half failed before its first pause: the second does not start
+      cancelled = true;
+      error = std::make_exception_ptr(Cancelled());
+    }
+    if (!error) {
+      lock.unlock();
+      try {
+        (*second_)();
+      } catch (const Cancelled&) {
+        error = std::current_exception();
+        cancelled = true;
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+    }
+    finish(1, error, cancelled, lock);
+  }
+}
+
+void PairRunner::run(const std::function<void()>& first, const std::function<void()>& second) {
+  std::unique_lock lock(mutex_);
+  running_ = true;
+  work_ = true;
+  second_ = &second;
+  turn_ = 0;
+  for (int h : {0, 1}) {
+    done_[h] = cancelled_[h] = false;
+    error_[h] = nullptr;
+  }
+  first_thread_ = std::this_thread::get_id();
+  lock.unlock();
+  std::exception_ptr error;
+  bool cancelled = false;
+  try {
+    first();
+  } catch (const Cancelled&) {
+    error = std::current_exception();
+    cancelled = true;
+  } catch (...) {
+    error = std::current_exception();
+  }
+  lock.lock();
+  finish(0, error, cancelled, lock);
+  changed_.wait(lock, [&] { return done_[1]; });
+  running_ = false;
+  second_ = nullptr;
+  // The error that caused the other's cancellation, not the cancellation.
+  for (int h : {0, 1})
+    if (error_[h] && !cancelled_[h]) std::rethrow_exception(error_[h]);
+  for (int h : {0, 1})
+    if (error_[h]) std::rethrow_exception(error_[h]);
+}
+
+void PairRunner::pause() {
+  std::unique_lock lock(mutex_);
+  if (!running_) return;
+  const int me = std::this_thread::get_id() == first_thread_ ? 0 : 1, other = 1 - me;
+  if (turn_ != me) return;  // not a half of the running pair (cannot happen from a half)
+  if (!done_[other]) {
+    turn_ = other;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return turn_ == me; });
+  }
+  if (error_[other]) throw Cancelled();
+}
+
+}  // namespace pipesim
