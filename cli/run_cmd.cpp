@@ -105,6 +105,8 @@ void check_arguments(const RunArgs& args, Comm& comm) {
     throw Error(fmt::format("--overlap-pairs needs MoE layers over --ep 2 or more (this run: {} experts, --ep {}); a "
                             "dense pair's halves already overlap on a GPU, each launched on its stage's own stream",
                             args.workload.experts, args.workload.ep));
+  if (args.options.overlap_pairs && !comm.other_threads())
+    throw Error("--overlap-pairs: this MPI does not offer MPI_THREAD_MULTIPLE, which a pair's second thread needs");
   if (comm.size() % args.workload.ep != 0)
     throw Error(fmt::format("--ep {} does not divide the {} MPI ranks (ranks = pipeline ranks x ep)", args.workload.ep,
                             comm.size()));
@@ -304,7 +306,7 @@ void run_threads(const RunArgs& args) {
 
 void run(const RunArgs& args) {
   if (args.threads > 0) return run_threads(args);
-  auto comm = make_mpi_comm();
+  auto comm = make_mpi_comm(args.options.overlap_pairs);
   // What can be refused before running is refused by all ranks together: they agree, rank 0 prints the
   // first rank's reason, and every process ends normally with exit 2 (no abort, no message per rank).
   Schedule lowered;

@@ -15,6 +15,11 @@ void ActivityPool::add_thread(int owner, std::uint32_t thread) {
   owners_.at(static_cast<std::size_t>(owner)).push_back(thread);
 }
 
+void ActivityPool::remove_thread(int owner, std::uint32_t thread) {
+  auto& threads = owners_.at(static_cast<std::size_t>(owner));
+  if (auto it = std::find(threads.begin() + 1, threads.end(), thread); it != threads.end()) threads.erase(it);
+}
+
 void ActivityPool::add_activity(GpuActivity activity) { activities_.push_back({std::move(activity), 0}); }
 
 void ActivityPool::add_operator(std::uint32_t correlation, std::uint64_t op) { operators_[correlation] = {op, 0}; }

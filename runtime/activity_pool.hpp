@@ -27,8 +27,10 @@ class ActivityPool {
  public:
   // An owner launching from thread `thread` (the system thread id CUPTI reports); numbered 0, 1, ...
   int add_owner(std::uint32_t thread);
-  // Another thread launching for `owner` (an overlapped pair's second thread: runtime/pair_runner.hpp).
+  // Another thread launching for `owner` (an overlapped pair's second thread: runtime/pair_runner.hpp), and
+  // its end (a later thread may get its id).
   void add_thread(int owner, std::uint32_t thread);
+  void remove_thread(int owner, std::uint32_t thread);
   void add_activity(GpuActivity activity);
   void add_operator(std::uint32_t correlation, std::uint64_t op);  // an external-correlation record
   void add_call(std::uint32_t correlation, std::uint32_t thread);  // an API record

@@ -33,9 +33,10 @@ class Comm {
   // waiting on (a stopped or lost peer); 0 waits forever. Backends that cannot hang (threads, which detect a
   // deadlock) may ignore it.
   virtual void set_timeout(double seconds) { (void)seconds; }
-  // Whether another thread may call this Comm while the thread that made it waits, one at a time (MPI:
-  // MPI_THREAD_SERIALIZED); an overlapped pair's second thread does (runtime/pair_runner.hpp).
-  virtual bool other_threads() const { return true; }
+  // Whether another thread may call this Comm while the thread that made it waits, one at a time; an
+  // overlapped pair's second thread does (runtime/pair_runner.hpp). MPI: when make_mpi_comm(true) got
+  // MPI_THREAD_MULTIPLE.
+  virtual bool other_threads() const { return false; }
   // Every rank sends send[p] to rank p and receives, in rank order, what each rank sent it (sizes may differ).
   virtual std::vector<std::vector<char>> all_to_all_v(const std::vector<std::vector<char>>& send) = 0;
   // The ranks with the same color, ordered by key (a sub-group such as an expert-parallel group).
@@ -49,6 +50,7 @@ class Comm {
 // beside the program (pipesim-mpi.so), loaded here the first time: linked into every program, its
 // libraries' start-up cost each command about 1.2 ms (docs/performance.md §5). Throws Error when the module
 // is missing or cannot be loaded.
-std::unique_ptr<Comm> make_mpi_comm();
+// `threads`: ask for MPI_THREAD_MULTIPLE (Comm::other_threads), which `run --overlap-pairs` needs.
+std::unique_ptr<Comm> make_mpi_comm(bool threads = false);
 
 }  // namespace pipesim

@@ -16,15 +16,17 @@ namespace {
 class MpiComm : public Comm {
  public:
   // The world (initialises MPI, finalises it at the end), or a sub-communicator of it.
-  explicit MpiComm(MPI_Comm comm = MPI_COMM_NULL) : comm_(comm), world_(comm == MPI_COMM_NULL) {
+  // `threads`: the world asks for MPI_THREAD_MULTIPLE (an overlapped pair's second thread makes MPI calls
+  // while the first waits; SERIALIZED would do by the standard, but Open MPI's UCX layer before 4.1.7 /
+  // 5.0.4 keeps a single-thread worker unless MULTIPLE is asked for).
+  explicit MpiComm(MPI_Comm comm = MPI_COMM_NULL, bool threads = false) : comm_(comm), world_(comm == MPI_COMM_NULL) {
     if (world_) {
       int initialised = 0;
       MPI_Initialized(&initialised);
-      // Serialized: an overlapped pair's second thread makes MPI calls while the first waits (pair_runner.hpp).
       int provided = MPI_THREAD_SINGLE;
-      if (!initialised) MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+      if (!initialised) MPI_Init_thread(nullptr, nullptr, threads ? MPI_THREAD_MULTIPLE : MPI_THREAD_SINGLE, &provided);
       else MPI_Query_thread(&provided);
-      serialized_ = provided >= MPI_THREAD_SERIALIZED;
+      threads_ = provided >= MPI_THREAD_MULTIPLE;
       comm_ = MPI_COMM_WORLD;
     }
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
@@ -79,11 +81,11 @@ class MpiComm : public Comm {
     check(MPI_Comm_split(comm_, color, key, &sub), "split");
     auto out = std::make_unique<MpiComm>(sub);
     out->set_timeout(timeout_s_);
-    out->serialized_ = serialized_;
+    out->threads_ = threads_;
     return out;
   }
   int rank() const override { return rank_; }
-  bool other_threads() const override { return serialized_; }
+  bool other_threads() const override { return threads_; }
   int size() const override { return size_; }
   std::int64_t max_tag() const override { return max_tag_; }
 
@@ -199,7 +201,7 @@ class MpiComm : public Comm {
   std::int64_t max_tag_ = 32767;
   std::vector<MPI_Request> requests_;
   double timeout_s_ = 0;
-  bool serialized_ = true;  // MPI gave MPI_THREAD_SERIALIZED (the world's level, copied into sub-communicators)
+  bool threads_ = false;  // MPI gave MPI_THREAD_MULTIPLE (the world's level, copied into sub-communicators)
 };
 
 }  // namespace
@@ -207,4 +209,4 @@ class MpiComm : public Comm {
 }  // namespace pipesim
 
 // The module's one entry point (comm_mpi_loader.cpp looks it up by this name).
-extern "C" pipesim::Comm* pipesim_make_mpi_comm() { return new pipesim::MpiComm(); }
+extern "C" pipesim::Comm* pipesim_make_mpi_comm(bool threads) { return new pipesim::MpiComm(MPI_COMM_NULL, threads); }

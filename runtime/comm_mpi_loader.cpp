@@ -10,7 +10,7 @@
 
 namespace pipesim {
 
-std::unique_ptr<Comm> make_mpi_comm() {
+std::unique_ptr<Comm> make_mpi_comm(bool threads) {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   auto module = (ec ? std::filesystem::path("pipesim-mpi.so") : self.parent_path() / "pipesim-mpi.so").string();
@@ -20,10 +20,10 @@ std::unique_ptr<Comm> make_mpi_comm() {
     throw Error(fmt::format("MPI: could not load {} ({}); it is built beside the program (scripts/build)", module,
                             dlerror()),
                 Error::Kind::Internal);
-  using Make = Comm* (*)();
+  using Make = Comm* (*)(bool);
   auto make = reinterpret_cast<Make>(dlsym(handle, "pipesim_make_mpi_comm"));
   if (!make) throw Error(fmt::format("MPI: {} has no pipesim_make_mpi_comm", module), Error::Kind::Internal);
-  return std::unique_ptr<Comm>(make());
+  return std::unique_ptr<Comm>(make(threads));
 }
 
 }  // namespace pipesim

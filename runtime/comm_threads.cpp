@@ -141,6 +141,7 @@ class ThreadComm : public Comm {
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(group_->members.size()); }
   std::int64_t max_tag() const override { return INT_MAX; }
+  bool other_threads() const override { return true; }  // its state is the rank's, not the thread's
 
   Request isend(int peer, int tag, const void* data, std::size_t bytes) override {
     std::lock_guard lock(world_->mutex);

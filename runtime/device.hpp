@@ -52,6 +52,8 @@ class Device {
   // Prepares a thread other than the one that made the stages to run their work (the overlapped pairs'
   // second thread): a GPU device makes its context current there and records what it launches as its own.
   virtual void adopt_thread() {}
+  // That thread is ending: what it launches from now on is no longer this device's.
+  virtual void release_thread() {}
   // `count` elements of the memory stages hand each other (host memory here), for the link microbenchmark:
   // it then times the path the actions' transfers take (on a GPU, the staging through host memory too).
   virtual Buffer<T> transfer_buffer(std::size_t count) { return Buffer<T>(std::vector<T>(count)); }

@@ -62,10 +62,12 @@ struct Executor<T>::State {
     spec.ep_rank = replica;
     if (spec.ep > 1) experts = comm.split(rank, replica);
     // Without an EP group no half pauses, so a second thread would only run the halves one after the other.
-    if (overlap_pairs && experts) {
+    bool has_pairs = false;
+    for (auto& a : s.programs[static_cast<std::size_t>(rank)]) has_pairs = has_pairs || a.op == Op::OverlapFB;
+    if (overlap_pairs && experts && has_pairs) {
       if (!experts->other_threads())
-        throw Error("--overlap-pairs: this MPI does not offer MPI_THREAD_SERIALIZED, which a pair's second thread needs");
-      pairs = std::make_unique<PairRunner>([&device] { device.adopt_thread(); });
+        throw Error("--overlap-pairs: this Comm does not let a second thread call it", Error::Kind::Internal);
+      pairs = std::make_unique<PairRunner>([&device] { device.adopt_thread(); }, [&device] { device.release_thread(); });
     }
     for (int st = 0; st < s.stages; ++st) stage_layers(s, st, spec.layers);  // refused alike on every rank
     for (int st = 0; st < s.stages; ++st) {

@@ -77,10 +77,10 @@ class ExpertExchange {
   int local_experts() const { return local_experts_; }
 
   // The all-to-all: one buffer to each EP rank, one back from each; an operator of the log (kind comm, the
-  // bytes sent to the other ranks). `what` names the exchange in errors, `pass` is 'F' or 'I'. With `pause`,
+  // bytes sent to the other ranks). `what` names the exchange in errors, `pass` is 'F' or 'I'. With `pause_first`,
   // first lets the other half of an overlapped pair run (AllToAll::pause).
   std::vector<std::vector<T>> trade(std::vector<std::vector<T>> buffers, const std::string& what, char pass,
-                                    bool pause = true) const;
+                                    bool pause_first = true) const;
   // The pause alone, for a caller with more places to give way (a GPU stage before it waits on its stream).
   void pause() const {
     if (exchange_.pause) exchange_.pause();

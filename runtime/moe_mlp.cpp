@@ -86,6 +86,7 @@ std::vector<T> MoeMlp<T>::forward(const Params& p, const std::vector<T>& x, Save
     OpScope op(log_, "top_k", memory_work('F', bytes));
     kernels::top_k(R, E, K, s.probs.data(), s.expert.data(), s.gates.data());
   }
+  exchange_.pause();  // where the GPU layer waits for its router's choices: the same turns on every device
   renormalise_gates(R, K, s.gates.data());
 
   const double e = sizeof(T), RH = double(R) * H, RKH = RH * K;
@@ -161,6 +162,7 @@ std::vector<T> MoeMlp<T>::backward_input(const Params& p, const std::vector<T>& 
     kernels::combine_rows(R, K, H, slots.data(), ones.data(), returned.data(), dx.data());
   }
 
+  exchange_.pause();  // where the GPU layer waits for the gates' gradients (device_moe.hpp)
   // gate_j = p_j / S over the chosen p.
   std::vector<T> chosen(s.gates.size());
   for (size_t slot = 0; slot < chosen.size(); ++slot)

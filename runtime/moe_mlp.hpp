@@ -3,7 +3,9 @@
 // weighted by the renormalised top-k probabilities. F dispatches and combines through ExpertExchange; I
 // sends the output gradients the same way and returns the input gradients; W never communicates. Each
 // token combines its slots in order, so the results do not depend on ep or on which micro-batches run
-// together. Stateless per micro-batch: a StageModel passes each layer's Params and Saved in.
+// together. Stateless per micro-batch: a StageModel passes each layer's Params and Saved in. It pauses
+// (ExpertExchange::pause: an overlapped pair's other half may run) where the GPU layer does
+// (runtime/device_moe.hpp), so EP ranks on either device trade in the same order.
 #pragma once
 
 #include <string>

@@ -14,10 +14,20 @@ struct Cancelled : Error {
 
 }  // namespace
 
-PairRunner::PairRunner(std::function<void()> on_helper_start)
-    : helper_([this, start = std::move(on_helper_start)] { helper_loop(start); }) {}
+PairRunner::PairRunner(std::function<void()> on_helper_start, std::function<void()> on_helper_stop)
+    : helper_([this, start = std::move(on_helper_start), stop = std::move(on_helper_stop)] { helper_loop(start, stop); }) {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return started_; });
+  if (!start_error_) return;
+  stop_ = true;
+  lock.unlock();
+  changed_.notify_all();
+  helper_.join();
+  std::rethrow_exception(start_error_);
+}
 
 PairRunner::~PairRunner() {
+  if (!helper_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
@@ -35,27 +45,30 @@ void PairRunner::finish(int half, std::exception_ptr error, bool cancelled, std:
   changed_.notify_all();
 }
 
-void PairRunner::helper_loop(const std::function<void()>& on_start) {
+void PairRunner::helper_loop(const std::function<void()>& on_start, const std::function<void()>& on_stop) {
   std::exception_ptr start_error;
   if (on_start) {
     try {
       on_start();
     } catch (...) {
-      start_error = std::current_exception();  // reported by every run()
+      start_error = std::current_exception();
     }
   }
   std::unique_lock lock(mutex_);
+  helper_thread_ = std::this_thread::get_id();
+  start_error_ = start_error;
+  started_ = true;
+  changed_.notify_all();
   for (;;) {
     changed_.wait(lock, [&] { return stop_ || (work_ && turn_ == 1); });
-    if (stop_) return;
+    if (stop_) break;
     work_ = false;
-    std::exception_ptr error = start_error;
+    std::exception_ptr error;
     bool cancelled = false;
-    if (!error && error_[0]) {  // the first half failed before its first pause: the second does not start
+    if (error_[0]) {  // the first half failed before its first pause: the second does not start
       cancelled = true;
       error = std::make_exception_ptr(Cancelled());
-    }
-    if (!error) {
+    } else {
       lock.unlock();
       try {
         (*second_)();
@@ -68,6 +81,13 @@ void PairRunner::helper_loop(const std::function<void()>& on_start) {
       lock.lock();
     }
     finish(1, error, cancelled, lock);
+  }
+  lock.unlock();
+  if (on_stop && !start_error) {
+    try {
+      on_stop();
+    } catch (...) {  // a thread ending has no one to tell; the device's records of it are dropped anyway
+    }
   }
 }
 
@@ -108,8 +128,10 @@ void PairRunner::run(const std::function<void()>& first, const std::function<voi
 void PairRunner::pause() {
   std::unique_lock lock(mutex_);
   if (!running_) return;
-  const int me = std::this_thread::get_id() == first_thread_ ? 0 : 1, other = 1 - me;
-  if (turn_ != me) return;  // not a half of the running pair (cannot happen from a half)
+  const auto self = std::this_thread::get_id();
+  const int me = self == first_thread_ ? 0 : self == helper_thread_ ? 1 : -1;
+  if (me < 0 || turn_ != me) return;  // not a half of the running pair
+  const int other = 1 - me;
   if (!done_[other]) {
     turn_ = other;
     changed_.notify_all();

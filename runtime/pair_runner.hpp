@@ -17,8 +17,9 @@ namespace pipesim {
 
 class PairRunner {
  public:
-  // `on_helper_start` runs first on the helper thread (a device makes its context current there).
-  explicit PairRunner(std::function<void()> on_helper_start = {});
+  // `on_helper_start` runs first on the helper thread (a device makes its context current there), before the
+  // constructor returns: what it throws, the constructor throws. `on_helper_stop` runs last on it.
+  explicit PairRunner(std::function<void()> on_helper_start = {}, std::function<void()> on_helper_stop = {});
   ~PairRunner();
   PairRunner(const PairRunner&) = delete;
   PairRunner& operator=(const PairRunner&) = delete;
@@ -27,11 +28,12 @@ class PairRunner {
   // next pause (or does not start) and the first error is rethrown here.
   void run(const std::function<void()>& first, const std::function<void()>& second);
   // Called by the running half: lets the other half run until it pauses or ends. Returns at once outside
-  // run() or once the other half has ended; throws Error when the other half failed.
+  // run(), on a thread that is not a half's, or once the other half has ended; throws Error when the other
+  // half failed.
   void pause();
 
  private:
-  void helper_loop(const std::function<void()>& on_start);
+  void helper_loop(const std::function<void()>& on_start, const std::function<void()>& on_stop);
   // Runs `half` (0 or 1) under the lock's protocol: records its end and its error, hands the turn over.
   void finish(int half, std::exception_ptr error, bool cancelled, std::unique_lock<std::mutex>& lock);
 
@@ -40,11 +42,13 @@ class PairRunner {
   int turn_ = 0;                      // the half that may run
   bool running_ = false;              // inside run()
   bool work_ = false, stop_ = false;  // the helper has a second half to run; the runner is going
+  bool started_ = false;              // on_helper_start has run
+  std::exception_ptr start_error_;
   bool done_[2] = {false, false};
   bool cancelled_[2] = {false, false};  // stopped because the other half failed
   std::exception_ptr error_[2];
   const std::function<void()>* second_ = nullptr;
-  std::thread::id first_thread_;
+  std::thread::id first_thread_, helper_thread_;
   std::thread helper_;
 };
 

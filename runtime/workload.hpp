@@ -39,7 +39,7 @@ struct AllToAll {
   using Trade = std::function<std::vector<std::vector<T>>(std::vector<std::vector<T>>)>;
   AllToAll() = default;
   template <class F>
-    requires(!std::is_same_v<std::decay_t<F>, AllToAll>)
+    requires(!std::is_same_v<std::decay_t<F>, AllToAll> && std::is_constructible_v<Trade, F>)
   AllToAll(F trade_function) : trade(std::move(trade_function)) {}  // NOLINT: a lambda is an AllToAll
   AllToAll(Trade trade_function, std::function<void()> pause_function)
       : trade(std::move(trade_function)), pause(std::move(pause_function)) {}

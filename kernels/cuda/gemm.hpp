@@ -15,7 +15,8 @@
 
 namespace pipesim::cuda {
 
-// One cuBLAS handle, bound to one stream at a time. Not copyable; create one per thread.
+// One cuBLAS handle, bound to one stream at a time. Not copyable; threads may take turns with it (an
+// overlapped pair's two threads do), never use it at once.
 class Blas {
  public:
   explicit Blas(GemmMath math = GemmMath::Exact);

@@ -489,6 +489,9 @@ class CudaDevice : public Device<T> {
     if (partition_) partition_->make_current();
     if (trace_) trace_->add_thread(ops_.owner());
   }
+  void release_thread() override {
+    if (trace_) trace_->remove_thread(ops_.owner());
+  }
   Buffer<T> transfer_buffer(std::size_t count) override {
     cuda::check(cudaSetDevice(index_), "cudaSetDevice");
     if (partition_) partition_->make_current();

@@ -155,6 +155,11 @@ void CuptiTrace::add_thread(int owner) {
   pool_.add_thread(owner, this_thread());
 }
 
+void CuptiTrace::remove_thread(int owner) {
+  std::lock_guard lock(mutex_);
+  pool_.remove_thread(owner, this_thread());
+}
+
 std::vector<GpuActivity> CuptiTrace::flush(int owner) {
   std::lock_guard serial(flushing_);
   std::size_t lost = 0;

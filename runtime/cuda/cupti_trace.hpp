@@ -33,8 +33,9 @@ class CuptiTrace {
 
   // A number for a new owner (0, 1, ...) launching from the calling thread.
   int add_owner();
-  // The calling thread launches for `owner` too.
+  // The calling thread launches for `owner` too; until it calls remove_thread.
   void add_thread(int owner);
+  void remove_thread(int owner);
   // What `owner`'s thread launched, recorded since its last call (ActivityPool::take): call it once that
   // work has finished on the GPU, so its records are complete.
   std::vector<GpuActivity> flush(int owner);

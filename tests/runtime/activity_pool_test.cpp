@@ -108,5 +108,31 @@ TEST(ActivityPool, OneOwnerTakesEverything) {
   EXPECT_EQ(pool.pending(), 0u);
 }
 
+// An overlapped pair's second thread launches for its rank while it is added, and no longer once removed
+// (a later thread of another rank may get its id).
+TEST(ActivityPool, AnOwnersSecondThreadLaunchesForItUntilRemoved) {
+  ActivityPool pool;
+  int a = pool.add_owner(100), b = pool.add_owner(200);
+  pool.add_thread(a, 101);
+  pool.add_activity(kernel(1, 10));
+  pool.add_activity(kernel(2, 20));
+  pool.add_call(1, 100);
+  pool.add_call(2, 101);  // the helper thread
+  pool.add_operator(2, 22);
+  auto got = pool.take(a);
+  EXPECT_EQ(correlations(got), (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(got[1].op, 22u);
+  EXPECT_TRUE(pool.take(b).empty());
+  pool.remove_thread(a, 101);
+  pool.remove_thread(a, 100);  // an owner's own thread stays
+  pool.add_thread(b, 101);     // the id comes back for the other rank
+  pool.add_activity(kernel(3, 30));
+  pool.add_activity(kernel(4, 40));
+  pool.add_call(3, 101);
+  pool.add_call(4, 100);
+  EXPECT_EQ(correlations(pool.take(a)), (std::vector<std::uint32_t>{4}));
+  EXPECT_EQ(correlations(pool.take(b)), (std::vector<std::uint32_t>{3}));
+}
+
 }  // namespace
 }  // namespace pipesim

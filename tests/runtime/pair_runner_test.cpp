@@ -92,16 +92,41 @@ TEST(PairRunner, AFailedHalfStopsTheOtherAtItsNextPauseAndItsErrorIsReported) {
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b"}));
 }
 
-TEST(PairRunner, AHelperThatCannotStartFailsEveryPair) {
-  PairRunner runner([] { throw Error("no GPU context"); });
-  bool second_ran = false;
+TEST(PairRunner, AHelperThatCannotStartFailsTheConstructorAndTheStopHookRunsOnTheHelper) {
   try {
-    runner.run([] {}, [&] { second_ran = true; });
-    ADD_FAILURE() << "no error";
+    PairRunner runner([] { throw Error("no GPU context"); });
+    ADD_FAILURE() << "constructed";
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "no GPU context");
   }
-  EXPECT_FALSE(second_ran);
+  std::thread::id started, stopped;
+  {
+    PairRunner runner([&] { started = std::this_thread::get_id(); }, [&] { stopped = std::this_thread::get_id(); });
+    EXPECT_NE(started, std::thread::id());  // the start hook ran before the constructor returned
+  }
+  EXPECT_EQ(stopped, started);
+}
+
+TEST(PairRunner, TheFirstHalfEndingWhileTheSecondIsPausedLetsItFinish) {
+  PairRunner runner;
+  std::vector<std::string> order;
+  runner.run(
+      [&] {
+        order.push_back("a1");
+        runner.pause();
+        order.push_back("a2");
+      },
+      [&] {
+        order.push_back("b1");
+        runner.pause();
+        order.push_back("b2");
+        runner.pause();
+        order.push_back("b3");
+      });
+  EXPECT_EQ(order, (std::vector<std::string>{"a1", "b1", "a2", "b2", "b3"}));
+  // A thread that is no half of the running pair does not take a turn.
+  std::thread other([&] { runner.pause(); });
+  other.join();
 }
 
 }  // namespace
