@@ -12,6 +12,23 @@ struct Cancelled : Error {
   Cancelled() : Error("stopped: the other half of its overlapped pair failed", Error::Kind::Internal) {}
 };
 
+// How a half ended: its error, if any, and whether that error is a cancellation.
+struct Outcome {
+  std::exception_ptr error;
+  bool cancelled = false;
+};
+
+Outcome run_half(const std::function<void()>& half) {
+  try {
+    half();
+  } catch (const Cancelled&) {
+    return {std::current_exception(), true};
+  } catch (...) {
+    return {std::current_exception(), false};
+  }
+  return {};
+}
+
 }  // namespace
 
 PairRunner::PairRunner(std::function<void()> on_helper_start, std::function<void()> on_helper_stop)
@@ -63,24 +80,13 @@ void PairRunner::helper_loop(const std::function<void()>& on_start, const std::f
     changed_.wait(lock, [&] { return stop_ || (work_ && turn_ == 1); });
     if (stop_) break;
     work_ = false;
-    std::exception_ptr error;
-    bool cancelled = false;
-    if (error_[0]) {  // the first half failed before its first pause: the second does not start
-      cancelled = true;
-      error = std::make_exception_ptr(Cancelled());
-    } else {
+    Outcome outcome{std::make_exception_ptr(Cancelled()), true};
+    if (!error_[0]) {  // else the first half failed before its first pause: the second does not start
       lock.unlock();
-      try {
-        (*second_)();
-      } catch (const Cancelled&) {
-        error = std::current_exception();
-        cancelled = true;
-      } catch (...) {
-        error = std::current_exception();
-      }
+      outcome = run_half(*second_);
       lock.lock();
     }
-    finish(1, error, cancelled, lock);
+    finish(1, outcome.error, outcome.cancelled, lock);
   }
   lock.unlock();
   if (on_stop && !start_error) {
@@ -103,18 +109,9 @@ void PairRunner::run(const std::function<void()>& first, const std::function<voi
   }
   first_thread_ = std::this_thread::get_id();
   lock.unlock();
-  std::exception_ptr error;
-  bool cancelled = false;
-  try {
-    first();
-  } catch (const Cancelled&) {
-    error = std::current_exception();
-    cancelled = true;
-  } catch (...) {
-    error = std::current_exception();
-  }
+  auto outcome = run_half(first);
   lock.lock();
-  finish(0, error, cancelled, lock);
+  finish(0, outcome.error, outcome.cancelled, lock);
   changed_.wait(lock, [&] { return done_[1]; });
   running_ = false;
   second_ = nullptr;
