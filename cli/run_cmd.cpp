@@ -2,6 +2,7 @@
 // run_pipeline() (runtime/run.hpp: links measured, clocks aligned, every action timed, the timeline gathered
 // on rank 0, and with --check the step compared with a plain single-process step) and prints and writes what
 // came back. Any failure on any rank stops every rank with its message; a failed check is an error too.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -269,7 +270,14 @@ Schedule prepare(const RunArgs& args, Comm& comm) {
 #if PIPESIM_HAVE_CUDA
   if (device == "cuda" && cuda::device_count() == 0) throw Error("--device cuda: " + cuda::no_device_reason());
 #endif
-  return lower(schedules.front());
+  auto lowered = lower(schedules.front());
+  if (args.options.overlap_pairs &&
+      std::none_of(lowered.programs.begin(), lowered.programs.end(), [](const std::vector<Action>& program) {
+        return std::any_of(program.begin(), program.end(), [](const Action& a) { return a.op == Op::OverlapFB; });
+      }))
+    throw Error(fmt::format("--overlap-pairs: schedule {} has no overlapped F&B pairs (dualpipe and dualpipev do)",
+                            lowered.name));
+  return lowered;
 }
 
 // One rank's whole run; rank 0 gets the result back.
@@ -419,17 +427,18 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--gemm-math", args->gemm_math,
                   "With --device cuda --precision fp32: exact (FP32), or tf32 / bf16 tensor-core math on FP32 storage, "
-                  "or fp8 (E4M3 with a per-tensor scale, through cuBLASLt; attention and shapes that are not multiples "
-                  "of 16 take bf16), for timing runs whose kernels calibrate a TF32, BF16 or FP8 GEMM table "
+                  "or fp8 (E4M3 with a per-tensor scale, through cuBLASLt; attention, and GEMMs whose n or k is not a "
+                  "multiple of 16, take bf16), for timing runs whose kernels calibrate a TF32, BF16 or FP8 GEMM table "
                   "(calibrate --hw-profile-out)")
       ->check(CLI::IsMember({"exact", "tf32", "bf16", "fp8"}))
       ->capture_default_str();
   cmd->add_option("--steps", args->options.steps, "Training steps to run and time")->capture_default_str();
   cmd->add_flag("--check", args->options.check, "Compare losses and gradients with a plain single-process step");
   cmd->add_flag("--overlap-pairs", args->options.overlap_pairs,
-                "MoE over --ep > 1: run an overlapped F&B pair's two halves (DualPipe) on two threads taking turns at "
-                "each expert all-to-all, so that on a GPU one half's all-to-all overlaps the kernels the other has "
-                "launched (docs/gpu-runtime.md §11); without it the halves run one after the other");
+                "DualPipe / DualPipeV with MoE over --ep 2 or more: run an overlapped F&B pair's two halves on two "
+                "threads taking turns at the MoE layers' all-to-alls and GPU stream waits, so that on a GPU one "
+                "half's waits and all-to-alls overlap the kernels the other has launched (docs/gpu-runtime.md §11); "
+                "under mpirun the MPI must offer MPI_THREAD_MULTIPLE. Without it the halves run one after the other");
   cmd->add_option("--timeout", args->options.timeout_s,
                   "Seconds any rank may wait for a transfer or a collective before the job stops with what it waited "
                   "for (a stopped, stuck or lost rank); 0: wait forever")

@@ -255,7 +255,7 @@ std::vector<Span> Executor<T>::run_step(std::chrono::steady_clock::time_point or
         auto first = st.input(action.pass[0]);
         auto second = pair ? st.input(action.pass[1]) : Buffer<T>{};
         auto start = st.now();
-        if (pair && st.pairs) {
+        if (pair && st.pairs) {  // transfers progress after the pair: the halves hand over only to each other
           st.pairs->run([&] { st.compute(action.pass[0], std::move(first), losses_); },
                         [&] { st.compute(action.pass[1], std::move(second), losses_); });
         } else {

@@ -4,7 +4,7 @@
 // gradient); RECV posts a non-blocking receive that the consuming pass waits on before it starts (the wait
 // ends the RECV's span); hand-offs between stages on one rank stay in memory. An overlapped F&B pair waits
 // for both halves' inputs, runs its forward half, lets communication progress, then its backward half (or,
-// with overlap_pairs, the two halves taking turns at their all-to-alls).
+// with overlap_pairs, the two halves taking turns at the MoE layers' pauses: all-to-alls and stream waits).
 // Every action is timed on the monotonic clock; routes and neighbours come from the Schedule's queries.
 #pragma once
 
@@ -38,8 +38,8 @@ template <class T>
 class Executor {
  public:
   // The stages this rank holds are made by `device`, which must outlive the executor. With `overlap_pairs`
-  // and an EP group, an overlapped pair's halves take turns on two threads at each expert all-to-all
-  // (runtime/pair_runner.hpp) instead of running one after the other.
+  // and an EP group, an overlapped pair's halves take turns on two threads at the MoE layers' pauses (all-to-
+  // alls and stream waits: runtime/pair_runner.hpp) instead of running one after the other.
   Executor(const Schedule& lowered, const WorkloadSpec& spec, Comm& comm, Device<T>& device,
            bool overlap_pairs = false);
   ~Executor();

@@ -1,6 +1,7 @@
 // The two halves of an overlapped F&B pair (DualPipe) on two threads taking turns: the first half on the
 // calling thread until it pauses or ends, then the second on a helper thread until it pauses or ends, and
-// so on. A half pauses before each expert all-to-all (executor.cpp). One half runs at a time, so the two
+// so on. A MoE layer pauses before each expert all-to-all and each wait for its GPU stream (executor.cpp,
+// device_moe.hpp; the CPU layer at the same points). One half runs at a time, so the two
 // share the rank's state as one thread would, and their all-to-alls reach the EP group in the same order on
 // every rank; yet while a half waits (for its GPU stream, in an all-to-all) the kernels the other half has
 // launched run on the GPU: the overlap of one chunk's communication with the other's compute that DualPipe
@@ -34,7 +35,7 @@ class PairRunner {
 
  private:
   void helper_loop(const std::function<void()>& on_start, const std::function<void()>& on_stop);
-  // Runs `half` (0 or 1) under the lock's protocol: records its end and its error, hands the turn over.
+  // Records the end of `half` (0 or 1) and its error, and hands the turn to the other; under the lock.
   void finish(int half, std::exception_ptr error, bool cancelled, std::unique_lock<std::mutex>& lock);
 
   std::mutex mutex_;

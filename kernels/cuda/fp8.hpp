@@ -9,6 +9,8 @@
 
 namespace pipesim::cuda {
 
+// E4M3's largest finite value: (1 + 6/8) · 2^8 (Micikevicius et al., "FP8 Formats for Deep Learning",
+// arXiv 2209.05433, Table 1; the OCP 8-bit floating point specification).
 inline constexpr float kE4m3Max = 448.0f;
 
 // *amax = max(*amax, max |x|) over the [rows x cols] matrix with row stride ld. *amax must start at 0 (or a
@@ -16,9 +18,8 @@ inline constexpr float kE4m3Max = 448.0f;
 void abs_max(int rows, int cols, const float* x, int ld, float* amax, cudaStream_t stream);
 
 // E4M3 bytes of x · s, s = 448 / max(*amax, 1e-12) (1 when *amax is not finite), rounded to nearest and
-// saturated: row-major
-// [rows x cols], or with `transpose` [cols x rows] (dst[c·rows + r] = x[r·ld + c]). *dequant = 1 / s,
-// what the GEMM multiplies back.
+// saturated: row-major [rows x cols], or with `transpose` [cols x rows] (dst[c·rows + r] = x[r·ld + c]).
+// *dequant = 1 / s, what the GEMM multiplies back.
 void quantize_e4m3(int rows, int cols, const float* x, int ld, bool transpose, const float* amax, std::uint8_t* dst,
                    float* dequant, cudaStream_t stream);
 

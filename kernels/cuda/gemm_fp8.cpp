@@ -16,7 +16,8 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 
 // Row-major C [m x n] = op(A) [m x k] · op(B) [k x n] is column-major D (n x m) = X^T · Y with X = op(B)^T
 // stored K-major (column-major k x n) and Y = op(A) stored K-major (column-major k x m): the only operand
-// layout cuBLASLt's FP8 kernels take (transa = T, transb = N). Fills `plan` (whatever it created is freed
+// layout cuBLASLt's FP8 kernels take (transa = T, transb = N: the cuBLAS documentation, cublasLtMatmul,
+// FP8 requirements, which also ask for leading dimensions that are multiples of 16). Fills `plan` (whatever it created is freed
 // with the plans even if a step throws); plan.ok stays false when cuBLASLt has no kernel for the shape.
 void make_plan(Blas::Fp8& lt, Blas::Fp8::Plan& plan, int m, int n, int k, int ldc) {
   check(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -29,12 +30,12 @@ void make_plan(Blas::Fp8& lt, Blas::Fp8::Plan& plan, int m, int n, int k, int ld
   cublasLtMatmulPreference_t preference = nullptr;
   check(cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate");
   // C may start inside a larger tensor (a MoE chunk's rows): 16-byte aligned (use_fp8 checks), no more.
-  std::uint32_t c_alignment = 16;
+  std::uint32_t c_alignment_bytes = 16;
   auto status = cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                      &lt.workspace_bytes, sizeof(lt.workspace_bytes));
   for (auto attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     if (status == CUBLAS_STATUS_SUCCESS)
-      status = cublasLtMatmulPreferenceSetAttribute(preference, attribute, &c_alignment, sizeof(c_alignment));
+      status = cublasLtMatmulPreferenceSetAttribute(preference, attribute, &c_alignment_bytes, sizeof(c_alignment_bytes));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   if (status == CUBLAS_STATUS_SUCCESS)
@@ -105,10 +106,13 @@ Fp8Operands::~Fp8Operands() {
 
 Fp8Operands fp8_quantize(const kernels::GemmParams<float>& p, cudaStream_t stream) {
   const std::size_t x_bytes = std::size_t(p.n) * std::size_t(p.k), y_bytes = std::size_t(p.m) * std::size_t(p.k);
-  const std::size_t x_at = 256, y_at = x_at + round_up(x_bytes, 256);
+  // 256-byte offsets: each operand as aligned as a fresh allocation, which cuBLASLt's heuristic assumes for
+  // A and B by default.
+  constexpr std::size_t kAlignment_bytes = 256;
+  const std::size_t x_at = kAlignment_bytes, y_at = x_at + round_up(x_bytes, kAlignment_bytes);
   Fp8Operands q(y_at + y_bytes, stream);
-  q.x_at_ = x_at;
-  q.y_at_ = y_at;
+  q.x_offset_bytes_ = x_at;
+  q.y_offset_bytes_ = y_at;
   auto* scales = reinterpret_cast<float*>(q.scratch_);  // amax X, amax Y, dequant X, dequant Y
   auto* x = reinterpret_cast<std::uint8_t*>(q.scratch_ + x_at);
   auto* y = reinterpret_cast<std::uint8_t*>(q.scratch_ + y_at);
@@ -133,7 +137,7 @@ void fp8_multiply(Blas::Fp8& lt, const kernels::GemmParams<float>& p, const Fp8O
         "FP8 GEMM scale X");
   check(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &y_scale, sizeof(y_scale)),
         "FP8 GEMM scale Y");
-  auto status = cublasLtMatmul(lt.handle, plan.op, &p.alpha, q.scratch_ + q.x_at_, plan.x, q.scratch_ + q.y_at_, plan.y,
+  auto status = cublasLtMatmul(lt.handle, plan.op, &p.alpha, q.scratch_ + q.x_offset_bytes_, plan.x, q.scratch_ + q.y_offset_bytes_, plan.y,
                                &p.beta, p.c, plan.c, p.c, plan.c, &plan.algo, lt.workspace, lt.workspace_bytes, stream);
   if (status != CUBLAS_STATUS_SUCCESS) check(status, fmt::format("cublasLtMatmul (FP8, {}x{}x{})", p.m, p.n, p.k).c_str());
 }

@@ -32,7 +32,8 @@ struct Blas::Fp8 {
   };
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
-  std::size_t workspace_bytes = std::size_t(32) << 20;  // what cuBLASLt's Hopper kernels ask for at most
+  // 32 MiB: the workspace the cuBLAS documentation recommends on Hopper (cublasSetWorkspace).
+  std::size_t workspace_bytes = std::size_t(32) << 20;
   std::map<std::tuple<int, int, int, int>, Plan> plans;   // by (m, n, k, ldc)
   long long fallbacks = 0;                                // GEMMs that ran on BF16 instead
 };
@@ -47,7 +48,7 @@ bool use_fp8(Blas::Fp8& lt, const kernels::GemmParams<float>& p);
 class Fp8Operands {
  public:
   Fp8Operands(Fp8Operands&& other) noexcept
-      : scratch_(std::exchange(other.scratch_, nullptr)), stream_(other.stream_), x_at_(other.x_at_), y_at_(other.y_at_) {}
+      : scratch_(std::exchange(other.scratch_, nullptr)), stream_(other.stream_), x_offset_bytes_(other.x_offset_bytes_), y_offset_bytes_(other.y_offset_bytes_) {}
   Fp8Operands(const Fp8Operands&) = delete;
   Fp8Operands& operator=(const Fp8Operands&) = delete;
   Fp8Operands& operator=(Fp8Operands&&) = delete;
@@ -60,7 +61,7 @@ class Fp8Operands {
   Fp8Operands(std::size_t bytes, cudaStream_t stream);
   char* scratch_ = nullptr;
   cudaStream_t stream_ = nullptr;
-  std::size_t x_at_ = 0, y_at_ = 0;
+  std::size_t x_offset_bytes_ = 0, y_offset_bytes_ = 0;  // of X and Y in the scratch
 };
 Fp8Operands fp8_quantize(const kernels::GemmParams<float>& p, cudaStream_t stream);
 // C = alpha·op(A)·op(B) + beta·C from the rounded operands; `p` must be the one they were rounded from and

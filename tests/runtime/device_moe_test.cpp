@@ -160,7 +160,7 @@ void expect_same(int ep, bool skew) {
 
 TEST(DeviceMoe, OneEpRankGivesMoeMlpsBits) { expect_same(1, false); }
 
-TEST(DeviceMoe, TwoEpRanksGiveMoeMlpsBits) { expect_same(2, false); }
+TEST(DeviceMoe, TwoEpRanksGiveMoeMlpsOutputsBitForBit) { expect_same(2, false); }
 
 TEST(DeviceMoe, AnEpRankWithoutRowsStillTakesPart) {
   expect_same(2, true);

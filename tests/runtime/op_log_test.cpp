@@ -169,16 +169,16 @@ TEST(OpLog, RunRecordsEachStepsOperatorsInsideTheirActions) {
   }
 }
 
-// DualPipe with MoE over 2 EP replicas: an overlapped pair's halves run one after the other (every operator
+// DualPipe and DualPipeV with MoE over 2 EP replicas: an overlapped pair's halves run one after the other (every operator
 // of its F before any of its backward), or with overlap_pairs take turns at their all-to-alls (a backward
 // operator before some of the F's), with the same losses and gradients either way.
 TEST(OpLog, OverlappedPairsTakeTurnsAtTheirAllToAlls) {
   WorkloadSpec spec;
   spec.layers = 4, spec.hidden = 16, spec.heads = 2, spec.seq = 8, spec.experts = 4, spec.experts_per_token = 2;
   spec.expert_ffn = 16, spec.ep = 2;
-  auto lowered = lower(generate_schedule("dualpipe", {2, 8, 1}));
-  for (bool overlap : {false, true}) {
-    SCOPED_TRACE(overlap ? "overlap" : "one after the other");
+  for (auto [name, overlap] : {std::pair{"dualpipe", false}, std::pair{"dualpipe", true}, std::pair{"dualpipev", true}}) {
+    SCOPED_TRACE(std::string(name) + (overlap ? ", overlap" : ", one after the other"));
+    auto lowered = lower(generate_schedule(name, {2, 8, 1}));
     RunResult result;
     run_on_threads(4, [&](Comm& comm) {
       auto device = make_cpu_device<double>(true);

@@ -124,9 +124,22 @@ TEST(PairRunner, TheFirstHalfEndingWhileTheSecondIsPausedLetsItFinish) {
         order.push_back("b3");
       });
   EXPECT_EQ(order, (std::vector<std::string>{"a1", "b1", "a2", "b2", "b3"}));
-  // A thread that is no half of the running pair does not take a turn.
-  std::thread other([&] { runner.pause(); });
-  other.join();
+}
+
+TEST(PairRunner, AThreadThatIsNoHalfDoesNotTakeATurn) {
+  PairRunner runner;
+  std::vector<std::string> order;
+  runner.run(
+      [&] {
+        order.push_back("a1");
+        std::thread other([&] { runner.pause(); });  // during the first half's turn: returns at once
+        other.join();
+        order.push_back("a2");
+        runner.pause();
+        order.push_back("a3");
+      },
+      [&] { order.push_back("b1"); });
+  EXPECT_EQ(order, (std::vector<std::string>{"a1", "a2", "b1", "a3"}));
 }
 
 }  // namespace

@@ -50,6 +50,10 @@ expect 2 "adds runs to the hardware-profile fit" calibrate "$work/run.json" --wi
 expect 2 "is given twice" calibrate "$work/run.json" --with "$work/run.json" --hw-profile-out "$work/p3.json"
 expect 2 "a predicted timeline" calibrate "$work/run.json" --with "$work/pred.json" --hw-profile-out "$work/p3.json"
 expect 2 "needs --device cuda and --precision fp32" run --threads 2 --schedule 1f1b -m 2 $small --gemm-math bf16
+expect 2 "needs MoE layers over --ep 2 or more (this run: 0 experts, --ep 1)" run --threads 2 --schedule dualpipe -m 4 \
+  $small --overlap-pairs
+expect 2 "schedule 1f1b has no overlapped F&B pairs" run --threads 4 --schedule 1f1b -m 4 $small --model tiny-moe \
+  --ep 2 --overlap-pairs
 # How far may the prediction P (simulate --calibration: the engine replaying the run's lowered programs
 # with each (stage, pass) at its median over the steps after the first) be from the measured step M that
 # compare picks (the median-makespan step)? The engine's makespan is a longest path through the
