@@ -105,7 +105,8 @@ void add_calibrate_command(CLI::App& app) {
               "  pipesim calibrate small.json --with large.json --hw-profile-out p.json   # several sizes: GEMM knee\n"
               "  pipesim calibrate run.json --from-kernels -o priced.json       # durations from kernel rates alone\n"
               "  pipesim simulate --calibration priced.json --timeline predicted.json\n"
-              "Figures the kernels cannot measure (bf16/fp8 GEMMs, communication) keep the --cluster's or "
+              "Figures the kernels cannot measure (GEMM tables of other math than the run's: run --gemm-math; "
+              "communication) keep the --cluster's or "
               "--hw-profile's.");
   cmd->add_option("run", args->run, "Timeline written by pipesim run --timeline")->check(existing_file());
   cmd->add_option("--trace", args->traces,
