@@ -223,8 +223,9 @@ class DeviceMoe {
     Tensor dx = ops_.tensor(std::size_t(R) * H);
     {
       OpScope op(log_, "moe_sum", memory_work('I', (double(R) * K * H + double(R) * H) * sizeof(T)));
-      auto ones = ops_.upload(std::vector<T>(std::size_t(R) * K, T(1)));  // 1 · d is d: a plain sum in slot order
-      ops_.combine_rows(R, K, H, s.position.data(), ones.data(), returned.data(), dx.data());
+      // 1 · d is d: a plain sum in slot order. The ones are uploaded once, not every backward.
+      if (ones_.size() == 0) ones_ = ops_.upload(std::vector<T>(std::size_t(R) * K, T(1)));
+      ops_.combine_rows(R, K, H, s.position.data(), ones_.data(), returned.data(), dx.data());
     }
     exchange_.pause();
     auto dg = ops_.download(dgates);
@@ -285,6 +286,7 @@ class DeviceMoe {
   ExpertExchange<T> exchange_;
   Ops ops_;
   OpLog* log_;
+  Tensor ones_;  // [rows x k] of 1: the weights that make combine_rows a sum
 };
 
 }  // namespace pipesim
